@@ -1,0 +1,2 @@
+//! rvs-bench: benchmarks that print one JSON object per measurement.
+fn main() {}

@@ -1,0 +1,3 @@
+//! Shared code of the rvs command-line tools.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
