@@ -1,0 +1,243 @@
+//! Action execution over batches, and the per-port output queues that are
+//! flushed once per poll iteration.
+
+use super::pmd::{PmdCounters, PollThread, MAX_RECIRC_DEPTH};
+use super::ports::PortTable;
+use super::Shared;
+use crate::odp::{exec, DropReason, OdpAction};
+use rvs_packet::{FlowKey, OdpPort, Packet};
+use std::sync::atomic::Ordering;
+
+/// Packets queued for output, per port, until the end of the iteration.
+#[derive(Default)]
+pub(crate) struct Executor {
+    out: Vec<(OdpPort, Vec<Packet>)>,
+}
+
+impl Executor {
+    /// True when executing `actions` reads packets' flow keys.
+    pub fn needs_keys(actions: &[OdpAction]) -> bool {
+        actions.iter().any(|a| match a {
+            OdpAction::Set(_)
+            | OdpAction::SetMasked { .. }
+            | OdpAction::Hash { .. }
+            | OdpAction::Userspace(_) => true,
+            OdpAction::Clone(inner) => Self::needs_keys(inner),
+            OdpAction::CheckPktLen { gt, le, .. } => Self::needs_keys(gt) || Self::needs_keys(le),
+            _ => false,
+        })
+    }
+
+    #[inline]
+    fn queue(&mut self, port: OdpPort, pkts: Vec<Packet>) {
+        if let Some((_, q)) = self.out.iter_mut().find(|(p, _)| *p == port) {
+            if q.is_empty() {
+                // Reuse the queue's allocation only when it is bigger.
+                if q.capacity() < pkts.len() {
+                    *q = pkts;
+                } else {
+                    q.extend(pkts);
+                }
+            } else {
+                q.extend(pkts);
+            }
+            return;
+        }
+        self.out.push((port, pkts));
+    }
+
+    /// Sends everything queued; a port that no longer exists drops its
+    /// packets under [`DropReason::InvalidPort`].
+    pub fn flush(
+        &mut self,
+        ports: &PortTable,
+        thread_id: usize,
+        shared: &Shared,
+        stats: &PmdCounters,
+    ) {
+        for (port, q) in self.out.iter_mut() {
+            if q.is_empty() {
+                continue;
+            }
+            stats.output_batches.fetch_add(1, Ordering::Relaxed);
+            stats
+                .output_packets
+                .fetch_add(q.len() as u64, Ordering::Relaxed);
+            match ports.get(*port) {
+                Some(p) => p.send(thread_id, q),
+                None => {
+                    shared.count_drop(DropReason::InvalidPort, q.len() as u64);
+                    q.clear();
+                }
+            }
+        }
+    }
+
+    /// Forgets a deleted port's queue.
+    pub fn forget_port(&mut self, port: OdpPort) {
+        self.out.retain(|(p, _)| *p != port);
+    }
+}
+
+impl PollThread {
+    /// Runs `actions` over `pkts`; `keys` are the packets' flow keys when
+    /// [`Executor::needs_keys`] says they are needed (else empty).
+    pub(crate) fn execute(
+        &mut self,
+        actions: &[OdpAction],
+        mut pkts: Vec<Packet>,
+        mut keys: Vec<FlowKey>,
+        depth: u32,
+    ) {
+        let mut cutlen: Option<u32> = None;
+        let n_actions = actions.len();
+        for (ai, a) in actions.iter().enumerate() {
+            if pkts.is_empty() {
+                return;
+            }
+            let last = ai + 1 == n_actions;
+            match a {
+                OdpAction::Output(port) => {
+                    let mut out = if last {
+                        std::mem::take(&mut pkts)
+                    } else {
+                        pkts.clone()
+                    };
+                    if let Some(len) = cutlen.take() {
+                        for p in &mut out {
+                            p.truncate(len as usize);
+                        }
+                    }
+                    self.exec.queue(*port, out);
+                    if last {
+                        return;
+                    }
+                }
+                OdpAction::Userspace(u) => {
+                    if let Some(h) = self.shared.handler.load_full() {
+                        for (i, p) in pkts.iter().enumerate() {
+                            let k = keys.get(i).copied().unwrap_or_default();
+                            h.0.action_upcall(p, &k, u);
+                        }
+                    }
+                }
+                OdpAction::Set(f) => {
+                    self.edit(&mut pkts, &mut keys, |p, k| exec::set_field(p, k, f, None))
+                }
+                OdpAction::SetMasked { value, mask } => self.edit(&mut pkts, &mut keys, |p, k| {
+                    exec::set_field(p, k, value, Some(mask))
+                }),
+                OdpAction::PushVlan { tpid, tci } => {
+                    for p in &mut pkts {
+                        exec::push_vlan(p, *tpid, *tci);
+                    }
+                }
+                OdpAction::PopVlan => {
+                    for p in &mut pkts {
+                        exec::pop_vlan(p);
+                    }
+                }
+                OdpAction::Hash { alg, basis } => {
+                    for (i, p) in pkts.iter_mut().enumerate() {
+                        if let Some(k) = keys.get(i) {
+                            p.md.dp_hash = exec::hash(k, *alg, *basis);
+                        }
+                    }
+                }
+                OdpAction::Recirc(id) => {
+                    let mut batch = if last {
+                        std::mem::take(&mut pkts)
+                    } else {
+                        pkts.clone()
+                    };
+                    if depth + 1 > MAX_RECIRC_DEPTH {
+                        self.shared
+                            .count_drop(DropReason::RecircDepth, batch.len() as u64);
+                    } else {
+                        for p in &mut batch {
+                            p.md.recirc_id = *id;
+                        }
+                        let in_port = batch[0].md.in_port;
+                        self.process(in_port, batch, depth + 1);
+                    }
+                    if last {
+                        return;
+                    }
+                }
+                OdpAction::Clone(inner) => {
+                    self.execute(inner, pkts.clone(), keys.clone(), depth);
+                }
+                OdpAction::Trunc(len) => cutlen = Some(*len),
+                OdpAction::CheckPktLen { pkt_len, gt, le } => {
+                    let src = if last {
+                        std::mem::take(&mut pkts)
+                    } else {
+                        pkts.clone()
+                    };
+                    let (mut big, mut small) = (Vec::new(), Vec::new());
+                    let (mut kbig, mut ksmall) = (Vec::new(), Vec::new());
+                    for (i, p) in src.into_iter().enumerate() {
+                        let k = keys.get(i).copied();
+                        if p.len() > *pkt_len as usize {
+                            big.push(p);
+                            kbig.extend(k);
+                        } else {
+                            small.push(p);
+                            ksmall.extend(k);
+                        }
+                    }
+                    if !big.is_empty() {
+                        self.execute(gt, big, kbig, depth);
+                    }
+                    if !small.is_empty() {
+                        self.execute(le, small, ksmall, depth);
+                    }
+                    if last {
+                        return;
+                    }
+                }
+                OdpAction::Drop(reason) => {
+                    self.shared.count_drop(*reason, pkts.len() as u64);
+                    return;
+                }
+                #[allow(unreachable_patterns)]
+                other => {
+                    tracing::debug!("pmd {}: action {other:?} is not supported here", self.id);
+                    self.shared
+                        .count_drop(DropReason::Malformed, pkts.len() as u64);
+                    return;
+                }
+            }
+        }
+        // Packets the actions did not consume are dropped (a flow with no
+        // actions is OVS's "drop"); ending with a userspace action consumes.
+        if !pkts.is_empty() && !matches!(actions.last(), Some(OdpAction::Userspace(_))) {
+            self.shared
+                .count_drop(DropReason::Action, pkts.len() as u64);
+        }
+    }
+
+    /// Applies a per-packet edit; a packet the edit refuses is dropped under
+    /// the reason it gives.
+    fn edit(
+        &mut self,
+        pkts: &mut Vec<Packet>,
+        keys: &mut Vec<FlowKey>,
+        mut f: impl FnMut(&mut Packet, &FlowKey) -> Result<(), DropReason>,
+    ) {
+        let mut i = 0;
+        while i < pkts.len() {
+            let k = keys.get(i).copied().unwrap_or_default();
+            match f(&mut pkts[i], &k) {
+                Ok(()) => i += 1,
+                Err(reason) => {
+                    self.shared.count_drop(reason, 1);
+                    pkts.remove(i);
+                    if i < keys.len() {
+                        keys.remove(i);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,562 @@
+//! Poll threads: each owns receive queues, an exact-match cache and a
+//! megaflow classifier per input port, and runs the per-packet path:
+//! receive a batch, extract keys, look up (cache, classifier, upcall),
+//! group packets by flow, execute each group's actions, queue outputs per
+//! port, and flush them once per iteration.
+//!
+//! The control plane never stops a thread: it sends [`Msg`]s that the thread
+//! applies at the start of its next iteration (waking it if it sleeps), and
+//! it publishes port tables and flow actions through read-copy-update.
+
+use super::cls::Dpcls;
+use super::emc::Emc;
+use super::exec::Executor;
+use super::flow::{invariant_mask, Flow};
+use super::Shared;
+use crate::dpif::{Upcall, UpcallReply};
+use crate::netdev::NetdevRxq;
+use crate::odp::DropReason;
+use crate::sys::{Epoll, EventFd};
+use crossbeam_channel::{Receiver, Sender};
+use rvs_packet::flow::extract;
+use rvs_packet::{Batch, FlowKey, OdpPort, Packet, BATCH_SIZE};
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Deepest chain of recirculations a packet may take (OVS's limit).
+pub(crate) const MAX_RECIRC_DEPTH: u32 = 6;
+
+/// How often a thread re-ranks its subtables and sweeps its cache.
+const RANK_INTERVAL_NS: u64 = 1_000_000_000;
+
+/// A receive queue handed to a thread.
+pub(crate) struct RxqSlot {
+    pub port: OdpPort,
+    pub qid: usize,
+    pub rxq: Box<dyn NetdevRxq>,
+    pub fd: Option<RawFd>,
+}
+
+/// Control messages to a poll thread.
+pub(crate) enum Msg {
+    AddRxq(RxqSlot),
+    /// Drop every rxq and pending output of the port, then acknowledge.
+    RemovePort(OdpPort, Sender<()>),
+    InsertFlow(Arc<Flow>),
+    RemoveFlow(Arc<Flow>),
+    SetEmcInvProb(u32),
+    /// Acknowledge once every earlier message is applied.
+    Sync(Sender<()>),
+    Exit,
+}
+
+/// Counters of one thread, read by the control plane.
+#[derive(Debug, Default)]
+pub(crate) struct PmdCounters {
+    pub packets: AtomicU64,
+    pub recirculations: AtomicU64,
+    pub emc_hits: AtomicU64,
+    pub mask_hits: AtomicU64,
+    pub subtable_lookups: AtomicU64,
+    pub missed: AtomicU64,
+    pub lost: AtomicU64,
+    pub no_install: AtomicU64,
+    pub iterations: AtomicU64,
+    pub busy_iterations: AtomicU64,
+    pub sleeps: AtomicU64,
+    pub output_batches: AtomicU64,
+    pub output_packets: AtomicU64,
+    pub subtables: AtomicU64,
+    pub rxqs: AtomicU64,
+}
+
+impl PmdCounters {
+    pub fn clear(&self) {
+        for c in [
+            &self.packets,
+            &self.recirculations,
+            &self.emc_hits,
+            &self.mask_hits,
+            &self.subtable_lookups,
+            &self.missed,
+            &self.lost,
+            &self.no_install,
+            &self.iterations,
+            &self.busy_iterations,
+            &self.sleeps,
+            &self.output_batches,
+            &self.output_packets,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Per-batch tallies, added to the shared counters once per batch.
+#[derive(Default)]
+struct Tally {
+    emc_hits: u64,
+    mask_hits: u64,
+    subtable_lookups: u64,
+    missed: u64,
+    lost: u64,
+    no_install: u64,
+}
+
+/// One poll thread's state.
+pub(crate) struct PollThread {
+    pub id: usize,
+    pub(crate) shared: Arc<Shared>,
+    msgs: Receiver<Msg>,
+    rxqs: Vec<RxqSlot>,
+    emc: Emc,
+    cls: HashMap<OdpPort, Dpcls>,
+    pub(crate) exec: Executor,
+    pub(crate) stats: Arc<PmdCounters>,
+    keys: Vec<FlowKey>,
+    pub(crate) now_ns: u64,
+    last_rank_ns: u64,
+    epoll: Option<Epoll>,
+    waker: Arc<EventFd>,
+    exit: bool,
+}
+
+/// What to do with packets of one flow in a batch: the flow (or, for a miss
+/// executed without install, its actions) and a bitmap of packet indices.
+enum Group {
+    Flow(Arc<Flow>, u32),
+    Once(Vec<crate::odp::OdpAction>, u32),
+}
+
+impl PollThread {
+    pub fn new(
+        id: usize,
+        shared: Arc<Shared>,
+        msgs: Receiver<Msg>,
+        waker: Arc<EventFd>,
+        stats: Arc<PmdCounters>,
+        with_epoll: bool,
+    ) -> std::io::Result<Self> {
+        let epoll = if with_epoll {
+            let e = Epoll::new()?;
+            e.add(waker.as_raw_fd(), u64::MAX)?;
+            Some(e)
+        } else {
+            None
+        };
+        let emc = Emc::new(shared.emc_inv_prob.load(Ordering::Relaxed));
+        Ok(PollThread {
+            id,
+            shared,
+            msgs,
+            rxqs: Vec::new(),
+            emc,
+            cls: HashMap::new(),
+            exec: Executor::default(),
+            stats,
+            keys: vec![FlowKey::new(); BATCH_SIZE],
+            now_ns: 0,
+            last_rank_ns: 0,
+            epoll,
+            waker,
+            exit: false,
+        })
+    }
+
+    /// Applies pending control messages. Returns false once told to exit.
+    pub fn handle_msgs(&mut self) -> bool {
+        self.waker.clear();
+        while let Ok(m) = self.msgs.try_recv() {
+            self.apply(m);
+        }
+        !self.exit
+    }
+
+    fn apply(&mut self, m: Msg) {
+        match m {
+            Msg::AddRxq(slot) => {
+                if let (Some(ep), Some(fd)) = (&self.epoll, slot.fd) {
+                    if let Err(e) = ep.add(fd, self.rxqs.len() as u64) {
+                        tracing::warn!(
+                            "pmd {}: cannot watch rxq {} of port {}: {e}",
+                            self.id,
+                            slot.qid,
+                            slot.port
+                        );
+                    }
+                }
+                self.rxqs.push(slot);
+                self.stats
+                    .rxqs
+                    .store(self.rxqs.len() as u64, Ordering::Relaxed);
+            }
+            Msg::RemovePort(port, ack) => {
+                self.rxqs.retain(|s| {
+                    if s.port == port {
+                        if let (Some(ep), Some(fd)) = (&self.epoll, s.fd) {
+                            ep.del(fd);
+                        }
+                        false
+                    } else {
+                        true
+                    }
+                });
+                self.stats
+                    .rxqs
+                    .store(self.rxqs.len() as u64, Ordering::Relaxed);
+                self.exec.forget_port(port);
+                if let Some(cls) = self.cls.remove(&port) {
+                    for f in cls.flows() {
+                        f.pmds.fetch_and(!(1u64 << self.id), Ordering::Relaxed);
+                    }
+                }
+                self.emc.sweep_dead();
+                self.update_subtable_count();
+                let _ = ack.send(());
+            }
+            Msg::InsertFlow(f) => {
+                if !f.is_dead() {
+                    self.cls.entry(f.key.in_port()).or_default().insert(f);
+                    self.update_subtable_count();
+                }
+            }
+            Msg::RemoveFlow(f) => {
+                if let Some(cls) = self.cls.get_mut(&f.key.in_port()) {
+                    cls.remove(&f);
+                    if cls.n_subtables() == 0 {
+                        self.cls.remove(&f.key.in_port());
+                    }
+                }
+                self.update_subtable_count();
+            }
+            Msg::SetEmcInvProb(p) => self.emc.set_insert_inv_prob(p),
+            Msg::Sync(ack) => {
+                let _ = ack.send(());
+            }
+            Msg::Exit => self.exit = true,
+        }
+    }
+
+    fn update_subtable_count(&self) {
+        let n: usize = self.cls.values().map(Dpcls::n_subtables).sum();
+        self.stats.subtables.store(n as u64, Ordering::Relaxed);
+    }
+
+    /// One iteration: messages, every receive queue once, output flush.
+    /// Returns the number of packets received.
+    pub fn poll_once(&mut self) -> usize {
+        if !self.handle_msgs() {
+            return 0;
+        }
+        self.now_ns = self.shared.clock.now().as_nanos() as u64;
+        let mut total = 0;
+        for i in 0..self.rxqs.len() {
+            let mut batch = Batch::new();
+            let port = self.rxqs[i].port;
+            match self.rxqs[i].rxq.recv(&mut batch) {
+                Ok(0) => {}
+                Ok(n) => {
+                    total += n;
+                    self.process(port, batch.pkts, 0);
+                }
+                Err(e) => tracing::debug!("pmd {}: receive on port {port} failed: {e}", self.id),
+            }
+        }
+        self.flush();
+        self.stats.iterations.fetch_add(1, Ordering::Relaxed);
+        if total > 0 {
+            self.stats
+                .packets
+                .fetch_add(total as u64, Ordering::Relaxed);
+            self.stats.busy_iterations.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.now_ns.saturating_sub(self.last_rank_ns) >= RANK_INTERVAL_NS {
+            self.last_rank_ns = self.now_ns;
+            for c in self.cls.values_mut() {
+                c.rank();
+            }
+            self.emc.sweep_dead();
+        }
+        total
+    }
+
+    /// Sends every queued output.
+    pub fn flush(&mut self) {
+        let ports = self.shared.ports.load();
+        self.exec.flush(&ports, self.id, &self.shared, &self.stats);
+    }
+
+    /// The thread's main loop: poll while there is traffic, busy-poll a
+    /// little longer when it stops, then sleep in epoll until a queue has
+    /// packets or a message arrives.
+    pub fn run(mut self) {
+        let busy_window = Duration::from_micros(self.shared.busy_poll_us.load(Ordering::Relaxed));
+        let mut idle_since: Option<Instant> = None;
+        while !self.exit {
+            if self.poll_once() > 0 {
+                idle_since = None;
+                continue;
+            }
+            let now = Instant::now();
+            let since = *idle_since.get_or_insert(now);
+            if now.duration_since(since) < busy_window {
+                std::hint::spin_loop();
+                continue;
+            }
+            let pollable_only = self.rxqs.iter().any(|s| s.fd.is_none());
+            let timeout = if pollable_only {
+                Duration::from_millis(1)
+            } else {
+                Duration::from_millis(500)
+            };
+            self.stats.sleeps.fetch_add(1, Ordering::Relaxed);
+            if let Some(ep) = &self.epoll {
+                if let Err(e) = ep.wait(timeout) {
+                    tracing::warn!("pmd {}: epoll failed: {e}", self.id);
+                    std::thread::sleep(timeout);
+                }
+            }
+            idle_since = None;
+        }
+    }
+
+    /// The per-packet path for one batch from `in_port` (or recirculated).
+    pub(crate) fn process(&mut self, in_port: OdpPort, mut pkts: Vec<Packet>, depth: u32) {
+        let n = pkts.len().min(BATCH_SIZE);
+        if pkts.len() > BATCH_SIZE {
+            let rest = pkts.split_off(BATCH_SIZE);
+            self.process(in_port, rest, depth);
+        }
+        for (p, k) in pkts.iter_mut().zip(self.keys.iter_mut()) {
+            if depth == 0 {
+                p.md.in_port = in_port;
+            }
+            extract(p, k);
+        }
+        let cls_port = self.keys[0].in_port();
+        let mut groups: Vec<Group> = Vec::with_capacity(2);
+        let mut misses: u32 = 0;
+        let mut t = Tally::default();
+        {
+            let cls = self.cls.get(&cls_port);
+            for i in 0..n {
+                let key = &self.keys[i];
+                let hash = key.hash();
+                if let Some(f) = self.emc.lookup(key, hash) {
+                    t.emc_hits += 1;
+                    add_to_group(&mut groups, f, i);
+                    continue;
+                }
+                if let Some(c) = cls {
+                    let (f, searched) = c.lookup(key);
+                    if let Some(f) = f {
+                        t.mask_hits += 1;
+                        t.subtable_lookups += searched as u64;
+                        self.emc.maybe_insert(key, hash, f);
+                        add_to_group(&mut groups, f, i);
+                        continue;
+                    }
+                }
+                misses |= 1 << i;
+            }
+        }
+        if misses != 0 {
+            self.handle_misses(&mut groups, misses, &mut t, &pkts);
+        }
+        self.stats.emc_hits.fetch_add(t.emc_hits, Ordering::Relaxed);
+        if t.mask_hits != 0 {
+            self.stats
+                .mask_hits
+                .fetch_add(t.mask_hits, Ordering::Relaxed);
+            self.stats
+                .subtable_lookups
+                .fetch_add(t.subtable_lookups, Ordering::Relaxed);
+        }
+        if t.missed != 0 || t.lost != 0 || t.no_install != 0 {
+            self.stats.missed.fetch_add(t.missed, Ordering::Relaxed);
+            self.stats.lost.fetch_add(t.lost, Ordering::Relaxed);
+            self.stats
+                .no_install
+                .fetch_add(t.no_install, Ordering::Relaxed);
+        }
+        if depth > 0 {
+            self.stats
+                .recirculations
+                .fetch_add(n as u64, Ordering::Relaxed);
+        }
+        self.execute_groups(groups, pkts, depth);
+    }
+
+    fn handle_misses(
+        &mut self,
+        groups: &mut Vec<Group>,
+        misses: u32,
+        t: &mut Tally,
+        pkts: &[Packet],
+    ) {
+        // Control-plane flow puts may be waiting; apply them before upcalling.
+        while let Ok(m) = self.msgs.try_recv() {
+            self.apply(m);
+        }
+        let handler = self.shared.handler.load_full();
+        let mut bits = misses;
+        while bits != 0 {
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let key = self.keys[i];
+            // An earlier miss of this batch may have installed the flow.
+            if let Some(c) = self.cls.get(&key.in_port()) {
+                if let (Some(f), _) = c.lookup(&key) {
+                    t.mask_hits += 1;
+                    add_to_group(groups, f, i);
+                    continue;
+                }
+            }
+            t.missed += 1;
+            let Some(h) = handler.as_ref() else {
+                t.lost += 1;
+                self.shared.count_drop(DropReason::UpcallLost, 1);
+                continue;
+            };
+            let reply = h.0.upcall(&Upcall {
+                packet: &pkts[i],
+                key: &key,
+                pmd_id: self.id,
+            });
+            match reply {
+                Err(e) => {
+                    tracing::debug!("pmd {}: {e}", self.id);
+                    t.lost += 1;
+                    self.shared.count_drop(DropReason::UpcallLost, 1);
+                }
+                Ok(r) => self.install(groups, i, &key, r, t),
+            }
+        }
+    }
+
+    fn install(
+        &mut self,
+        groups: &mut Vec<Group>,
+        i: usize,
+        key: &FlowKey,
+        r: UpcallReply,
+        t: &mut Tally,
+    ) {
+        if !r.install {
+            groups.push(Group::Once(r.actions, 1 << i));
+            return;
+        }
+        let mask = r.mask.union(&invariant_mask(key));
+        match self
+            .shared
+            .install_from_upcall(r.ufid, key, &mask, r.actions.clone(), self.id)
+        {
+            Ok((flow, fresh_here)) => {
+                if fresh_here {
+                    self.cls
+                        .entry(key.in_port())
+                        .or_default()
+                        .insert(flow.clone());
+                    self.update_subtable_count();
+                }
+                self.emc.maybe_insert(key, key.hash(), &flow);
+                add_to_group(groups, &flow, i);
+            }
+            Err(_) => {
+                t.no_install += 1;
+                groups.push(Group::Once(r.actions, 1 << i));
+            }
+        }
+    }
+
+    fn execute_groups(&mut self, groups: Vec<Group>, pkts: Vec<Packet>, depth: u32) {
+        let n = pkts.len();
+        let all = if n >= 32 { u32::MAX } else { (1u32 << n) - 1 };
+        // The common case: one flow for the whole batch, no copies.
+        if groups.len() == 1 {
+            let bits = match &groups[0] {
+                Group::Flow(_, b) | Group::Once(_, b) => *b,
+            };
+            if bits == all {
+                let g = groups.into_iter().next().expect("one group");
+                self.run_group(g, pkts, all, depth);
+                return;
+            }
+        }
+        let mut slots: Vec<Option<Packet>> = pkts.into_iter().map(Some).collect();
+        for g in groups {
+            let bits = match &g {
+                Group::Flow(_, b) | Group::Once(_, b) => *b,
+            };
+            let mut mine = Vec::with_capacity(bits.count_ones() as usize);
+            let mut b = bits;
+            while b != 0 {
+                let i = b.trailing_zeros() as usize;
+                b &= b - 1;
+                if let Some(p) = slots[i].take() {
+                    mine.push(p);
+                }
+            }
+            self.run_group(g, mine, bits, depth);
+        }
+        // Packets no group took were lost misses; they are already counted.
+    }
+
+    fn run_group(&mut self, g: Group, pkts: Vec<Packet>, bits: u32, depth: u32) {
+        let keys = &self.keys;
+        let mut gkeys: Vec<FlowKey> = Vec::new();
+        let gather = |gkeys: &mut Vec<FlowKey>| {
+            let mut b = bits;
+            while b != 0 {
+                let i = b.trailing_zeros() as usize;
+                b &= b - 1;
+                gkeys.push(keys[i]);
+            }
+        };
+        match g {
+            Group::Flow(flow, _) => {
+                let mut bytes = 0u64;
+                let mut flags = 0u16;
+                let mut b = bits;
+                while b != 0 {
+                    let i = b.trailing_zeros() as usize;
+                    b &= b - 1;
+                    flags |= keys[i].tcp_flags();
+                }
+                for p in &pkts {
+                    bytes += p.len() as u64;
+                }
+                flow.account(pkts.len() as u64, bytes, flags, self.now_ns);
+                let actions = flow.actions.load_full();
+                if Executor::needs_keys(&actions) {
+                    gather(&mut gkeys);
+                }
+                self.execute(&actions, pkts, gkeys, depth);
+            }
+            Group::Once(actions, _) => {
+                if Executor::needs_keys(&actions) {
+                    gather(&mut gkeys);
+                }
+                self.execute(&actions, pkts, gkeys, depth);
+            }
+        }
+    }
+}
+
+/// Adds packet `i` to the group of flow `f`, cloning the `Arc` only for a
+/// new group (once per flow per batch, not per packet).
+#[inline]
+fn add_to_group(groups: &mut Vec<Group>, f: &Arc<Flow>, i: usize) {
+    for g in groups.iter_mut() {
+        if let Group::Flow(gf, bits) = g {
+            if Arc::ptr_eq(gf, f) {
+                *bits |= 1 << i;
+                return;
+            }
+        }
+    }
+    groups.push(Group::Flow(f.clone(), 1 << i));
+}

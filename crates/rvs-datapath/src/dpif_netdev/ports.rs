@@ -1,0 +1,110 @@
+//! The datapath's port table, replaced whole on every change and read by
+//! poll threads through read-copy-update.
+
+use crate::dpif::DpifPort;
+use crate::netdev::Netdev;
+use rvs_packet::{OdpPort, Packet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// One port.
+pub(crate) struct Port {
+    pub no: OdpPort,
+    pub netdev: Arc<dyn Netdev>,
+    /// One lock per transmit queue: threads that share a queue take turns.
+    tx_locks: Box<[Mutex<()>]>,
+    /// Packets the datapath could not hand to the device.
+    pub tx_errors: AtomicU64,
+}
+
+impl std::fmt::Debug for Port {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Port")
+            .field("no", &self.no)
+            .field("name", &self.netdev.name())
+            .finish()
+    }
+}
+
+impl Port {
+    pub fn new(no: OdpPort, netdev: Arc<dyn Netdev>) -> Self {
+        let n = netdev.n_txq().max(1);
+        Port {
+            no,
+            netdev,
+            tx_locks: (0..n).map(|_| Mutex::new(())).collect(),
+            tx_errors: AtomicU64::new(0),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.netdev.name()
+    }
+
+    pub fn info(&self) -> DpifPort {
+        DpifPort {
+            name: self.name().to_string(),
+            type_name: self.netdev.type_name().to_string(),
+            port_no: self.no,
+        }
+    }
+
+    /// Sends on the transmit queue of thread `thread_id`; the device takes
+    /// every packet.
+    pub fn send(&self, thread_id: usize, pkts: &mut Vec<Packet>) {
+        let qid = thread_id % self.tx_locks.len();
+        let _guard = self.tx_locks[qid].lock().unwrap_or_else(|e| e.into_inner());
+        let n = pkts.len() as u64;
+        if self.netdev.send(qid, pkts).is_err() {
+            self.tx_errors.fetch_add(n, Ordering::Relaxed);
+        }
+        pkts.clear();
+    }
+}
+
+/// Ports by number.
+#[derive(Clone, Default, Debug)]
+pub(crate) struct PortTable {
+    ports: Vec<Option<Arc<Port>>>,
+}
+
+impl PortTable {
+    #[inline]
+    pub fn get(&self, no: OdpPort) -> Option<&Arc<Port>> {
+        self.ports.get(no.index()).and_then(Option::as_ref)
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Arc<Port>> {
+        self.iter().find(|p| p.name() == name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Port>> {
+        self.ports.iter().flatten()
+    }
+
+    /// The lowest free number from `from`, below `limit`.
+    pub fn lowest_free(&self, from: u32, limit: u32) -> Option<OdpPort> {
+        (from..limit).map(OdpPort).find(|p| self.get(*p).is_none())
+    }
+
+    pub fn with(&self, port: Arc<Port>) -> PortTable {
+        let mut t = self.clone();
+        let i = port.no.index();
+        if t.ports.len() <= i {
+            t.ports.resize(i + 1, None);
+        }
+        t.ports[i] = Some(port);
+        t
+    }
+
+    pub fn without(&self, no: OdpPort) -> PortTable {
+        let mut t = self.clone();
+        if let Some(slot) = t.ports.get_mut(no.index()) {
+            *slot = None;
+        }
+        while matches!(t.ports.last(), Some(None)) {
+            t.ports.pop();
+        }
+        t
+    }
+}
