@@ -1,3 +1,5 @@
 //! Shared code of the rvs command-line tools.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod bench;

@@ -1,2 +1,44 @@
-//! rvs-bench: benchmarks that print one JSON object per measurement.
-fn main() {}
+//! rvs-bench: benchmarks that print one JSON object per measurement, one per
+//! line. Benchmarks, not tests: nothing here asserts a speed.
+//!
+//! `rvs-bench datapath` measures the userspace datapath with dummy ports in
+//! one thread: flow extraction, forwarding on exact-match-cache hits and on
+//! megaflow hits, upcall-driven flow installation, and memory per megaflow.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use rvs_cli::bench::datapath;
+
+#[derive(Parser)]
+#[command(name = "rvs-bench", version, about = "Benchmarks of rvs; one JSON object per line")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The userspace datapath with dummy ports (extract, emc_hit,
+    /// megaflow_hit, upcall_install, flow_memory).
+    Datapath {
+        /// Seconds each throughput measurement runs.
+        #[arg(long, default_value_t = 1.0)]
+        secs: f64,
+        /// Run only the measurements whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+        /// Flows installed for the flow_memory measurement.
+        #[arg(long, default_value_t = 1_000_000)]
+        memory_flows: usize,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Datapath { secs, only, memory_flows } => {
+            let opts = datapath::Options { secs, only, memory_flows };
+            datapath::run(&opts, &mut |v| println!("{v}"))
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Benchmarks behind `rvs-bench`.
+
+pub mod datapath;
