@@ -272,7 +272,7 @@ pub fn normalize_set(value: &SetField, mask: Option<&SetField>) -> OdpAction {
     let (mname, _, mut mvals) = explode(&mask);
     let mut mflags = tun_flags(&mask).0;
     if mname != name {
-        mvals.iter_mut().for_each(|m| *m = 0);
+        mvals = vec![0; vals.len()];
         mflags = 0;
     }
     clamp(name, &mut mvals);
@@ -288,6 +288,8 @@ pub fn normalize_set(value: &SetField, mask: Option<&SetField>) -> OdpAction {
     if exact {
         return OdpAction::Set(implode(name, &vals, flags, ipv6));
     }
+    // Only the masked flag bits print (`+df-csum`).
+    let flags = flags & mflags;
     if !scalar && name != "tunnel" {
         for (v, m) in vals.iter_mut().zip(&mvals) {
             if *m == 0 {

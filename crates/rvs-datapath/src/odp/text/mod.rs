@@ -710,3 +710,6 @@ fn parse_vlan_tci(
     }
     Ok((tci, mask))
 }
+
+#[cfg(test)]
+mod tests;
