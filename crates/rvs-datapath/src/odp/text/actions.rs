@@ -732,7 +732,7 @@ fn parse_hex_bytes(s: &str) -> Result<Vec<u8>> {
         value: s.into(),
         expected: "an even number of hex digits",
     };
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if s.len() & 1 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad());
     }
     (0..s.len())
