@@ -10,3 +10,4 @@ mod actions;
 pub mod text;
 
 pub use actions::{DropReason, HashAlg, OdpAction, SetField, UserspaceAction};
+pub use text::{format_actions, format_key, parse_actions, parse_key, OdpParseError};
