@@ -11,3 +11,4 @@ pub mod exec;
 pub mod text;
 
 pub use actions::{DropReason, HashAlg, OdpAction, SetField, UserspaceAction};
+pub use text::{format_actions, format_key, parse_actions, parse_key, OdpParseError};
