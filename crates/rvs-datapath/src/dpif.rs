@@ -406,3 +406,36 @@ pub trait Dpif: Send + Sync {
     /// Drop counters by reason (only reasons with a non-zero count).
     fn drop_stats(&self) -> Vec<(DropReason, u64)>;
 }
+
+/// OVS's TCP flag letters, lowest bit first (FIN, SYN, RST, PSH, ACK, URG,
+/// ECE, CWR, NS), as `dpctl/dump-flows` prints them after `flags:`.
+const TCP_FLAG_LETTERS: [char; 9] = ['F', 'S', 'R', 'P', '.', 'U', 'E', 'C', 'N'];
+
+/// Formats a flow as one line of `dpctl/dump-flows`:
+/// `KEY, packets:N, bytes:N, used:T, [flags:F, ]actions:A`, with the ufid in
+/// front when `verbose` (`-m`). `now` is the datapath clock's current time,
+/// so `used` reads as seconds ago (`never` when the flow was never hit).
+pub fn format_flow(f: &DpifFlow, now: Duration, verbose: bool) -> String {
+    let mut s = String::new();
+    if verbose {
+        s.push_str(&f.ufid.to_string());
+        s.push_str(", ");
+    }
+    s.push_str(&crate::odp::format_key(&f.key, Some(&f.mask)));
+    s.push_str(&format!(", packets:{}, bytes:{}, used:", f.stats.packets, f.stats.bytes));
+    match f.stats.used {
+        None => s.push_str("never"),
+        Some(t) => s.push_str(&format!("{:.3}s", now.saturating_sub(t).as_secs_f64())),
+    }
+    if f.stats.tcp_flags != 0 {
+        s.push_str(", flags:");
+        for (i, c) in TCP_FLAG_LETTERS.iter().enumerate() {
+            if f.stats.tcp_flags & (1 << i) != 0 {
+                s.push(*c);
+            }
+        }
+    }
+    s.push_str(", actions:");
+    s.push_str(&crate::odp::format_actions(&f.actions));
+    s
+}

@@ -486,3 +486,26 @@ fn dummy_pcap_files_read_in_tshark() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "02:00:00:00:00:0a\t198.18.0.2\t1234");
 }
+
+#[test]
+fn dumped_flows_print_in_ovs_dpctl_format() {
+    let r = rig(2);
+    let frame = tcp(1000, 80);
+    let mut mask = invariants();
+    mask.set_exact(Field::EthDst);
+    put(&r.dp, key_of(&frame, 1), mask, vec![OdpAction::Output(OdpPort(2))]).unwrap();
+    let f = &r.dp.flow_dump()[0];
+    let line = rvs_datapath::dpif::format_flow(f, Duration::from_secs(100), false);
+    assert_eq!(
+        line,
+        "recirc_id(0),in_port(1),eth(dst=02:00:00:00:00:0b),eth_type(0x0800),ipv4(frag=no), packets:0, bytes:0, used:never, actions:2"
+    );
+    r.inject(1, &frame);
+    let f = &r.dp.flow_dump()[0];
+    let line = rvs_datapath::dpif::format_flow(f, f.stats.used.unwrap() + Duration::from_millis(250), true);
+    assert!(line.starts_with(&format!("{}, recirc_id(0)", f.ufid)), "{line}");
+    assert!(line.ends_with(&format!("packets:1, bytes:{}, used:0.250s, flags:S, actions:2", frame.len())), "{line}");
+    // The key text parses back to the same match.
+    let key_text = rvs_datapath::odp::format_key(&f.key, Some(&f.mask));
+    assert_eq!(rvs_datapath::odp::parse_key(&key_text).unwrap(), (f.key, f.mask));
+}

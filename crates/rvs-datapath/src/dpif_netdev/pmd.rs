@@ -117,6 +117,7 @@ pub(crate) struct PollThread {
     pub(crate) exec: Executor,
     pub(crate) stats: Arc<PmdCounters>,
     keys: Vec<FlowKey>,
+    rx_batch: Batch,
     pub(crate) now_ns: u64,
     last_rank_ns: u64,
     epoll: Option<Epoll>,
@@ -158,6 +159,7 @@ impl PollThread {
             exec: Executor::default(),
             stats,
             keys: vec![FlowKey::new(); BATCH_SIZE],
+            rx_batch: Batch::new(),
             now_ns: 0,
             last_rank_ns: 0,
             epoll,
@@ -254,13 +256,14 @@ impl PollThread {
         self.now_ns = self.shared.clock.now().as_nanos() as u64;
         let mut total = 0;
         for i in 0..self.rxqs.len() {
-            let mut batch = Batch::new();
             let port = self.rxqs[i].port;
-            match self.rxqs[i].rxq.recv(&mut batch) {
+            match self.rxqs[i].rxq.recv(&mut self.rx_batch) {
                 Ok(0) => {}
                 Ok(n) => {
                     total += n;
-                    self.process(port, batch.pkts, 0);
+                    // Only a non-empty batch costs an allocation.
+                    let pkts = std::mem::replace(&mut self.rx_batch.pkts, Vec::with_capacity(BATCH_SIZE));
+                    self.process(port, pkts, 0);
                 }
                 Err(e) => tracing::debug!("pmd {}: receive on port {port} failed: {e}", self.id),
             }
