@@ -210,7 +210,8 @@ pub fn extract(pkt: &mut Packet, key: &mut FlowKey) {
     pkt.md.l4_ofs = o.l4;
 }
 
-#[cold]
+// Out of line: most packets carry no tunnel metadata.
+#[inline(never)]
 fn extract_tunnel(t: &crate::buffer::TunnelMetadata, w: &mut [u64; KEY_WORDS]) {
     w[W_MARK_TUN] |= u64::from(t.flags) << SH_TUN_FLAGS
         | u64::from(t.tos) << SH_TUN_TOS
