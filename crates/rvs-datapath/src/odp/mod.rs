@@ -7,6 +7,7 @@
 //! `2,push_vlan(vid=10,pcp=0),3`.
 
 mod actions;
+pub mod exec;
 pub mod text;
 
 pub use actions::{DropReason, HashAlg, OdpAction, SetField, UserspaceAction};
