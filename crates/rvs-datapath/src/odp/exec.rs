@@ -1777,7 +1777,11 @@ mod tests {
         pop_vlan(&mut p);
         assert_eq!((p.data(), p.md), (orig.data(), orig.md));
         pop_vlan(&mut p);
-        assert_eq!((p.data(), p.md), (orig.data(), orig.md), "no tag: nothing to pop");
+        assert_eq!(
+            (p.data(), p.md),
+            (orig.data(), orig.md),
+            "no tag: nothing to pop"
+        );
     }
 
     #[test]
@@ -1828,6 +1832,14 @@ mod tests {
         b.set_tp_dst(1);
         assert_eq!(hash(&a, HashAlg::SymL4, 0), hash(&b, HashAlg::SymL4, 0));
         assert_ne!(hash(&a, HashAlg::L4, 0), hash(&b, HashAlg::L4, 0));
+        // ICMP echo request and reply (types 8 and 0) hash alike when symmetric.
+        let (_, req) = build(ipv4_default(), L4::Icmp(8, 0), b"", &[]);
+        let mut rep = req;
+        rep.set_nw_src(req.nw_dst());
+        rep.set_nw_dst(req.nw_src());
+        rep.set_tp_src(0);
+        assert_eq!(hash(&req, HashAlg::SymL4, 3), hash(&rep, HashAlg::SymL4, 3));
+        assert_ne!(hash(&req, HashAlg::L4, 3), hash(&rep, HashAlg::L4, 3));
         // Non-IP: Ethernet addresses count.
         let (_, mut n) = arp_packet();
         n.set_eth_type(0x88b5);
