@@ -523,11 +523,11 @@ fn set_ipv4(pkt: &mut Packet, key: &FlowKey, v: (u32, u32, u8, u8), m: (u32, u32
         }
     }
     // TOS shares a word with version/IHL, TTL with the protocol.
-    for (at, new, mask) in [(l3 + 1, v.2, m.2), (l3 + 8, v.3, m.3)] {
+    // (`w` is the checksummed 16-bit word, counted from the header start.)
+    for (w, at, new, mask) in [(l3, l3 + 1, v.2, m.2), (l3 + 8, l3 + 8, v.3, m.3)] {
         let old = d[at];
         let new = merge(old, new, mask);
         if old != new {
-            let w = at & !1;
             let old_w = rd16(d, w);
             d[at] = new;
             ipc = update16(ipc, old_w, rd16(d, w));
@@ -1323,6 +1323,21 @@ mod tests {
         assert_eq!(h[9], IPPROTO_TCP, "proto is not settable");
         assert_eq!(&h[12..16], &s.octets());
         assert_eq!(&h[16..20], &d.octets());
+        check_csums(&p, &k, false);
+    }
+
+    #[test]
+    fn set_ipv4_at_an_odd_offset() {
+        // Headers need not start at an even offset from the data start.
+        let (mut p, k) = build(ipv4_default(), L4::Udp(1, 2), b"data", &[]);
+        p.push_front(1)[0] = 0xee;
+        assert_eq!(p.md.l3_ofs, 15);
+        set(
+            &mut p,
+            &k,
+            ipv4_set(v4("198.18.0.3"), v4("198.18.0.4"), 0x10, 3),
+        );
+        assert_eq!(p.data()[15 + 8], 3);
         check_csums(&p, &k, false);
     }
 
