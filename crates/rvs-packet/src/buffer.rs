@@ -112,14 +112,23 @@ impl Default for Metadata {
     }
 }
 
-/// A packet: bytes with headroom, plus [`Metadata`].
-#[derive(Clone, PartialEq, Eq)]
+/// A packet: bytes with headroom, plus [`Metadata`]. Two packets are equal
+/// when their data and metadata are (headroom content does not count).
+#[derive(Clone)]
 pub struct Packet {
     buf: Vec<u8>,
     start: usize,
     /// The packet's metadata.
     pub md: Metadata,
 }
+
+impl PartialEq for Packet {
+    fn eq(&self, other: &Self) -> bool {
+        self.data() == other.data() && self.md == other.md
+    }
+}
+
+impl Eq for Packet {}
 
 impl std::fmt::Debug for Packet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
