@@ -16,6 +16,13 @@
 //! (`VLAN_UDP`, `QINQ_UDP`) were built by hand in Python and sent through an
 //! AF_PACKET socket on `wcapa0` (the kernel here has no 8021q module); they are
 //! what tcpdump saw on the wire. The bytes were dumped from the pcap file.
+//!
+//! veth offloads transmit checksums: the TCP SYNs and the UDP datagrams were
+//! captured with CHECKSUM_PARTIAL, so their checksum field holds only the
+//! folded pseudo-header sum (e.g. 0x8c56 in `TCP4_SYN`), exactly as a switch
+//! port receives them from a local stack. The TCP RST/ACK (built by the
+//! kernel's reply path) and the ICMP messages carry complete checksums. Tests
+//! assert the partial sums as they are and then complete them.
 #![allow(dead_code)]
 
 // ARP_REQUEST: 42 bytes
