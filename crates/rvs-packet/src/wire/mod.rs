@@ -25,7 +25,7 @@ pub mod vlan;
 #[cfg(test)]
 mod captures;
 
-// pub use builder::PacketBuilder;
+pub use builder::PacketBuilder;
 
 /// An error from a checked constructor or `Repr::parse`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
