@@ -450,6 +450,11 @@ impl PacketBuilder {
                     payload_len: l4.len(),
                     ..*r
                 };
+                assert!(
+                    r.header_len() + l4.len() <= 65535,
+                    "PacketBuilder: IPv4 payload of {} bytes is too long",
+                    l4.len()
+                );
                 let mut b = frame_with_payload(r.header_len(), &l4);
                 r.emit(&mut ipv4::Packet::new_unchecked(&mut b[..]));
                 (b, EtherType::Ipv4)
@@ -468,6 +473,11 @@ impl PacketBuilder {
                         (IpProtocol::Ipv6Frag, b)
                     }
                 };
+                assert!(
+                    l4.len() <= 65535,
+                    "PacketBuilder: IPv6 payload of {} bytes is too long (no jumbograms)",
+                    l4.len()
+                );
                 let r = ipv6::Repr {
                     next_header: next,
                     payload_len: l4.len(),
