@@ -27,6 +27,10 @@
 //!
 //! [`Packet::new_checked`] validates the length, including the address fields
 //! that the length bytes announce, once; after it no getter can panic.
+//!
+//! The exception is a setter that changes a length field, `set_hardware_len` and `set_protocol_len`:
+//! it trusts the caller that the buffer is long enough for the new value;
+//! call `check_len` again after it if that is in doubt.
 
 use core::fmt;
 use std::net::Ipv4Addr;

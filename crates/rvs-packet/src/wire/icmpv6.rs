@@ -26,6 +26,10 @@
 //! (8 bytes, 24 for NS/NA, 16 for RA, 40 for Redirect) once; after it no
 //! getter or setter can panic. ND options are walked by [`NdOptions`], which
 //! yields an error for an option that does not fit.
+//!
+//! The exception is a setter that changes a length field, `set_msg_type` (the fixed part depends on the type):
+//! it trusts the caller that the buffer is long enough for the new value;
+//! call `check_len` again after it if that is in doubt.
 
 use core::fmt;
 use std::net::Ipv6Addr;

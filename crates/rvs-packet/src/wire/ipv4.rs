@@ -23,6 +23,10 @@
 //! [`Packet::new_checked`] validates the header length and the total length
 //! once; after it no getter or setter can panic. Bytes after Total Length
 //! (Ethernet padding) are not part of [`Packet::payload`].
+//!
+//! The exception is a setter that changes a length field, `set_version_and_header_len` and `set_total_len`:
+//! it trusts the caller that the buffer is long enough for the new value;
+//! call `check_len` again after it if that is in doubt.
 
 use core::fmt;
 use std::net::Ipv4Addr;

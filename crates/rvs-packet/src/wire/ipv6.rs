@@ -27,6 +27,10 @@
 //!
 //! [`Packet::new_checked`] validates the header and the payload length once;
 //! after it no getter or setter can panic.
+//!
+//! The exception is a setter that changes a length field, `set_payload_len`:
+//! it trusts the caller that the buffer is long enough for the new value;
+//! call `check_len` again after it if that is in doubt.
 
 use core::fmt;
 use std::net::Ipv6Addr;

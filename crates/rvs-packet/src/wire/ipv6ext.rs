@@ -29,6 +29,10 @@
 //!
 //! [`Packet::new_checked`] and [`FragmentPacket::new_checked`] validate the
 //! length once; after them no getter or setter can panic.
+//!
+//! The exception is a setter that changes a length field, `set_header_len`:
+//! it trusts the caller that the buffer is long enough for the new value;
+//! call `check_len` again after it if that is in doubt.
 
 use core::fmt;
 

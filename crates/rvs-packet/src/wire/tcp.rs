@@ -25,6 +25,10 @@
 //!
 //! [`Packet::new_checked`] validates the data offset once; after it no getter
 //! or setter can panic.
+//!
+//! The exception is a setter that changes a length field, `set_header_len_and_flags`:
+//! it trusts the caller that the buffer is long enough for the new value;
+//! call `check_len` again after it if that is in doubt.
 
 use core::fmt;
 
