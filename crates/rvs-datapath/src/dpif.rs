@@ -102,7 +102,9 @@ pub enum PortEvent {
     Deleted(DpifPort),
 }
 
-/// Which flow a `get`/`del` means.
+/// Which flow a `get`/`del` means. (Passed by reference and never stored,
+/// so the size of the `Match` variant costs nothing worth boxing.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlowId {
     /// By identifier.
@@ -422,7 +424,10 @@ pub fn format_flow(f: &DpifFlow, now: Duration, verbose: bool) -> String {
         s.push_str(", ");
     }
     s.push_str(&crate::odp::format_key(&f.key, Some(&f.mask)));
-    s.push_str(&format!(", packets:{}, bytes:{}, used:", f.stats.packets, f.stats.bytes));
+    s.push_str(&format!(
+        ", packets:{}, bytes:{}, used:",
+        f.stats.packets, f.stats.bytes
+    ));
     match f.stats.used {
         None => s.push_str("never"),
         Some(t) => s.push_str(&format!("{:.3}s", now.saturating_sub(t).as_secs_f64())),

@@ -160,7 +160,7 @@ impl Packet {
 
     /// An empty packet whose buffer can take `capacity` bytes after
     /// [`DEFAULT_HEADROOM`] without reallocating; fill it with
-    /// [`Packet::buffer_for_fill`].
+    /// [`Packet::extend_from_slice`].
     pub fn with_capacity(capacity: usize) -> Self {
         let mut buf = Vec::with_capacity(DEFAULT_HEADROOM + capacity);
         buf.resize(DEFAULT_HEADROOM, 0);

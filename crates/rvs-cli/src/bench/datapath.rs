@@ -7,11 +7,13 @@
 
 use anyhow::{anyhow, Context, Result};
 use rvs_datapath::dpif::{FlowPut, PutFlags, Upcall, UpcallError, UpcallReply};
+use rvs_datapath::dpif_netdev::invariant_mask;
 use rvs_datapath::netdev::dummy::DummyNetdev;
 use rvs_datapath::odp::OdpAction;
 use rvs_datapath::{DatapathRegistry, DpClass, DpConfig, DpNetdev, Dpif, UpcallHandler};
-use rvs_packet::flow::{extract, Field, FRAG_ANY, FRAG_LATER, VLAN_CFI};
+use rvs_packet::flow::{extract, Field};
 use rvs_packet::wire::builder::PacketBuilder;
+use rvs_packet::wire::tcp::TcpFlags;
 use rvs_packet::{EthAddr, FlowKey, Mask, OdpPort, Packet};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -36,15 +38,23 @@ const DST: EthAddr = EthAddr([0x02, 0, 0, 0, 0, 2]);
 
 fn tcp4(sport: u16, dport: u16) -> Vec<u8> {
     PacketBuilder::ethernet(SRC, DST)
-        .ipv4(Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2), 64)
-        .tcp(sport, dport, 0x10)
+        .ipv4(
+            Ipv4Addr::new(198, 18, 0, 1),
+            Ipv4Addr::new(198, 18, 0, 2),
+            64,
+        )
+        .tcp(sport, dport, TcpFlags::ACK)
         .payload(&[0u8; 10])
         .build()
 }
 
 fn udp6() -> Vec<u8> {
     PacketBuilder::ethernet(SRC, DST)
-        .ipv6("2001:db8::1".parse::<Ipv6Addr>().expect("literal"), "2001:db8::2".parse().expect("literal"), 64)
+        .ipv6(
+            "2001:db8::1".parse::<Ipv6Addr>().expect("literal"),
+            "2001:db8::2".parse().expect("literal"),
+            64,
+        )
         .udp(5000, 53)
         .payload(&[0u8; 10])
         .build()
@@ -53,21 +63,19 @@ fn udp6() -> Vec<u8> {
 fn vlan_tcp4() -> Vec<u8> {
     PacketBuilder::ethernet(SRC, DST)
         .vlan(0x8100, 10)
-        .ipv4(Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2), 64)
-        .tcp(1000, 80, 0x10)
+        .ipv4(
+            Ipv4Addr::new(198, 18, 0, 1),
+            Ipv4Addr::new(198, 18, 0, 2),
+            64,
+        )
+        .tcp(1000, 80, TcpFlags::ACK)
         .payload(&[0u8; 6])
         .build()
 }
 
 /// The megaflow invariant bits for an untagged IPv4 packet.
 fn invariants() -> Mask {
-    let mut m = Mask::zero();
-    m.set_exact(Field::InPort);
-    m.set_exact(Field::RecircId);
-    m.set(Field::Vlan0Tci, (VLAN_CFI | 0xfff) as u128);
-    m.set_exact(Field::EthType);
-    m.set(Field::NwFrag, (FRAG_ANY | FRAG_LATER) as u128);
-    m
+    invariant_mask(&key_of(&tcp4(1, 2), OdpPort(1)))
 }
 
 fn key_of(frame: &[u8], in_port: OdpPort) -> FlowKey {
@@ -115,7 +123,10 @@ impl Rig {
                 self.dp.poll();
                 pkts = self.tx.take_sent();
                 if pkts.len() != n {
-                    return Err(anyhow!("{} of {n} packets came out; the flows are wrong", pkts.len()));
+                    return Err(anyhow!(
+                        "{} of {n} packets came out; the flows are wrong",
+                        pkts.len()
+                    ));
                 }
                 total += n as u64;
             }
@@ -129,7 +140,11 @@ impl Rig {
 pub fn run(opts: &Options, out: &mut dyn FnMut(Value)) -> Result<()> {
     let want = |name: &str| opts.only.as_deref().is_none_or(|o| name.contains(o));
     if want("extract") {
-        for (name, frame) in [("tcp4", tcp4(1000, 80)), ("udp6", udp6()), ("vlan_tcp4", vlan_tcp4())] {
+        for (name, frame) in [
+            ("tcp4", tcp4(1000, 80)),
+            ("udp6", udp6()),
+            ("vlan_tcp4", vlan_tcp4()),
+        ] {
             out(bench_extract(name, &frame, opts.secs));
         }
     }
@@ -181,14 +196,18 @@ fn bench_emc_hit(secs: f64) -> Result<Value> {
     })?;
     r.tx.set_capture(true);
     // 32 packets of 32 different connections, one megaflow.
-    let pkts: Vec<Packet> = (0..32).map(|i| Packet::from_bytes(&tcp4(1000 + i, 80))).collect();
+    let pkts: Vec<Packet> = (0..32)
+        .map(|i| Packet::from_bytes(&tcp4(1000 + i, 80)))
+        .collect();
     let (pps, ns) = r.forward_loop(pkts, secs)?;
     let st = r.dp.stats();
     if st.emc_hits == 0 {
         return Err(anyhow!("no exact-match-cache hits: {st:?}"));
     }
-    Ok(json!({"bench": "emc_hit", "threads": 1, "mpps": round2(pps / 1e6), "ns_per_pkt": round2(ns),
-              "emc_hit_ratio": round2(st.emc_hits as f64 / st.hits.max(1) as f64)}))
+    Ok(
+        json!({"bench": "emc_hit", "threads": 1, "mpps": round2(pps / 1e6), "ns_per_pkt": round2(ns),
+              "emc_hit_ratio": round2(st.emc_hits as f64 / st.hits.max(1) as f64)}),
+    )
 }
 
 fn bench_megaflow_hit(subtables: usize, secs: f64) -> Result<Value> {
@@ -202,7 +221,11 @@ fn bench_megaflow_hit(subtables: usize, secs: f64) -> Result<Value> {
         let mut mask = invariants();
         mask.set_exact(Field::TpDst);
         let plen = (j % 33) as u32;
-        let prefix = if plen == 0 { 0 } else { u32::MAX << (32 - plen) };
+        let prefix = if plen == 0 {
+            0
+        } else {
+            u32::MAX << (32 - plen)
+        };
         mask.set(Field::NwDst, prefix as u128);
         if j >= 33 {
             mask.set_exact(Field::TpSrc);
@@ -218,9 +241,13 @@ fn bench_megaflow_hit(subtables: usize, secs: f64) -> Result<Value> {
         .context("installing benchmark flows")?;
     }
     let st0 = r.dp.stats();
-    let pkts: Vec<Packet> = (0..32).map(|i| Packet::from_bytes(&tcp4(5000, 1000 + (i * 2) as u16))).collect();
+    let pkts: Vec<Packet> = (0..32)
+        .map(|i| Packet::from_bytes(&tcp4(5000, 1000 + (i * 2) as u16)))
+        .collect();
     // Alternate between the even and odd flows so all 64 are used.
-    let odd: Vec<Packet> = (0..32).map(|i| Packet::from_bytes(&tcp4(5000, 1000 + (i * 2 + 1) as u16))).collect();
+    let odd: Vec<Packet> = (0..32)
+        .map(|i| Packet::from_bytes(&tcp4(5000, 1000 + (i * 2 + 1) as u16)))
+        .collect();
     let (pps_a, ns_a) = r.forward_loop(pkts, secs / 2.0)?;
     let (pps_b, ns_b) = r.forward_loop(odd, secs / 2.0)?;
     let st = r.dp.stats();
@@ -228,9 +255,11 @@ fn bench_megaflow_hit(subtables: usize, secs: f64) -> Result<Value> {
     if st.emc_hits != 0 || hits == 0 {
         return Err(anyhow!("expected megaflow hits only: {st:?}"));
     }
-    Ok(json!({"bench": "megaflow_hit", "subtables": subtables, "threads": 1,
+    Ok(
+        json!({"bench": "megaflow_hit", "subtables": subtables, "threads": 1,
               "mpps": round2((pps_a + pps_b) / 2e6), "ns_per_pkt": round2((ns_a + ns_b) / 2.0),
-              "subtable_lookups_per_hit": round2((st.subtable_lookups - st0.subtable_lookups) as f64 / hits as f64)}))
+              "subtable_lookups_per_hit": round2((st.subtable_lookups - st0.subtable_lookups) as f64 / hits as f64)}),
+    )
 }
 
 /// Answers every miss with "output to port 2", matching the source address
@@ -241,7 +270,12 @@ struct FixedHandler {
 
 impl UpcallHandler for FixedHandler {
     fn upcall(&self, _u: &Upcall<'_>) -> Result<UpcallReply, UpcallError> {
-        Ok(UpcallReply { actions: vec![OdpAction::Output(OdpPort(2))], mask: self.mask, ufid: None, install: true })
+        Ok(UpcallReply {
+            actions: vec![OdpAction::Output(OdpPort(2))],
+            mask: self.mask,
+            ufid: None,
+            install: true,
+        })
     }
 }
 
@@ -259,7 +293,9 @@ fn install_flows(r: &Rig, target: usize, deadline: Option<Duration>) -> Result<(
     mask.set_exact(Field::NwSrc);
     mask.set_exact(Field::TpSrc);
     r.dp.register_upcall_handler(Some(Arc::new(FixedHandler { mask })));
-    let mut pkts: Vec<Packet> = (0..32).map(|_| Packet::from_bytes(&tcp4(1024, 80))).collect();
+    let mut pkts: Vec<Packet> = (0..32)
+        .map(|_| Packet::from_bytes(&tcp4(1024, 80)))
+        .collect();
     let mut n = 0u32;
     let start = Instant::now();
     while (n as usize) < target && deadline.is_none_or(|d| start.elapsed() < d) {
@@ -282,12 +318,18 @@ fn install_flows(r: &Rig, target: usize, deadline: Option<Duration>) -> Result<(
 fn bench_upcall_install(secs: f64) -> Result<Value> {
     let r = rig(0, 4_000_000)?;
     let (flows, el) = install_flows(&r, usize::MAX, Some(Duration::from_secs_f64(secs)))?;
-    Ok(json!({"bench": "upcall_install", "flows": flows, "flows_per_sec": (flows as f64 / el).round()}))
+    Ok(
+        json!({"bench": "upcall_install", "flows": flows, "flows_per_sec": (flows as f64 / el).round()}),
+    )
 }
 
 fn rss_bytes() -> Result<u64> {
     let s = std::fs::read_to_string("/proc/self/statm").context("reading /proc/self/statm")?;
-    let pages: u64 = s.split_whitespace().nth(1).and_then(|v| v.parse().ok()).context("parsing statm")?;
+    let pages: u64 = s
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .context("parsing statm")?;
     Ok(pages * 4096)
 }
 

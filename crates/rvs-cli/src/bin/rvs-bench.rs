@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use rvs_cli::bench::datapath;
 
 #[derive(Parser)]
-#[command(name = "rvs-bench", version, about = "Benchmarks of rvs; one JSON object per line")]
+#[command(
+    name = "rvs-bench",
+    version,
+    about = "Benchmarks of rvs; one JSON object per line"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -36,8 +40,16 @@ enum Cmd {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Datapath { secs, only, memory_flows } => {
-            let opts = datapath::Options { secs, only, memory_flows };
+        Cmd::Datapath {
+            secs,
+            only,
+            memory_flows,
+        } => {
+            let opts = datapath::Options {
+                secs,
+                only,
+                memory_flows,
+            };
             datapath::run(&opts, &mut |v| println!("{v}"))
         }
     }

@@ -84,7 +84,7 @@ impl Emc {
                 x ^= x >> 17;
                 x ^= x << 5;
                 self.rng = x;
-                if x % p != 0 {
+                if !x.is_multiple_of(p) {
                     return;
                 }
             }

@@ -116,14 +116,23 @@ impl Flow {
 
 /// The bits every megaflow must match exactly (OVS's invariants): in_port,
 /// recirc_id, the presence and VID of each VLAN tag, eth_type and, for IP,
-/// the fragment kind.
-pub(crate) fn invariant_mask(key: &FlowKey) -> Mask {
+/// the fragment kind. "No tag" is matched with the whole TCI (as OVS's
+/// datapath-flow syntax reads a key without a `vlan()`), a tag with its
+/// presence bit and VID.
+pub fn invariant_mask(key: &FlowKey) -> Mask {
     let mut m = Mask::zero();
     m.set_exact(Field::InPort);
     m.set_exact(Field::RecircId);
-    m.set(Field::Vlan0Tci, (VLAN_CFI | 0x0fff) as u128);
+    let tag_bits = |tci: u16| {
+        if tci & VLAN_CFI != 0 {
+            (VLAN_CFI | 0x0fff) as u128
+        } else {
+            0xffff
+        }
+    };
+    m.set(Field::Vlan0Tci, tag_bits(key.vlan0_tci()));
     if key.vlan0_tci() & VLAN_CFI != 0 {
-        m.set(Field::Vlan1Tci, (VLAN_CFI | 0x0fff) as u128);
+        m.set(Field::Vlan1Tci, tag_bits(key.vlan1_tci()));
     }
     m.set_exact(Field::EthType);
     if matches!(key.eth_type(), 0x0800 | 0x86dd) {

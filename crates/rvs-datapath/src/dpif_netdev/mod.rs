@@ -43,6 +43,7 @@ use crate::sys::EventFd;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use cls::IdentityMap;
 use crossbeam_channel::{Receiver, Sender};
+pub use flow::invariant_mask;
 use flow::{check_invariants, Flow, MaskInfo};
 use pmd::{Msg, PmdCounters, PollThread, RxqSlot};
 use ports::{Port, PortTable};
@@ -899,7 +900,7 @@ impl Dpif for DpNetdev {
         let idx = self.shared.index.lock().unwrap();
         let mut v: Vec<&Arc<Flow>> = idx.by_ufid.values().collect();
         v.sort_by_key(|f| (f.created, f.ufid));
-        v.into_iter().map(|f| dump_one(f)).collect()
+        v.into_iter().map(dump_one).collect()
     }
 
     fn flow_flush(&self) {

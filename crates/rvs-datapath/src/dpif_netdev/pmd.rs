@@ -262,7 +262,8 @@ impl PollThread {
                 Ok(n) => {
                     total += n;
                     // Only a non-empty batch costs an allocation.
-                    let pkts = std::mem::replace(&mut self.rx_batch.pkts, Vec::with_capacity(BATCH_SIZE));
+                    let pkts =
+                        std::mem::replace(&mut self.rx_batch.pkts, Vec::with_capacity(BATCH_SIZE));
                     self.process(port, pkts, 0);
                 }
                 Err(e) => tracing::debug!("pmd {}: receive on port {port} failed: {e}", self.id),

@@ -20,11 +20,11 @@
 //! 15  nw_src:32           nw_dst:32           (IPv4, or ARP spa/tpa)
 //! 16  ipv6_src:128 (words 16-17)
 //! 18  ipv6_dst:128 (words 18-19)
-//! 20  ipv6_label:32 nw_proto:8 nw_tos:8 nw_ttl:8 nw_frag:8  (ARP op in nw_proto)
+//! 20  ipv6_label:20 (12 spare) nw_proto:8 nw_tos:8 nw_ttl:8 nw_frag:2 (6 spare)  (ARP op in nw_proto)
 //! 21  arp_sha:48          (ND source link-layer address)
 //! 22  arp_tha:48          (ND target link-layer address)
 //! 23  nd_target:128 (words 23-24)
-//! 25  tp_src:16 tp_dst:16 tcp_flags:16 (16 spare)   (ICMP/IGMP type and code in tp_src/tp_dst)
+//! 25  tp_src:16 tp_dst:16 tcp_flags:12 (20 spare)   (ICMP/IGMP type and code in tp_src/tp_dst)
 //! ```
 //!
 //! VLAN TCIs follow OVS: the CFI bit ([`VLAN_CFI`]) is set when a tag is
@@ -62,7 +62,7 @@ pub struct FieldSpec {
     pub word: usize,
     /// Bit offset within that word (0 for 128-bit fields).
     pub shift: u32,
-    /// Width in bits: 8, 16, 20, 32, 48, 64 or 128.
+    /// Width in bits (up to 64, or 128).
     pub bits: u32,
 }
 
@@ -151,7 +151,7 @@ fields! {
     /// IPv6 destination.
     Ipv6Dst => ("ipv6_dst", 18, 0, 128),
     /// IPv6 flow label (20 bits).
-    Ipv6Label => ("ipv6_label", 20, 0, 32),
+    Ipv6Label => ("ipv6_label", 20, 0, 20),
     /// IP protocol / IPv6 next header, or ARP opcode (low 8 bits).
     NwProto => ("nw_proto", 20, 32, 8),
     /// IP TOS / IPv6 traffic class (DSCP and ECN).
@@ -159,7 +159,7 @@ fields! {
     /// IP TTL / IPv6 hop limit.
     NwTtl => ("nw_ttl", 20, 48, 8),
     /// Fragment bits (`FRAG_ANY`, `FRAG_LATER`).
-    NwFrag => ("nw_frag", 20, 56, 8),
+    NwFrag => ("nw_frag", 20, 56, 2),
     /// ARP sender hardware address, or ND source link-layer address.
     ArpSha => ("arp_sha", 21, 0, 48),
     /// ARP target hardware address, or ND target link-layer address.
@@ -171,7 +171,7 @@ fields! {
     /// L4 destination port, or ICMP/IGMP code.
     TpDst => ("tp_dst", 25, 16, 16),
     /// TCP flags (12 bits).
-    TcpFlags => ("tcp_flags", 25, 32, 16),
+    TcpFlags => ("tcp_flags", 25, 32, 12),
 }
 
 #[inline(always)]

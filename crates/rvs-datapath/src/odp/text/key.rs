@@ -169,11 +169,17 @@ pub fn implied_mask(k: &FlowKey) -> Mask {
         }
         exact(&mut m, &[Field::TunTtl, Field::TunFlags]);
     }
+    // A level without a tag is matched as "no tag" (the whole TCI), which is
+    // what a key without `vlan()` means.
     if k.vlan0_tci() & VLAN_CFI != 0 {
         exact(&mut m, &[Field::Vlan0Tpid, Field::Vlan0Tci]);
         if k.vlan1_tci() & VLAN_CFI != 0 {
             exact(&mut m, &[Field::Vlan1Tpid, Field::Vlan1Tci]);
+        } else {
+            m.set_exact(Field::Vlan1Tci);
         }
+    } else {
+        m.set_exact(Field::Vlan0Tci);
     }
     m.set_exact(Field::EthType);
     let ip = match k.eth_type() {
@@ -270,7 +276,10 @@ fn format_l2_rest(out: &mut Vec<String>, k: &FlowKey, m: &Mask, level: usize) {
         (Field::Vlan1Tpid, Field::Vlan1Tci),
     ];
     if let Some(&(tpid, tci)) = tags.get(level) {
-        if m.get(tpid) != 0 || m.get(tci) != 0 {
+        // "No tag here", matched exactly, is written as no vlan() at all
+        // (OVS's reading of a key whose eth_type has no vlan beside it).
+        let untagged = k.get(tci) == 0 && m.get(tci) == 0xffff && m.get(tpid) == 0;
+        if !untagged && (m.get(tpid) != 0 || m.get(tci) != 0) {
             push_eth_type(out, k, m, tpid);
             out.push(format!(
                 "vlan({})",
@@ -315,7 +324,7 @@ fn format_l2_rest(out: &mut Vec<String>, k: &FlowKey, m: &Mask, level: usize) {
                 let fv = k.get(Field::TcpFlags) as u16;
                 out.push(format!(
                     "tcp_flags({})",
-                    format_flags(TCP_FLAG_NAMES, fv, fm, 0xffff)
+                    format_flags(TCP_FLAG_NAMES, fv, fm, 0x0fff)
                 ));
             }
         }
@@ -450,7 +459,7 @@ fn parse_level(p: &mut KeyParse, s: &str, level: usize) -> Result<()> {
             "nd" => p.fields(name, body, ND)?,
             "mpls" => parse_mpls(p, body)?,
             "tcp_flags" => {
-                let (v, m) = parse_flags(name, TCP_FLAG_NAMES, body, 0xffff)?;
+                let (v, m) = parse_flags(name, TCP_FLAG_NAMES, body, 0x0fff)?;
                 p.set(Field::TcpFlags, v as u128, m as u128);
             }
             _ => {
@@ -487,6 +496,12 @@ fn parse_level(p: &mut KeyParse, s: &str, level: usize) -> Result<()> {
             }
             if let Some((v, m)) = eth_type {
                 p.set(Field::EthType, v, m);
+                // An eth_type without a vlan() beside it means "no tag".
+                match level {
+                    0 => p.set(Field::Vlan0Tci, 0, 0xffff),
+                    1 => p.set(Field::Vlan1Tci, 0, 0xffff),
+                    _ => {}
+                }
             }
         }
     }
