@@ -63,7 +63,12 @@ impl AsRawFd for EventFd {
     }
 }
 
-/// An epoll instance, level-triggered, with a `u64` token per fd.
+/// An epoll instance, edge-triggered, with a `u64` token per fd.
+///
+/// Edge-triggered so that nobody has to read an eventfd back to zero (a
+/// system call per poll iteration): a poll thread only sleeps after a round
+/// in which every queue came back empty, and any readiness change after that
+/// is latched by the kernel until `epoll_wait`.
 #[derive(Debug)]
 pub struct Epoll {
     fd: OwnedFd,
@@ -82,10 +87,10 @@ impl Epoll {
         Ok(Epoll { fd })
     }
 
-    /// Watches `fd` for readability, reporting `token`.
+    /// Watches `fd` for becoming readable (edge-triggered), reporting `token`.
     pub fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
         let mut ev = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
             u64: token,
         };
         // SAFETY: `ev` is a valid epoll_event that outlives the call; the
@@ -145,7 +150,10 @@ mod tests {
         assert_eq!(p.wait(Duration::from_millis(0)).unwrap(), 0);
         e.signal();
         assert_eq!(p.wait(Duration::from_millis(1000)).unwrap(), 1);
-        e.clear();
+        // Edge-triggered: reported once, without reading the counter back.
+        assert_eq!(p.wait(Duration::from_millis(0)).unwrap(), 0);
+        e.signal();
+        assert_eq!(p.wait(Duration::from_millis(1000)).unwrap(), 1);
         assert_eq!(p.wait(Duration::from_millis(0)).unwrap(), 0);
     }
 }

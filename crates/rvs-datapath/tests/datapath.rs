@@ -236,14 +236,14 @@ fn actions_edit_and_output_packets_and_counters_say_so() {
         OdpAction::Output(OdpPort(2)),
         OdpAction::PopVlan,
         OdpAction::SetMasked {
-            value: SetField::Eth {
+            value: Box::new(SetField::Eth {
                 src: EthAddr::ZERO,
                 dst: new_dst,
-            },
-            mask: SetField::Eth {
+            }),
+            mask: Box::new(SetField::Eth {
                 src: EthAddr::ZERO,
                 dst: EthAddr::BROADCAST,
-            },
+            }),
         },
         OdpAction::Output(OdpPort(3)),
     ];

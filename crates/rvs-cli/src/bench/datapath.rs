@@ -160,7 +160,32 @@ pub fn run(opts: &Options, out: &mut dyn FnMut(Value)) -> Result<()> {
         out(bench_upcall_install(opts.secs)?);
     }
     if want("flow_memory") {
-        out(bench_flow_memory(opts.memory_flows)?);
+        if opts.only.as_deref() == Some("flow_memory") {
+            out(bench_flow_memory(opts.memory_flows)?);
+        } else {
+            // Memory freed by the benchmarks above stays in the allocator and
+            // would hide the growth; measure in a fresh process.
+            let exe = std::env::current_exe().context("finding rvs-bench")?;
+            let o = std::process::Command::new(exe)
+                .args([
+                    "datapath",
+                    "--only",
+                    "flow_memory",
+                    "--memory-flows",
+                    &opts.memory_flows.to_string(),
+                ])
+                .output()
+                .context("running the flow_memory benchmark")?;
+            if !o.status.success() {
+                return Err(anyhow!(
+                    "flow_memory failed: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                ));
+            }
+            for line in String::from_utf8_lossy(&o.stdout).lines() {
+                out(serde_json::from_str(line).context("reading flow_memory output")?);
+            }
+        }
     }
     Ok(())
 }

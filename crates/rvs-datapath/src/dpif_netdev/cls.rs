@@ -30,11 +30,77 @@ impl Hasher for IdentityHasher {
 
 pub(crate) type IdentityMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
 
+/// Flows by hash: one flow per hash in the main map, the rare colliding
+/// others in an overflow map (so a flow costs one map entry, not a map entry
+/// and a vector).
+#[derive(Debug, Default)]
+pub(crate) struct FlowMap {
+    one: IdentityMap<Arc<Flow>>,
+    more: IdentityMap<Vec<Arc<Flow>>>,
+}
+
+impl FlowMap {
+    pub fn insert(&mut self, h: u64, f: Arc<Flow>) {
+        match self.one.entry(h) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(f);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.more.entry(h).or_default().push(f)
+            }
+        }
+    }
+
+    /// The first flow under hash `h` that satisfies `pred`.
+    #[inline]
+    pub fn find(&self, h: u64, pred: impl Fn(&Arc<Flow>) -> bool) -> Option<&Arc<Flow>> {
+        let f = self.one.get(&h)?;
+        if pred(f) {
+            return Some(f);
+        }
+        if self.more.is_empty() {
+            return None;
+        }
+        self.more.get(&h)?.iter().find(|f| pred(f))
+    }
+
+    /// Removes `f` (by identity); true if it was here.
+    pub fn remove(&mut self, h: u64, f: &Arc<Flow>) -> bool {
+        if self.one.get(&h).is_some_and(|g| Arc::ptr_eq(g, f)) {
+            self.one.remove(&h);
+            if let Some(v) = self.more.get_mut(&h) {
+                if let Some(next) = v.pop() {
+                    self.one.insert(h, next);
+                }
+                if v.is_empty() {
+                    self.more.remove(&h);
+                }
+            }
+            return true;
+        }
+        let Some(v) = self.more.get_mut(&h) else {
+            return false;
+        };
+        let Some(j) = v.iter().position(|g| Arc::ptr_eq(g, f)) else {
+            return false;
+        };
+        v.swap_remove(j);
+        if v.is_empty() {
+            self.more.remove(&h);
+        }
+        true
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Arc<Flow>> {
+        self.one.values().chain(self.more.values().flatten())
+    }
+}
+
 #[derive(Debug)]
 struct Subtable {
     mask: Mask,
     words: WordSet,
-    flows: IdentityMap<Vec<Arc<Flow>>>,
+    flows: FlowMap,
     n_flows: usize,
     /// Hits since the last ranking (a `Cell`: the classifier belongs to one
     /// thread, and lookups take `&self`).
@@ -45,10 +111,7 @@ impl Subtable {
     #[inline]
     fn lookup(&self, key: &FlowKey) -> Option<&Arc<Flow>> {
         let h = key.hash_masked(&self.mask, self.words);
-        self.flows
-            .get(&h)?
-            .iter()
-            .find(|f| !f.is_dead() && key.eq_masked(&self.mask, self.words, &f.key))
+        self.flows.find(h, |f| !f.is_dead() && f.matches(key))
     }
 }
 
@@ -81,15 +144,14 @@ impl Dpcls {
                 self.subtables.push(Subtable {
                     mask: *mask,
                     words: *words,
-                    flows: IdentityMap::default(),
+                    flows: FlowMap::default(),
                     n_flows: 0,
                     hits: Cell::new(0),
                 });
                 self.subtables.last_mut().expect("just pushed")
             }
         };
-        let h = flow.key.hash_masked(mask, *words);
-        st.flows.entry(h).or_default().push(flow);
+        st.flows.insert(flow.hash, flow);
         st.n_flows += 1;
     }
 
@@ -100,17 +162,7 @@ impl Dpcls {
             return false;
         };
         let st = &mut self.subtables[i];
-        let h = flow.key.hash_masked(&st.mask, st.words);
-        let mut found = false;
-        if let Some(bucket) = st.flows.get_mut(&h) {
-            if let Some(j) = bucket.iter().position(|f| Arc::ptr_eq(f, flow)) {
-                bucket.swap_remove(j);
-                found = true;
-                if bucket.is_empty() {
-                    st.flows.remove(&h);
-                }
-            }
-        }
+        let found = st.flows.remove(flow.hash, flow);
         if found {
             st.n_flows -= 1;
             if st.n_flows == 0 {
@@ -137,9 +189,7 @@ impl Dpcls {
 
     /// Every flow (for tests and for dropping dead flows in bulk).
     pub fn flows(&self) -> impl Iterator<Item = &Arc<Flow>> {
-        self.subtables
-            .iter()
-            .flat_map(|s| s.flows.values().flatten())
+        self.subtables.iter().flat_map(|s| s.flows.values())
     }
 }
 
@@ -215,7 +265,7 @@ mod tests {
                         let mask = mask_from(m);
                         let key = key_from(&k).masked(&mask);
                         // The datapath refuses duplicates; so does this model.
-                        if live.iter().any(|f| f.mask.mask == mask && f.key == key) {
+                        if live.iter().any(|f| f.same_match(&key, &mask)) {
                             continue;
                         }
                         version += 1;
@@ -242,7 +292,7 @@ mod tests {
                     Op::Lookup(k) => {
                         let key = key_from(&k);
                         let expect: Vec<&Arc<Flow>> =
-                            live.iter().filter(|f| key.eq_masked(&f.mask.mask, f.mask.words, &f.key)).collect();
+                            live.iter().filter(|f| f.matches(&key)).collect();
                         let h = key.hash();
                         let got = match emc.lookup(&key, h) {
                             Some(f) => Some(f.clone()),

@@ -28,22 +28,22 @@ impl Executor {
         })
     }
 
+    /// Queues every packet of `pkts` for `port`, leaving `pkts` empty. An
+    /// empty queue swaps buffers with `pkts` instead of copying.
     #[inline]
-    fn queue(&mut self, port: OdpPort, pkts: Vec<Packet>) {
-        if let Some((_, q)) = self.out.iter_mut().find(|(p, _)| *p == port) {
-            if q.is_empty() {
-                // Reuse the queue's allocation only when it is bigger.
-                if q.capacity() < pkts.len() {
-                    *q = pkts;
-                } else {
-                    q.extend(pkts);
-                }
-            } else {
-                q.extend(pkts);
+    fn queue(&mut self, port: OdpPort, pkts: &mut Vec<Packet>) {
+        let q = match self.out.iter_mut().position(|(p, _)| *p == port) {
+            Some(i) => &mut self.out[i].1,
+            None => {
+                self.out.push((port, Vec::new()));
+                &mut self.out.last_mut().expect("just pushed").1
             }
-            return;
+        };
+        if q.is_empty() {
+            std::mem::swap(q, pkts);
+        } else {
+            q.append(pkts);
         }
-        self.out.push((port, pkts));
     }
 
     /// Sends everything queued; a port that no longer exists drops its
@@ -80,13 +80,14 @@ impl Executor {
 }
 
 impl PollThread {
-    /// Runs `actions` over `pkts`; `keys` are the packets' flow keys when
-    /// [`Executor::needs_keys`] says they are needed (else empty).
+    /// Runs `actions` over `pkts`, which it empties; `keys` are the packets'
+    /// flow keys when [`Executor::needs_keys`] says they are needed (else
+    /// empty).
     pub(crate) fn execute(
         &mut self,
         actions: &[OdpAction],
-        mut pkts: Vec<Packet>,
-        mut keys: Vec<FlowKey>,
+        pkts: &mut Vec<Packet>,
+        keys: &mut Vec<FlowKey>,
         depth: u32,
     ) {
         let mut cutlen: Option<u32> = None;
@@ -98,20 +99,19 @@ impl PollThread {
             let last = ai + 1 == n_actions;
             match a {
                 OdpAction::Output(port) => {
-                    let mut out = if last {
-                        std::mem::take(&mut pkts)
-                    } else {
-                        pkts.clone()
-                    };
-                    if let Some(len) = cutlen.take() {
-                        for p in &mut out {
-                            p.truncate(len as usize);
-                        }
-                    }
-                    self.exec.queue(*port, out);
+                    let cut = cutlen.take();
                     if last {
+                        if let Some(len) = cut {
+                            pkts.iter_mut().for_each(|p| p.truncate(len as usize));
+                        }
+                        self.exec.queue(*port, pkts);
                         return;
                     }
+                    let mut out = pkts.clone();
+                    if let Some(len) = cut {
+                        out.iter_mut().for_each(|p| p.truncate(len as usize));
+                    }
+                    self.exec.queue(*port, &mut out);
                 }
                 OdpAction::Userspace(u) => {
                     if let Some(h) = self.shared.handler.load_full() {
@@ -121,32 +121,23 @@ impl PollThread {
                         }
                     }
                 }
-                OdpAction::Set(f) => {
-                    self.edit(&mut pkts, &mut keys, |p, k| exec::set_field(p, k, f, None))
+                OdpAction::Set(f) => self.edit(pkts, keys, |p, k| exec::set_field(p, k, f, None)),
+                OdpAction::SetMasked { value, mask } => {
+                    self.edit(pkts, keys, |p, k| exec::set_field(p, k, value, Some(mask)))
                 }
-                OdpAction::SetMasked { value, mask } => self.edit(&mut pkts, &mut keys, |p, k| {
-                    exec::set_field(p, k, value, Some(mask))
-                }),
                 OdpAction::PushVlan { tpid, tci } => {
-                    for p in &mut pkts {
-                        exec::push_vlan(p, *tpid, *tci);
-                    }
+                    pkts.iter_mut()
+                        .for_each(|p| exec::push_vlan(p, *tpid, *tci));
                 }
-                OdpAction::PopVlan => {
-                    for p in &mut pkts {
-                        exec::pop_vlan(p);
-                    }
-                }
+                OdpAction::PopVlan => pkts.iter_mut().for_each(exec::pop_vlan),
                 OdpAction::Hash { alg, basis } => {
-                    for (i, p) in pkts.iter_mut().enumerate() {
-                        if let Some(k) = keys.get(i) {
-                            p.md.dp_hash = exec::hash(k, *alg, *basis);
-                        }
+                    for (p, k) in pkts.iter_mut().zip(keys.iter()) {
+                        p.md.dp_hash = exec::hash(k, *alg, *basis);
                     }
                 }
                 OdpAction::Recirc(id) => {
                     let mut batch = if last {
-                        std::mem::take(&mut pkts)
+                        std::mem::take(pkts)
                     } else {
                         pkts.clone()
                     };
@@ -158,19 +149,19 @@ impl PollThread {
                             p.md.recirc_id = *id;
                         }
                         let in_port = batch[0].md.in_port;
-                        self.process(in_port, batch, depth + 1);
+                        self.process(in_port, &mut batch, depth + 1);
                     }
                     if last {
                         return;
                     }
                 }
                 OdpAction::Clone(inner) => {
-                    self.execute(inner, pkts.clone(), keys.clone(), depth);
+                    self.execute(inner, &mut pkts.clone(), &mut keys.clone(), depth);
                 }
                 OdpAction::Trunc(len) => cutlen = Some(*len),
                 OdpAction::CheckPktLen { pkt_len, gt, le } => {
                     let src = if last {
-                        std::mem::take(&mut pkts)
+                        std::mem::take(pkts)
                     } else {
                         pkts.clone()
                     };
@@ -187,10 +178,10 @@ impl PollThread {
                         }
                     }
                     if !big.is_empty() {
-                        self.execute(gt, big, kbig, depth);
+                        self.execute(gt, &mut big, &mut kbig, depth);
                     }
                     if !small.is_empty() {
-                        self.execute(le, small, ksmall, depth);
+                        self.execute(le, &mut small, &mut ksmall, depth);
                     }
                     if last {
                         return;
@@ -198,6 +189,7 @@ impl PollThread {
                 }
                 OdpAction::Drop(reason) => {
                     self.shared.count_drop(*reason, pkts.len() as u64);
+                    pkts.clear();
                     return;
                 }
                 #[allow(unreachable_patterns)]
@@ -205,6 +197,7 @@ impl PollThread {
                     tracing::debug!("pmd {}: action {other:?} is not supported here", self.id);
                     self.shared
                         .count_drop(DropReason::Malformed, pkts.len() as u64);
+                    pkts.clear();
                     return;
                 }
             }
@@ -215,6 +208,7 @@ impl PollThread {
             self.shared
                 .count_drop(DropReason::Action, pkts.len() as u64);
         }
+        pkts.clear();
     }
 
     /// Applies a per-packet edit; a packet the edit refuses is dropped under

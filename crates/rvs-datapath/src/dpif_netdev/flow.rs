@@ -5,7 +5,7 @@ use crate::dpif::{FlowStats, Ufid};
 use crate::odp::OdpAction;
 use arc_swap::ArcSwap;
 use rvs_packet::flow::{Field, WordSet, FRAG_ANY, FRAG_LATER, VLAN_CFI};
-use rvs_packet::{FlowKey, Mask};
+use rvs_packet::{FlowKey, Mask, OdpPort};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,11 +32,20 @@ impl MaskInfo {
 /// statistics as relaxed atomics updated once per batch, and `dead` checked
 /// on every cache hit so a deleted flow stops matching at once, before every
 /// classifier has let go of it.
+///
+/// The key is kept compressed, as OVS's miniflow is: only the words its mask
+/// touches, in order. A typical megaflow uses a handful of the key's words,
+/// so this is most of the difference between a flow of ~200 bytes and one of
+/// ~400.
 #[derive(Debug)]
 pub(crate) struct Flow {
     pub ufid: Ufid,
-    /// The key, masked.
-    pub key: FlowKey,
+    /// The masked key's words that the mask touches, in word order.
+    mini: Box<[u64]>,
+    /// Hash of the masked key over the mask's words (what a subtable looks
+    /// packets up by).
+    pub hash: u64,
+    pub in_port: OdpPort,
     pub mask: Arc<MaskInfo>,
     pub actions: ArcSwap<Vec<OdpAction>>,
     pub packets: AtomicU64,
@@ -59,9 +68,12 @@ impl Flow {
         actions: Vec<OdpAction>,
         now: Duration,
     ) -> Self {
+        let k = key.masked(&mask.mask);
         Flow {
             ufid,
-            key: key.masked(&mask.mask),
+            mini: mask.words.iter().map(|i| k.w[i]).collect(),
+            hash: k.hash_masked(&mask.mask, mask.words),
+            in_port: k.in_port(),
             mask,
             actions: ArcSwap::from_pointee(actions),
             packets: AtomicU64::new(0),
@@ -72,6 +84,31 @@ impl Flow {
             dead: AtomicBool::new(false),
             pmds: AtomicU64::new(0),
         }
+    }
+
+    /// The masked key, expanded.
+    pub fn key(&self) -> FlowKey {
+        let mut k = FlowKey::new();
+        for (i, w) in self.mask.words.iter().zip(self.mini.iter()) {
+            k.w[i] = *w;
+        }
+        k
+    }
+
+    /// True when `key` (a packet's, unmasked) falls under this flow.
+    #[inline]
+    pub fn matches(&self, key: &FlowKey) -> bool {
+        let m = &self.mask.mask.w;
+        self.mask
+            .words
+            .iter()
+            .zip(self.mini.iter())
+            .all(|(i, w)| key.w[i] & m[i] == *w)
+    }
+
+    /// True when this flow has exactly this mask and masked key.
+    pub fn same_match(&self, masked_key: &FlowKey, mask: &Mask) -> bool {
+        self.mask.mask == *mask && self.matches(masked_key)
     }
 
     #[inline]

@@ -41,13 +41,12 @@ use crate::netdev::{Netdev, NetdevRegistry};
 use crate::odp::{DropReason, OdpAction};
 use crate::sys::EventFd;
 use arc_swap::{ArcSwap, ArcSwapOption};
-use cls::IdentityMap;
+use cls::FlowMap;
 use crossbeam_channel::{Receiver, Sender};
 pub use flow::invariant_mask;
 use flow::{check_invariants, Flow, MaskInfo};
 use pmd::{Msg, PmdCounters, PollThread, RxqSlot};
 use ports::{Port, PortTable};
-use rvs_packet::flow::{hash_words, WordSet, KEY_WORDS};
 use rvs_packet::{FlowKey, Mask, OdpPort, Packet};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -150,22 +149,16 @@ impl ThreadCtl {
 #[derive(Default)]
 struct FlowIndex {
     by_ufid: HashMap<Ufid, Arc<Flow>>,
-    by_match: IdentityMap<Vec<Arc<Flow>>>,
+    /// By the masked key's hash over its mask's words (as subtables hash).
+    by_match: FlowMap,
     masks: HashMap<Mask, Arc<MaskInfo>>,
-}
-
-fn match_hash(key: &FlowKey, mask: &Mask) -> u64 {
-    let all = WordSet((1u32 << KEY_WORDS) - 1);
-    hash_words(&key.w, &mask.w, all) ^ hash_words(&mask.w, &Mask::exact().w, all).rotate_left(17)
 }
 
 impl FlowIndex {
     fn find_match(&self, key: &FlowKey, mask: &Mask) -> Option<&Arc<Flow>> {
         let k = key.masked(mask);
-        self.by_match
-            .get(&match_hash(&k, mask))?
-            .iter()
-            .find(|f| f.mask.mask == *mask && f.key == k)
+        let h = k.hash_masked(mask, mask.word_set());
+        self.by_match.find(h, |f| f.same_match(&k, mask))
     }
 
     fn intern_mask(&mut self, mask: &Mask) -> Arc<MaskInfo> {
@@ -176,22 +169,13 @@ impl FlowIndex {
     }
 
     fn insert(&mut self, f: Arc<Flow>) {
-        self.by_match
-            .entry(match_hash(&f.key, &f.mask.mask))
-            .or_default()
-            .push(f.clone());
+        self.by_match.insert(f.hash, f.clone());
         self.by_ufid.insert(f.ufid, f);
     }
 
     fn remove(&mut self, f: &Arc<Flow>) {
         self.by_ufid.remove(&f.ufid);
-        let h = match_hash(&f.key, &f.mask.mask);
-        if let Some(v) = self.by_match.get_mut(&h) {
-            v.retain(|g| !Arc::ptr_eq(g, f));
-            if v.is_empty() {
-                self.by_match.remove(&h);
-            }
-        }
+        self.by_match.remove(f.hash, f);
         // Drop the interned mask when only the index still holds it.
         if Arc::strong_count(&f.mask) <= 2 {
             self.masks.remove(&f.mask.mask);
@@ -735,7 +719,7 @@ impl Dpif for DpNetdev {
             let dead: Vec<Arc<Flow>> = idx
                 .by_ufid
                 .values()
-                .filter(|f| f.key.in_port() == port)
+                .filter(|f| f.in_port == port)
                 .cloned()
                 .collect();
             for f in &dead {
@@ -919,7 +903,7 @@ impl Dpif for DpNetdev {
         let mut pkt = packet;
         let mut key = FlowKey::new();
         rvs_packet::flow::extract(&mut pkt, &mut key);
-        main.execute(actions, vec![pkt], vec![key], 0);
+        main.execute(actions, &mut vec![pkt], &mut vec![key], 0);
         main.flush();
         Ok(())
     }
@@ -981,7 +965,7 @@ fn dump_one(f: &Arc<Flow>) -> DpifFlow {
     let pmds = f.pmds.load(Ordering::Relaxed);
     DpifFlow {
         ufid: f.ufid,
-        key: f.key,
+        key: f.key(),
         mask: f.mask.mask,
         actions: (**f.actions.load()).clone(),
         stats: f.stats(),

@@ -118,10 +118,14 @@ pub(crate) struct PollThread {
     pub(crate) stats: Arc<PmdCounters>,
     keys: Vec<FlowKey>,
     rx_batch: Batch,
+    // Scratch buffers reused across batches (taken and put back, so that
+    // recursion through recirculation simply allocates fresh ones).
+    scratch_groups: Vec<Group>,
+    scratch_slots: Vec<Option<Packet>>,
+    scratch_pkts: Vec<Packet>,
     pub(crate) now_ns: u64,
     last_rank_ns: u64,
     epoll: Option<Epoll>,
-    waker: Arc<EventFd>,
     exit: bool,
 }
 
@@ -160,17 +164,18 @@ impl PollThread {
             stats,
             keys: vec![FlowKey::new(); BATCH_SIZE],
             rx_batch: Batch::new(),
+            scratch_groups: Vec::with_capacity(BATCH_SIZE),
+            scratch_slots: Vec::with_capacity(BATCH_SIZE),
+            scratch_pkts: Vec::with_capacity(BATCH_SIZE),
             now_ns: 0,
             last_rank_ns: 0,
             epoll,
-            waker,
             exit: false,
         })
     }
 
     /// Applies pending control messages. Returns false once told to exit.
     pub fn handle_msgs(&mut self) -> bool {
-        self.waker.clear();
         while let Ok(m) = self.msgs.try_recv() {
             self.apply(m);
         }
@@ -221,15 +226,15 @@ impl PollThread {
             }
             Msg::InsertFlow(f) => {
                 if !f.is_dead() {
-                    self.cls.entry(f.key.in_port()).or_default().insert(f);
+                    self.cls.entry(f.in_port).or_default().insert(f);
                     self.update_subtable_count();
                 }
             }
             Msg::RemoveFlow(f) => {
-                if let Some(cls) = self.cls.get_mut(&f.key.in_port()) {
+                if let Some(cls) = self.cls.get_mut(&f.in_port) {
                     cls.remove(&f);
                     if cls.n_subtables() == 0 {
-                        self.cls.remove(&f.key.in_port());
+                        self.cls.remove(&f.in_port);
                     }
                 }
                 self.update_subtable_count();
@@ -261,10 +266,10 @@ impl PollThread {
                 Ok(0) => {}
                 Ok(n) => {
                     total += n;
-                    // Only a non-empty batch costs an allocation.
-                    let pkts =
-                        std::mem::replace(&mut self.rx_batch.pkts, Vec::with_capacity(BATCH_SIZE));
-                    self.process(port, pkts, 0);
+                    let mut pkts = std::mem::take(&mut self.rx_batch.pkts);
+                    self.process(port, &mut pkts, 0);
+                    pkts.clear();
+                    self.rx_batch.pkts = pkts;
                 }
                 Err(e) => tracing::debug!("pmd {}: receive on port {port} failed: {e}", self.id),
             }
@@ -328,11 +333,15 @@ impl PollThread {
     }
 
     /// The per-packet path for one batch from `in_port` (or recirculated).
-    pub(crate) fn process(&mut self, in_port: OdpPort, mut pkts: Vec<Packet>, depth: u32) {
-        let n = pkts.len().min(BATCH_SIZE);
+    /// Takes every packet of `pkts` (it is left empty).
+    pub(crate) fn process(&mut self, in_port: OdpPort, pkts: &mut Vec<Packet>, depth: u32) {
         if pkts.len() > BATCH_SIZE {
-            let rest = pkts.split_off(BATCH_SIZE);
-            self.process(in_port, rest, depth);
+            let mut rest = pkts.split_off(BATCH_SIZE);
+            self.process(in_port, &mut rest, depth);
+        }
+        let n = pkts.len();
+        if n == 0 {
+            return;
         }
         for (p, k) in pkts.iter_mut().zip(self.keys.iter_mut()) {
             if depth == 0 {
@@ -341,14 +350,19 @@ impl PollThread {
             extract(p, k);
         }
         let cls_port = self.keys[0].in_port();
-        let mut groups: Vec<Group> = Vec::with_capacity(2);
+        let mut groups = std::mem::take(&mut self.scratch_groups);
         let mut misses: u32 = 0;
         let mut t = Tally::default();
+        // Hash every key first: the hashes are independent, so the CPU
+        // overlaps them, and the cache lookups that follow can be in flight
+        // together.
+        let mut hashes = [0u64; BATCH_SIZE];
+        for (h, k) in hashes.iter_mut().zip(&self.keys[..n]) {
+            *h = k.hash();
+        }
         {
             let cls = self.cls.get(&cls_port);
-            for i in 0..n {
-                let key = &self.keys[i];
-                let hash = key.hash();
+            for (i, (key, &hash)) in self.keys[..n].iter().zip(&hashes).enumerate() {
                 if let Some(f) = self.emc.lookup(key, hash) {
                     t.emc_hits += 1;
                     add_to_group(&mut groups, f, i);
@@ -368,7 +382,7 @@ impl PollThread {
             }
         }
         if misses != 0 {
-            self.handle_misses(&mut groups, misses, &mut t, &pkts);
+            self.handle_misses(&mut groups, misses, &mut t, pkts);
         }
         self.stats.emc_hits.fetch_add(t.emc_hits, Ordering::Relaxed);
         if t.mask_hits != 0 {
@@ -391,7 +405,9 @@ impl PollThread {
                 .recirculations
                 .fetch_add(n as u64, Ordering::Relaxed);
         }
-        self.execute_groups(groups, pkts, depth);
+        self.execute_groups(&mut groups, pkts, depth);
+        groups.clear();
+        self.scratch_groups = groups;
     }
 
     fn handle_misses(
@@ -476,26 +492,20 @@ impl PollThread {
         }
     }
 
-    fn execute_groups(&mut self, groups: Vec<Group>, pkts: Vec<Packet>, depth: u32) {
+    fn execute_groups(&mut self, groups: &mut Vec<Group>, pkts: &mut Vec<Packet>, depth: u32) {
         let n = pkts.len();
         let all = if n >= 32 { u32::MAX } else { (1u32 << n) - 1 };
         // The common case: one flow for the whole batch, no copies.
-        if groups.len() == 1 {
-            let bits = match &groups[0] {
-                Group::Flow(_, b) | Group::Once(_, b) => *b,
-            };
-            if bits == all {
-                let g = groups.into_iter().next().expect("one group");
-                self.run_group(g, pkts, all, depth);
-                return;
-            }
+        if groups.len() == 1 && groups[0].bits() == all {
+            let g = groups.pop().expect("one group");
+            self.run_group(g, pkts, all, depth);
+            return;
         }
-        let mut slots: Vec<Option<Packet>> = pkts.into_iter().map(Some).collect();
-        for g in groups {
-            let bits = match &g {
-                Group::Flow(_, b) | Group::Once(_, b) => *b,
-            };
-            let mut mine = Vec::with_capacity(bits.count_ones() as usize);
+        let mut slots = std::mem::take(&mut self.scratch_slots);
+        slots.extend(pkts.drain(..).map(Some));
+        for g in groups.drain(..) {
+            let bits = g.bits();
+            let mut mine = std::mem::take(&mut self.scratch_pkts);
             let mut b = bits;
             while b != 0 {
                 let i = b.trailing_zeros() as usize;
@@ -504,12 +514,16 @@ impl PollThread {
                     mine.push(p);
                 }
             }
-            self.run_group(g, mine, bits, depth);
+            self.run_group(g, &mut mine, bits, depth);
+            mine.clear();
+            self.scratch_pkts = mine;
         }
         // Packets no group took were lost misses; they are already counted.
+        slots.clear();
+        self.scratch_slots = slots;
     }
 
-    fn run_group(&mut self, g: Group, pkts: Vec<Packet>, bits: u32, depth: u32) {
+    fn run_group(&mut self, g: Group, pkts: &mut Vec<Packet>, bits: u32, depth: u32) {
         let keys = &self.keys;
         let mut gkeys: Vec<FlowKey> = Vec::new();
         let gather = |gkeys: &mut Vec<FlowKey>| {
@@ -522,7 +536,6 @@ impl PollThread {
         };
         match g {
             Group::Flow(flow, _) => {
-                let mut bytes = 0u64;
                 let mut flags = 0u16;
                 let mut b = bits;
                 while b != 0 {
@@ -530,22 +543,29 @@ impl PollThread {
                     b &= b - 1;
                     flags |= keys[i].tcp_flags();
                 }
-                for p in &pkts {
-                    bytes += p.len() as u64;
-                }
-                flow.account(pkts.len() as u64, bytes, flags, self.now_ns);
-                let actions = flow.actions.load_full();
+                let bytes: usize = pkts.iter().map(Packet::len).sum();
+                flow.account(pkts.len() as u64, bytes as u64, flags, self.now_ns);
+                let actions = flow.actions.load();
                 if Executor::needs_keys(&actions) {
                     gather(&mut gkeys);
                 }
-                self.execute(&actions, pkts, gkeys, depth);
+                self.execute(&actions, pkts, &mut gkeys, depth);
             }
             Group::Once(actions, _) => {
                 if Executor::needs_keys(&actions) {
                     gather(&mut gkeys);
                 }
-                self.execute(&actions, pkts, gkeys, depth);
+                self.execute(&actions, pkts, &mut gkeys, depth);
             }
+        }
+    }
+}
+
+impl Group {
+    #[inline]
+    fn bits(&self) -> u32 {
+        match self {
+            Group::Flow(_, b) | Group::Once(_, b) => *b,
         }
     }
 }

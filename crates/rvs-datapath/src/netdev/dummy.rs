@@ -58,7 +58,7 @@ struct Config {
 
 #[derive(Debug, Default)]
 struct Sent {
-    pkts: VecDeque<Packet>,
+    pkts: Vec<Packet>,
 }
 
 /// An in-memory network device.
@@ -71,6 +71,8 @@ pub struct DummyNetdev {
     sent: Mutex<Sent>,
     sent_cv: Condvar,
     capture: AtomicBool,
+    /// True while a pcap file is configured (saves a lock per send).
+    pcap_on: AtomicBool,
     carrier: AtomicBool,
     counters: Arc<Counters>,
 }
@@ -136,6 +138,7 @@ impl DummyNetdev {
             sent: Mutex::new(Sent::default()),
             sent_cv: Condvar::new(),
             capture: AtomicBool::new(true),
+            pcap_on: AtomicBool::new(false),
             carrier: AtomicBool::new(true),
             counters: Arc::default(),
         });
@@ -151,7 +154,7 @@ impl DummyNetdev {
     /// Injects a packet into receive queue `qid` (queue 0 if out of range).
     pub fn receive_on(&self, qid: usize, pkt: Packet) {
         let q = self.queues.get(qid).unwrap_or(&self.queues[0]);
-        {
+        if self.pcap_on.load(Ordering::Relaxed) {
             let mut cfg = self.config.lock().unwrap();
             let cfg = &mut *cfg;
             for w in [cfg.rx_pcap.as_mut(), cfg.both_pcap.as_mut()]
@@ -167,15 +170,18 @@ impl DummyNetdev {
             return;
         }
         pkts.push_back(pkt);
-        // Signal under the queue lock so that a reader draining the queue
-        // cannot clear the eventfd between our push and our signal.
-        q.ready.signal();
+        // Only the arrival on an empty queue needs a wake-up: a reader that
+        // has not seen the queue empty has not gone to sleep.
+        if pkts.len() == 1 {
+            q.ready.signal();
+        }
     }
 
     /// Injects a batch of packets into queue 0 (one lock, one wake-up).
     pub fn receive_batch(&self, batch: impl IntoIterator<Item = Packet>) {
         let q = &self.queues[0];
         let mut pkts = q.pkts.lock().unwrap();
+        let was_empty = pkts.is_empty();
         for p in batch {
             if pkts.len() >= RX_QUEUE_LIMIT {
                 self.counters.rx_dropped.fetch_add(1, Ordering::Relaxed);
@@ -183,7 +189,9 @@ impl DummyNetdev {
             }
             pkts.push_back(p);
         }
-        q.ready.signal();
+        if was_empty && !pkts.is_empty() {
+            q.ready.signal();
+        }
     }
 
     /// Packets waiting in receive queue `qid`.
@@ -201,7 +209,7 @@ impl DummyNetdev {
 
     /// Takes every captured sent packet, oldest first.
     pub fn take_sent(&self) -> Vec<Packet> {
-        self.sent.lock().unwrap().pkts.drain(..).collect()
+        std::mem::take(&mut self.sent.lock().unwrap().pkts)
     }
 
     /// Waits until at least `n` captured packets are waiting or `timeout`
@@ -216,7 +224,7 @@ impl DummyNetdev {
             }
             sent = self.sent_cv.wait_timeout(sent, deadline - now).unwrap().0;
         }
-        sent.pkts.drain(..).collect()
+        std::mem::take(&mut sent.pkts)
     }
 
     /// Sets the link state reported by [`Netdev::carrier`].
@@ -290,7 +298,7 @@ impl Netdev for DummyNetdev {
         self.counters
             .tx_bytes
             .fetch_add(bytes as u64, Ordering::Relaxed);
-        {
+        if self.pcap_on.load(Ordering::Relaxed) {
             let mut cfg = self.config.lock().unwrap();
             let cfg = &mut *cfg;
             for w in [cfg.tx_pcap.as_mut(), cfg.both_pcap.as_mut()]
@@ -304,11 +312,15 @@ impl Netdev for DummyNetdev {
         }
         if self.capture.load(Ordering::Relaxed) {
             let mut sent = self.sent.lock().unwrap();
-            for p in pkts.drain(..) {
-                if sent.pkts.len() >= SENT_LIMIT {
-                    sent.pkts.pop_front();
-                }
-                sent.pkts.push_back(p);
+            if sent.pkts.is_empty() {
+                std::mem::swap(&mut sent.pkts, pkts);
+            } else {
+                sent.pkts.append(pkts);
+            }
+            // Keep the newest SENT_LIMIT packets.
+            let excess = sent.pkts.len().saturating_sub(SENT_LIMIT);
+            if excess > 0 {
+                sent.pkts.drain(..excess);
             }
             self.sent_cv.notify_all();
         } else {
@@ -395,6 +407,10 @@ impl Netdev for DummyNetdev {
             }
         }
         let mut cfg = self.config.lock().unwrap();
+        self.pcap_on.store(
+            rx.is_some() || tx.is_some() || both.is_some(),
+            Ordering::Relaxed,
+        );
         cfg.rx_pcap = rx;
         cfg.tx_pcap = tx;
         cfg.both_pcap = both;
@@ -421,9 +437,6 @@ impl NetdevRxq for DummyRxq {
         for p in pkts.drain(..n) {
             bytes += p.len();
             batch.push(p);
-        }
-        if pkts.is_empty() {
-            self.queue.ready.clear();
         }
         drop(pkts);
         if n > 0 {

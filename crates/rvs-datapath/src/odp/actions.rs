@@ -234,11 +234,13 @@ pub enum OdpAction {
     /// Overwrite a whole key attribute.
     Set(SetField),
     /// Overwrite the bits of `mask` in a key attribute with those of `value`.
+    /// (Boxed: it is the largest variant, and keeping it out of line halves
+    /// the size of every action, which matters for memory per megaflow.)
     SetMasked {
         /// New values.
-        value: SetField,
+        value: Box<SetField>,
         /// Which bits to change; same variant as `value`.
-        mask: SetField,
+        mask: Box<SetField>,
     },
     /// Push a VLAN tag in front of any existing one.
     PushVlan {

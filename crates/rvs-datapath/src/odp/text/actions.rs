@@ -298,8 +298,8 @@ pub fn normalize_set(value: &SetField, mask: Option<&SetField>) -> OdpAction {
         }
     }
     OdpAction::SetMasked {
-        value: implode(name, &vals, flags, ipv6),
-        mask: implode(name, &mvals, mflags, ipv6),
+        value: Box::new(implode(name, &vals, flags, ipv6)),
+        mask: Box::new(implode(name, &mvals, mflags, ipv6)),
     }
 }
 
@@ -438,7 +438,7 @@ fn write_action(out: &mut String, a: &OdpAction) {
 fn write_set(out: &mut String, a: &OdpAction) {
     let (value, mask) = match a {
         OdpAction::Set(v) => (v, None),
-        OdpAction::SetMasked { value, mask } => (value, Some(mask)),
+        OdpAction::SetMasked { value, mask } => (&**value, Some(&**mask)),
         _ => unreachable!("normalize_set returns a set"),
     };
     let (name, descs, vals) = explode(value);
@@ -762,8 +762,8 @@ fn parse_set(body: &str) -> Result<OdpAction> {
             return Ok(match m {
                 None => OdpAction::Set(implode(name, &[v], 0, false)),
                 Some(m) => OdpAction::SetMasked {
-                    value: implode(name, &[v], 0, false),
-                    mask: implode(name, &[parse_num(name, "mask", m, U32)?], 0, false),
+                    value: Box::new(implode(name, &[v], 0, false)),
+                    mask: Box::new(implode(name, &[parse_num(name, "mask", m, U32)?], 0, false)),
                 },
             });
         }
@@ -784,8 +784,8 @@ fn parse_set(body: &str) -> Result<OdpAction> {
         OdpAction::Set(implode(name, &p.vals, 0, false))
     } else {
         OdpAction::SetMasked {
-            value: implode(name, &p.vals, 0, false),
-            mask: implode(name, &p.masks, 0, false),
+            value: Box::new(implode(name, &p.vals, 0, false)),
+            mask: Box::new(implode(name, &p.masks, 0, false)),
         }
     })
 }
@@ -821,7 +821,7 @@ fn parse_set_tunnel(inner: &str) -> Result<OdpAction> {
         return Ok(OdpAction::Set(value));
     }
     Ok(OdpAction::SetMasked {
-        value,
-        mask: implode("tunnel", &p.masks, fm, v6),
+        value: Box::new(value),
+        mask: Box::new(implode("tunnel", &p.masks, fm, v6)),
     })
 }

@@ -230,8 +230,8 @@ fn action_shapes() {
     assert_eq!(normalize_set(&v, Some(&full)), OdpAction::Set(v));
     assert_eq!(
         format_actions(&[OdpAction::SetMasked {
-            value: v,
-            mask: full
+            value: Box::new(v),
+            mask: Box::new(full)
         }]),
         "set(tcp(src=1,dst=2))"
     );
@@ -608,7 +608,10 @@ fn arb_leaf_action() -> impl Strategy<Value = OdpAction> {
         arb_set_field().prop_map(OdpAction::Set),
         arb_set_field()
             .prop_flat_map(|v| (Just(v), arb_set_mask(v)))
-            .prop_map(|(value, mask)| OdpAction::SetMasked { value, mask }),
+            .prop_map(|(value, mask)| OdpAction::SetMasked {
+                value: Box::new(value),
+                mask: Box::new(mask)
+            }),
         (
             prop::sample::select(vec![0x8100u16, 0x88a8, 0x9100]),
             any::<u16>()
