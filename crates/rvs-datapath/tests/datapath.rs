@@ -7,6 +7,7 @@ use rvs_datapath::dpif::{
 };
 use rvs_datapath::dpif_netdev::invariant_mask;
 use rvs_datapath::netdev::dummy::DummyNetdev;
+use rvs_datapath::netdev::Netdev;
 use rvs_datapath::odp::{DropReason, OdpAction, SetField};
 use rvs_datapath::{DatapathRegistry, DpClass, DpConfig, DpNetdev, Dpif, UpcallHandler};
 use rvs_packet::flow::{extract, Field, VLAN_CFI};
@@ -657,5 +658,100 @@ fn dumped_flows_print_in_ovs_dpctl_format() {
     assert_eq!(
         rvs_datapath::odp::parse_key(&key_text).unwrap(),
         (f.key, f.mask)
+    );
+}
+
+/// Records what `userspace` actions send up.
+#[derive(Default)]
+struct Recorder {
+    got: std::sync::Mutex<Vec<(u32, Vec<u8>, usize)>>,
+}
+
+impl UpcallHandler for Recorder {
+    fn upcall(&self, _u: &Upcall<'_>) -> Result<UpcallReply, UpcallError> {
+        Err(UpcallError("not used".into()))
+    }
+    fn action_upcall(&self, p: &Packet, _k: &FlowKey, a: &rvs_datapath::odp::UserspaceAction) {
+        self.got
+            .lock()
+            .unwrap()
+            .push((a.pid, a.userdata.clone(), p.len()));
+    }
+}
+
+#[test]
+fn userspace_hash_and_drop_actions_do_what_they_say() {
+    let r = rig(2);
+    let rec = Arc::new(Recorder::default());
+    r.dp.register_upcall_handler(Some(rec.clone()));
+    let frame = tcp(1, 80);
+    let key = key_of(&frame, 1);
+    let actions = rvs_datapath::odp::parse_actions(
+        "userspace(pid=7,userdata(0a0b0c)),hash(l4(0)),recirc(0x2)",
+    )
+    .unwrap();
+    put(&r.dp, key, invariants(), actions).unwrap();
+    // The packet comes back after the hash with recirc_id 2.
+    let mut k2 = key;
+    k2.set_recirc_id(2);
+    put(&r.dp, k2, invariants(), vec![OdpAction::Output(OdpPort(2))]).unwrap();
+    r.inject(1, &frame);
+    assert_eq!(
+        *rec.got.lock().unwrap(),
+        vec![(7, vec![0x0a, 0x0b, 0x0c], frame.len())]
+    );
+    let out = r.port(2).take_sent();
+    assert_eq!(out.len(), 1);
+    let want = rvs_datapath::odp::exec::hash(&key, rvs_datapath::odp::HashAlg::L4, 0);
+    assert_eq!(out[0].md.dp_hash, want, "the hash action set dp_hash");
+    assert_ne!(want, 0);
+
+    // An explicit drop reason is counted under that reason.
+    r.dp.flow_flush();
+    put(
+        &r.dp,
+        key,
+        invariants(),
+        vec![OdpAction::Drop(DropReason::Xlate(3))],
+    )
+    .unwrap();
+    r.inject(1, &frame);
+    r.inject(1, &frame);
+    assert!(
+        r.dp.drop_stats().contains(&(DropReason::Xlate(3), 2)),
+        "{:?}",
+        r.dp.drop_stats()
+    );
+}
+
+#[test]
+fn datapaths_are_created_and_destroyed_by_name() {
+    let reg = DatapathRegistry::default();
+    let cfg = || DpConfig {
+        n_threads: 0,
+        maintenance_thread: false,
+        ..DpConfig::default()
+    };
+    let dp = reg.create("br-a", DpClass::Dummy, cfg()).unwrap();
+    assert!(matches!(
+        reg.create("br-a", DpClass::Dummy, cfg()),
+        Err(DpifError::DatapathExists(_))
+    ));
+    reg.create("br-b", DpClass::Dummy, cfg()).unwrap();
+    assert_eq!(reg.names(), vec!["br-a", "br-b"]);
+    assert_eq!(reg.get("br-a").unwrap().name(), "br-a");
+    let local = dp.port_netdev(OdpPort::LOCAL).unwrap();
+    assert_eq!(local.name(), "br-a");
+    reg.destroy("br-a").unwrap();
+    assert_eq!(
+        reg.get("br-a").unwrap_err().to_string(),
+        "no datapath named \"br-a\""
+    );
+    assert!(reg.destroy("br-a").is_err());
+    drop(dp);
+    assert_eq!(
+        Arc::strong_count(&local),
+        1,
+        "destroying the datapath released its LOCAL port"
     );
 }

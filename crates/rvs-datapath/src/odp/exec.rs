@@ -37,7 +37,7 @@
 
 use super::actions::{DropReason, HashAlg, SetField};
 use rvs_packet::buffer::NO_OFFSET;
-use rvs_packet::checksum::{update128, update16, update32};
+use rvs_packet::checksum::{self, update128, update16, update32};
 use rvs_packet::flow::{FlowKey, FRAG_ANY, FRAG_LATER, VLAN_CFI};
 use rvs_packet::{EthAddr, Packet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -843,41 +843,7 @@ fn set_tunnel(
 }
 
 // ---------------------------------------------------------------------------
-// CRC32c (Castagnoli, RFC 9260 appendix A), reflected, table-driven.
-
-const CRC32C_POLY: u32 = 0x82f6_3b78;
-
-const CRC32C_TABLE: [u32; 256] = {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ CRC32C_POLY
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-};
-
-#[inline]
-fn crc32c_byte(crc: u32, b: u8) -> u32 {
-    CRC32C_TABLE[((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8)
-}
-
-/// CRC32c of `data` as SCTP computes it; the field holds its little-endian
-/// bytes.
-#[cfg_attr(not(test), allow(dead_code))]
-fn crc32c(data: &[u8]) -> u32 {
-    !data.iter().fold(!0, |c, &b| crc32c_byte(c, b))
-}
+// CRC32c changes (the CRC itself is rvs_packet::checksum::crc32c).
 
 /// How the CRC32c of an `len`-byte message changes when its first four
 /// bytes are XORed with `diff`: the CRC is affine, so
@@ -885,11 +851,8 @@ fn crc32c(data: &[u8]) -> u32 {
 /// XOR, and `a ^ b` is `diff` followed by zeros. Feeding zeros needs no
 /// packet reads.
 fn crc32c_delta(diff: [u8; 4], len: usize) -> u32 {
-    let mut c = diff.iter().fold(0, |c, &b| crc32c_byte(c, b));
-    for _ in 4..len {
-        c = CRC32C_TABLE[(c & 0xff) as usize] ^ (c >> 8);
-    }
-    c
+    let zeros = std::iter::repeat_n(0u8, len.saturating_sub(4));
+    checksum::crc32c_update(0, diff.into_iter().chain(zeros))
 }
 
 // ---------------------------------------------------------------------------
@@ -932,6 +895,7 @@ fn hash_finish(hash: u32, fin: u32) -> u32 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use rvs_packet::checksum::crc32c;
     use rvs_packet::checksum::{accumulate, checksum, finish, pseudo_ipv4, pseudo_ipv6};
     use rvs_packet::flow::Field;
     use rvs_packet::TunnelMetadata;

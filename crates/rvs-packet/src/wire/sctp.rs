@@ -46,34 +46,7 @@ pub mod field {
 /// Length of the common header.
 pub const HEADER_LEN: usize = 12;
 
-const CRC32C_TABLE: [u32; 256] = {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0x82f6_3b78
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-};
-
-/// CRC32c (Castagnoli) of `data`, as RFC 3309 defines it for SCTP.
-pub fn crc32c(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc = CRC32C_TABLE[((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8);
-    }
-    !crc
-}
+pub use crate::checksum::crc32c;
 
 /// A read/write view of an SCTP packet.
 #[derive(Debug, Clone)]
@@ -124,12 +97,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// The CRC32c of the whole buffer with the checksum field taken as zero.
     pub fn compute_checksum(&self) -> u32 {
         let d = self.buffer.as_ref();
-        let mut crc = !0u32;
-        let zero = [0u8; 4];
-        for &b in d[..8].iter().chain(&zero).chain(&d[HEADER_LEN..]) {
-            crc = CRC32C_TABLE[((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8);
-        }
-        !crc
+        let bytes = d[..8]
+            .iter()
+            .chain(&[0u8; 4])
+            .chain(&d[HEADER_LEN..])
+            .copied();
+        !crate::checksum::crc32c_update(!0, bytes)
     }
     /// True if the checksum is right.
     pub fn verify_checksum(&self) -> bool {
