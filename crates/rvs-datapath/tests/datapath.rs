@@ -7,7 +7,6 @@ use rvs_datapath::dpif::{
 };
 use rvs_datapath::dpif_netdev::invariant_mask;
 use rvs_datapath::netdev::dummy::DummyNetdev;
-use rvs_datapath::netdev::Netdev;
 use rvs_datapath::odp::{DropReason, OdpAction, SetField};
 use rvs_datapath::{DatapathRegistry, DpClass, DpConfig, DpNetdev, Dpif, UpcallHandler};
 use rvs_packet::flow::{extract, Field, VLAN_CFI};
