@@ -22,7 +22,9 @@
 //! thread at a time.
 
 pub mod dummy;
+pub mod linux;
 pub mod pcap;
+pub mod vnet;
 
 use rvs_packet::{Batch, EthAddr, Packet};
 use std::any::Any;

@@ -1,7 +1,9 @@
-//! The few system calls the datapath needs that std lacks: eventfd (to wake a
-//! poll thread or signal a software queue) and epoll (to block an idle poll
-//! thread until a queue has packets). Every `unsafe` block of the crate lives
-//! here.
+//! The system calls the datapath needs that std lacks: eventfd (to wake a
+//! poll thread or signal a software queue), epoll (to block an idle poll
+//! thread until a queue has packets), interface ioctls ([`ifreq`]). Every
+//! `unsafe` block of the crate lives under this module.
+
+pub mod ifreq;
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
