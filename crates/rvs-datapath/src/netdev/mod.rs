@@ -24,6 +24,7 @@
 pub mod dummy;
 pub mod linux;
 pub mod pcap;
+pub mod system;
 pub mod vnet;
 
 use rvs_packet::{Batch, EthAddr, Packet};
@@ -242,13 +243,15 @@ impl Default for NetdevRegistry {
 }
 
 impl NetdevRegistry {
-    /// A registry with the built-in providers: `dummy` and `dummy-internal`.
+    /// A registry with the built-in providers: `dummy`, `dummy-internal` and
+    /// `system`.
     pub fn new() -> Self {
         let mut r = NetdevRegistry {
             classes: HashMap::new(),
         };
         r.register("dummy", dummy::DummyNetdev::open_dummy);
         r.register("dummy-internal", dummy::DummyNetdev::open_internal);
+        r.register("system", system::SystemNetdev::open);
         r
     }
 

@@ -1,0 +1,259 @@
+//! The `system` netdev: an existing Linux interface (a veth end, a NIC)
+//! opened by name through AF_PACKET.
+//!
+//! Receive uses a TPACKET_V3 memory-mapped ring in promiscuous mode; transmit
+//! uses `sendmmsg` on a second socket that receives nothing. Both carry the
+//! virtio-net header (`PACKET_VNET_HDR`), so checksum-partial packets and GSO
+//! super-frames from the kernel (veth's default offloads) cross the switch
+//! whole and the kernel finishes them on the way out. A VLAN tag the kernel
+//! stripped on receive is put back in the packet, so the datapath sees the
+//! frame as it was on the wire.
+//!
+//! Packets the host itself sends out of the interface are not received back
+//! (`PACKET_IGNORE_OUTGOING`). The interface must exist when the port is
+//! added; rvs does not create or delete it, but brings it up.
+
+use super::linux;
+use super::vnet::{self, VNET_HDR_LEN};
+use super::{Netdev, NetdevError, NetdevRxq, NetdevStats, TxOffloads};
+use crate::sys::packet::{Frame, RxRing, TxSocket};
+use rvs_packet::{Batch, EthAddr, Packet, BATCH_SIZE};
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+#[derive(Debug, Default)]
+struct Counters {
+    rx_errors: AtomicU64,
+    tx_dropped: AtomicU64,
+    tx_errors: AtomicU64,
+}
+
+/// A Linux interface opened through AF_PACKET.
+#[derive(Debug)]
+pub struct SystemNetdev {
+    name: String,
+    ifindex: u32,
+    tx: TxSocket,
+    counters: Arc<Counters>,
+}
+
+impl SystemNetdev {
+    /// Opens interface `name` (the [`super::NetdevConstructor`] signature).
+    /// It takes no options.
+    pub fn open(
+        name: &str,
+        options: &BTreeMap<String, String>,
+    ) -> Result<Arc<dyn Netdev>, NetdevError> {
+        let ifindex = linux::ifindex(name)?;
+        let tx = TxSocket::open(ifindex)
+            .map_err(|e| NetdevError::os(name, "opening the transmit socket", e))?;
+        let dev = SystemNetdev {
+            name: name.to_string(),
+            ifindex,
+            tx,
+            counters: Arc::default(),
+        };
+        dev.set_config(options)?;
+        if !linux::is_up(name) {
+            linux::set_up(name, true)?;
+        }
+        Ok(Arc::new(dev))
+    }
+}
+
+impl Netdev for SystemNetdev {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn type_name(&self) -> &'static str {
+        "system"
+    }
+
+    fn rxq_open(&self, id: usize) -> Result<Box<dyn NetdevRxq>, NetdevError> {
+        if id != 0 {
+            return Err(NetdevError::NoSuchQueue {
+                dev: self.name.clone(),
+                qid: id,
+                n: 1,
+            });
+        }
+        let ring = RxRing::open(self.ifindex)
+            .map_err(|e| NetdevError::os(&self.name, "opening the receive ring", e))?;
+        Ok(Box::new(SystemRxq {
+            ring,
+            name: self.name.clone(),
+            counters: self.counters.clone(),
+        }))
+    }
+
+    fn send(&self, _qid: usize, pkts: &mut Vec<Packet>) -> Result<(), NetdevError> {
+        let hdrs: Vec<[u8; VNET_HDR_LEN]> = pkts.iter().map(|p| vnet::encode(&p.md)).collect();
+        let list: Vec<(&[u8; VNET_HDR_LEN], &[u8])> = hdrs
+            .iter()
+            .zip(pkts.iter())
+            .map(|(h, p)| (h, p.data()))
+            .collect();
+        let r = self.tx.send_batch(&list);
+        drop(list);
+        pkts.clear();
+        if r.refused > 0 {
+            let c = if r
+                .error
+                .as_ref()
+                .and_then(|e| e.raw_os_error())
+                .is_some_and(|e| e == libc::EAGAIN || e == libc::ENOBUFS)
+            {
+                &self.counters.tx_dropped
+            } else {
+                &self.counters.tx_errors
+            };
+            c.fetch_add(r.refused as u64, Ordering::Relaxed);
+            if let Some(e) = r.error {
+                tracing::debug!("{}: {} packets refused: {e}", self.name, r.refused);
+            }
+        }
+        Ok(())
+    }
+
+    fn tx_offloads(&self) -> TxOffloads {
+        TxOffloads {
+            csum: true,
+            tso: true,
+            uso: true,
+        }
+    }
+
+    fn mac(&self) -> Result<EthAddr, NetdevError> {
+        linux::mac(&self.name)
+    }
+
+    fn set_mac(&self, mac: EthAddr) -> Result<(), NetdevError> {
+        linux::set_mac(&self.name, mac)
+    }
+
+    fn mtu(&self) -> Result<u32, NetdevError> {
+        linux::mtu(&self.name)
+    }
+
+    fn set_mtu(&self, mtu: u32) -> Result<(), NetdevError> {
+        linux::set_mtu(&self.name, mtu)
+    }
+
+    fn carrier(&self) -> bool {
+        linux::carrier(&self.name)
+    }
+
+    fn ifindex(&self) -> Option<u32> {
+        Some(self.ifindex)
+    }
+
+    fn stats(&self) -> NetdevStats {
+        let mut s = linux::kernel_stats(&self.name);
+        // The kernel counts what it received and sent on the interface; add
+        // what rvs itself could not handle.
+        s.rx_errors += self.counters.rx_errors.load(Ordering::Relaxed);
+        s.tx_dropped += self.counters.tx_dropped.load(Ordering::Relaxed);
+        s.tx_errors += self.counters.tx_errors.load(Ordering::Relaxed);
+        s
+    }
+
+    fn status(&self) -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        m.insert("ifindex".into(), self.ifindex.to_string());
+        m.insert("rx_ring".into(), "tpacket_v3".into());
+        m
+    }
+
+    fn set_config(&self, options: &BTreeMap<String, String>) -> Result<(), NetdevError> {
+        if let Some((k, v)) = options.iter().next() {
+            return Err(NetdevError::BadOption {
+                dev: self.name.clone(),
+                key: k.clone(),
+                value: v.clone(),
+                why: "a system interface takes no options".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Copies a ring frame into a packet: the stripped VLAN tag put back, the
+/// virtio-net header applied to the metadata. `None` (counted) for a frame
+/// that cannot be forwarded.
+fn frame_to_packet(f: &Frame<'_>, name: &str, counters: &Counters) -> Option<Packet> {
+    if f.data.len() < f.len {
+        // Did not fit the ring block: cannot be forwarded whole.
+        counters.rx_errors.fetch_add(1, Ordering::Relaxed);
+        return None;
+    }
+    let mut p = Packet::with_capacity(f.data.len() + 4);
+    let tagged = match f.vlan {
+        Some((tpid, tci)) if f.data.len() >= 12 => {
+            p.extend_from_slice(&f.data[..12]);
+            p.extend_from_slice(&tpid.to_be_bytes());
+            p.extend_from_slice(&tci.to_be_bytes());
+            p.extend_from_slice(&f.data[12..]);
+            true
+        }
+        _ => {
+            p.extend_from_slice(f.data);
+            false
+        }
+    };
+    if let Err(e) = vnet::decode(f.vnet, &mut p.md) {
+        tracing::debug!("{name}: dropping a received packet: {e}");
+        counters.rx_errors.fetch_add(1, Ordering::Relaxed);
+        return None;
+    }
+    if tagged {
+        // The checksum offset counted from the untagged frame.
+        if let Some(cs) = p.md.csum_start.as_mut() {
+            *cs += 4;
+        }
+    }
+    Some(p)
+}
+
+struct SystemRxq {
+    ring: RxRing,
+    name: String,
+    counters: Arc<Counters>,
+}
+
+impl NetdevRxq for SystemRxq {
+    fn recv(&mut self, batch: &mut Batch) -> Result<usize, NetdevError> {
+        let start = batch.len();
+        let counters = &self.counters;
+        let name = &self.name;
+        // Keep reading while frames are consumed but dropped, so that a
+        // return of 0 really means the ring is empty (the poll thread sleeps
+        // on that).
+        loop {
+            let room = BATCH_SIZE.saturating_sub(batch.len());
+            if room == 0 {
+                break;
+            }
+            let consumed = self.ring.recv(room, |f| {
+                if let Some(p) = frame_to_packet(&f, name, counters) {
+                    batch.push(p);
+                }
+            });
+            if consumed == 0 {
+                break;
+            }
+        }
+        Ok(batch.len() - start)
+    }
+
+    fn wait_fd(&self) -> Option<RawFd> {
+        Some(self.ring.as_raw_fd())
+    }
+}

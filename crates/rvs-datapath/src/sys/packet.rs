@@ -1,0 +1,428 @@
+//! AF_PACKET sockets: a receive socket with a TPACKET_V3 memory-mapped ring
+//! and a transmit socket, both with `PACKET_VNET_HDR` so that checksum-partial
+//! packets and GSO super-frames cross whole.
+//!
+//! The receive ring is a run of blocks. The kernel fills a block with frames
+//! and hands it to user space (`TP_STATUS_USER` in the block header) when it is
+//! full or its retire timer fires; user space reads every frame of the block
+//! and hands it back (`TP_STATUS_KERNEL`). Each frame is a `tpacket3_hdr`,
+//! then (at `tp_mac - 10`) the virtio-net header, then the packet from its
+//! Ethernet header. A VLAN tag the kernel stripped (hardware offload) is
+//! reported in the frame header rather than the data.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Block size of the receive ring: room for several 64 KiB super-frames, so
+/// a block fills (and is handed over) quickly under load.
+pub const BLOCK_SIZE: usize = 1 << 18;
+/// Blocks in the receive ring (16 MiB in all).
+pub const BLOCK_NR: usize = 64;
+/// Longest a partly filled block waits before the kernel hands it over, ms.
+pub const RETIRE_TOV_MS: u32 = 1;
+
+const ETH_P_ALL: u16 = 0x0003;
+const VNET_HDR_LEN: usize = 10;
+
+fn last_err<T>(what: &str) -> io::Result<T> {
+    let e = io::Error::last_os_error();
+    Err(io::Error::new(e.kind(), format!("{what}: {e}")))
+}
+
+fn setsockopt<T>(fd: RawFd, level: i32, opt: i32, val: &T, what: &str) -> io::Result<()> {
+    // SAFETY: `val` points at a live, initialised `T` of the size we pass.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            opt,
+            (val as *const T).cast(),
+            std::mem::size_of::<T>() as u32,
+        )
+    };
+    if rc < 0 {
+        return last_err(what);
+    }
+    Ok(())
+}
+
+fn packet_socket(protocol: u16) -> io::Result<OwnedFd> {
+    // SAFETY: socket takes no pointers.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            protocol.to_be() as i32,
+        )
+    };
+    if fd < 0 {
+        return last_err("socket(AF_PACKET)");
+    }
+    // SAFETY: `fd` was just returned by socket and is ours alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn bind(fd: RawFd, ifindex: u32, protocol: u16) -> io::Result<()> {
+    // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = protocol.to_be();
+    sll.sll_ifindex = ifindex as i32;
+    // SAFETY: `sll` is a valid sockaddr_ll and we pass its exact size.
+    let rc = unsafe {
+        libc::bind(
+            fd,
+            (&sll as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    if rc < 0 {
+        return last_err("bind(AF_PACKET)");
+    }
+    Ok(())
+}
+
+/// A frame read from the ring, borrowed from it until the next call.
+#[derive(Debug)]
+pub struct Frame<'a> {
+    /// The virtio-net header (10 bytes).
+    pub vnet: &'a [u8],
+    /// The packet from its Ethernet header (possibly truncated, see `len`).
+    pub data: &'a [u8],
+    /// The packet's length on the wire (more than `data.len()` when the
+    /// frame did not fit the block and was truncated).
+    pub len: usize,
+    /// A VLAN tag the kernel stripped: `(tpid, tci)`.
+    pub vlan: Option<(u16, u16)>,
+}
+
+/// An AF_PACKET receive socket with a TPACKET_V3 ring.
+#[derive(Debug)]
+pub struct RxRing {
+    fd: OwnedFd,
+    ring: *mut u8,
+    ring_len: usize,
+    /// Block being read, and where in it.
+    block: usize,
+    pkt_in_block: u32,
+    next_offset: usize,
+}
+
+// SAFETY: the ring mapping is owned by this value alone (nothing else holds
+// its pointer), so moving it to another thread is sound.
+unsafe impl Send for RxRing {}
+
+impl RxRing {
+    /// Opens a promiscuous receive ring on interface `ifindex`, ignoring
+    /// packets the host itself sends out of it.
+    pub fn open(ifindex: u32) -> io::Result<Self> {
+        let fd = packet_socket(ETH_P_ALL)?;
+        let raw = fd.as_raw_fd();
+        setsockopt(
+            raw,
+            libc::SOL_PACKET,
+            libc::PACKET_VNET_HDR,
+            &1i32,
+            "PACKET_VNET_HDR",
+        )?;
+        let v3 = libc::tpacket_versions::TPACKET_V3 as i32;
+        setsockopt(
+            raw,
+            libc::SOL_PACKET,
+            libc::PACKET_VERSION,
+            &v3,
+            "PACKET_VERSION",
+        )?;
+        // Our own transmissions on this interface are not received back.
+        setsockopt(
+            raw,
+            libc::SOL_PACKET,
+            libc::PACKET_IGNORE_OUTGOING,
+            &1i32,
+            "PACKET_IGNORE_OUTGOING",
+        )?;
+        let req = libc::tpacket_req3 {
+            tp_block_size: BLOCK_SIZE as u32,
+            tp_block_nr: BLOCK_NR as u32,
+            tp_frame_size: 2048,
+            tp_frame_nr: (BLOCK_SIZE / 2048 * BLOCK_NR) as u32,
+            tp_retire_blk_tov: RETIRE_TOV_MS,
+            tp_sizeof_priv: 0,
+            tp_feature_req_word: 0,
+        };
+        setsockopt(
+            raw,
+            libc::SOL_PACKET,
+            libc::PACKET_RX_RING,
+            &req,
+            "PACKET_RX_RING",
+        )?;
+        let ring_len = BLOCK_SIZE * BLOCK_NR;
+        // SAFETY: maps the ring the kernel just allocated for this socket;
+        // the length is the one we asked for. The mapping is released in Drop.
+        let ring = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                ring_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_LOCKED | libc::MAP_POPULATE,
+                raw,
+                0,
+            )
+        };
+        let ring = if ring == libc::MAP_FAILED {
+            // MAP_LOCKED can fail under a low memlock limit; try without.
+            // SAFETY: as above.
+            let r = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    ring_len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    raw,
+                    0,
+                )
+            };
+            if r == libc::MAP_FAILED {
+                return last_err("mmap(PACKET_RX_RING)");
+            }
+            r
+        } else {
+            ring
+        };
+        let me = RxRing {
+            fd,
+            ring: ring.cast(),
+            ring_len,
+            block: 0,
+            pkt_in_block: 0,
+            next_offset: 0,
+        };
+        bind(raw, ifindex, ETH_P_ALL)?;
+        let mreq = libc::packet_mreq {
+            mr_ifindex: ifindex as i32,
+            mr_type: libc::PACKET_MR_PROMISC as u16,
+            mr_alen: 0,
+            mr_address: [0; 8],
+        };
+        setsockopt(
+            raw,
+            libc::SOL_PACKET,
+            libc::PACKET_ADD_MEMBERSHIP,
+            &mreq,
+            "PACKET_ADD_MEMBERSHIP",
+        )?;
+        Ok(me)
+    }
+
+    fn block_ptr(&self, i: usize) -> *mut libc::tpacket_block_desc {
+        // SAFETY: i < BLOCK_NR, so the offset stays inside the mapping.
+        unsafe { self.ring.add(i * BLOCK_SIZE).cast() }
+    }
+
+    fn block_status(&self, i: usize) -> &AtomicU32 {
+        let b = self.block_ptr(i);
+        // SAFETY: the block header lies inside the mapping, is 4-byte
+        // aligned (blocks are page aligned) and the kernel writes it
+        // concurrently, so it is read as an atomic. `hdr.bh1.block_status`
+        // is the first field of the header union.
+        unsafe { &*std::ptr::addr_of!((*b).hdr.bh1.block_status).cast::<AtomicU32>() }
+    }
+
+    /// Calls `f` for up to `max` frames that are ready, returning how many.
+    /// A block is handed back to the kernel once every frame in it is read.
+    pub fn recv(&mut self, max: usize, mut f: impl FnMut(Frame<'_>)) -> usize {
+        let mut n = 0;
+        while n < max {
+            if self.block_status(self.block).load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
+                break;
+            }
+            let b = self.block_ptr(self.block);
+            // SAFETY: the block is ours (TP_STATUS_USER) until we hand it
+            // back; its header is initialised by the kernel.
+            let (num, first) = unsafe {
+                let h = &(*b).hdr.bh1;
+                (h.num_pkts, h.offset_to_first_pkt as usize)
+            };
+            if self.pkt_in_block == 0 {
+                self.next_offset = first;
+            }
+            while self.pkt_in_block < num && n < max {
+                let off = self.next_offset;
+                if off + std::mem::size_of::<libc::tpacket3_hdr>() > BLOCK_SIZE {
+                    // A corrupt offset: give the block back rather than read
+                    // outside it.
+                    self.pkt_in_block = num;
+                    break;
+                }
+                // SAFETY: `off` is inside the block (checked above) and the
+                // kernel laid a tpacket3_hdr there.
+                let hdr = unsafe { &*(b as *const u8).add(off).cast::<libc::tpacket3_hdr>() };
+                let mac = hdr.tp_mac as usize;
+                let snap = hdr.tp_snaplen as usize;
+                if mac >= VNET_HDR_LEN && off + mac + snap <= BLOCK_SIZE {
+                    // SAFETY: the frame's bytes [off + mac - 10, off + mac +
+                    // snap) lie inside the block (checked just above) and stay
+                    // untouched by the kernel until the block is handed back.
+                    let (vnet, data) = unsafe {
+                        let base = (b as *const u8).add(off + mac);
+                        (
+                            std::slice::from_raw_parts(base.sub(VNET_HDR_LEN), VNET_HDR_LEN),
+                            std::slice::from_raw_parts(base, snap),
+                        )
+                    };
+                    let st = hdr.tp_status;
+                    let vlan = (st & libc::TP_STATUS_VLAN_VALID != 0).then(|| {
+                        let tpid = if st & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+                            hdr.hv1.tp_vlan_tpid
+                        } else {
+                            0x8100
+                        };
+                        (tpid, hdr.hv1.tp_vlan_tci as u16)
+                    });
+                    f(Frame {
+                        vnet,
+                        data,
+                        len: hdr.tp_len as usize,
+                        vlan,
+                    });
+                    n += 1;
+                }
+                self.pkt_in_block += 1;
+                self.next_offset = off + hdr.tp_next_offset as usize;
+            }
+            if self.pkt_in_block >= num {
+                self.block_status(self.block)
+                    .store(libc::TP_STATUS_KERNEL, Ordering::Release);
+                self.block = (self.block + 1) % BLOCK_NR;
+                self.pkt_in_block = 0;
+            }
+        }
+        n
+    }
+}
+
+impl AsRawFd for RxRing {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl Drop for RxRing {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `open`, which nothing
+        // else references (frames borrowed from it do not outlive `recv`).
+        unsafe {
+            libc::munmap(self.ring.cast(), self.ring_len);
+        }
+    }
+}
+
+/// An AF_PACKET transmit socket bound to one interface. It receives nothing
+/// (bound with protocol 0).
+#[derive(Debug)]
+pub struct TxSocket {
+    fd: OwnedFd,
+}
+
+impl TxSocket {
+    /// Opens a transmit socket on `ifindex`, with virtio-net headers and
+    /// bypassing the queueing discipline.
+    pub fn open(ifindex: u32) -> io::Result<Self> {
+        let fd = packet_socket(0)?;
+        let raw = fd.as_raw_fd();
+        setsockopt(
+            raw,
+            libc::SOL_PACKET,
+            libc::PACKET_VNET_HDR,
+            &1i32,
+            "PACKET_VNET_HDR",
+        )?;
+        setsockopt(
+            raw,
+            libc::SOL_PACKET,
+            libc::PACKET_QDISC_BYPASS,
+            &1i32,
+            "PACKET_QDISC_BYPASS",
+        )?;
+        bind(raw, ifindex, 0)?;
+        Ok(TxSocket { fd })
+    }
+
+    /// Sends packets, each as a virtio-net header then the data, with
+    /// `sendmmsg`. A packet the kernel refuses (too big, a bad header) is
+    /// skipped and counted; a full queue stops the batch (the rest count as
+    /// refused too). Never blocks.
+    pub fn send_batch(&self, pkts: &[(&[u8; VNET_HDR_LEN], &[u8])]) -> SendResult {
+        let mut iovs: Vec<[libc::iovec; 2]> = pkts
+            .iter()
+            .map(|(h, d)| {
+                [
+                    libc::iovec {
+                        iov_base: h.as_ptr() as *mut _,
+                        iov_len: VNET_HDR_LEN,
+                    },
+                    libc::iovec {
+                        iov_base: d.as_ptr() as *mut _,
+                        iov_len: d.len(),
+                    },
+                ]
+            })
+            .collect();
+        // SAFETY: mmsghdr is plain old data; all-zero is a valid value.
+        let mut msgs: Vec<libc::mmsghdr> = (0..pkts.len())
+            .map(|_| unsafe { std::mem::zeroed() })
+            .collect();
+        for (m, iov) in msgs.iter_mut().zip(iovs.iter_mut()) {
+            m.msg_hdr.msg_iov = iov.as_mut_ptr();
+            m.msg_hdr.msg_iovlen = 2;
+        }
+        let mut r = SendResult::default();
+        let mut at = 0;
+        while at < msgs.len() {
+            // SAFETY: every mmsghdr from `at` on points at two iovecs that
+            // point at live buffers borrowed for this call.
+            let rc = unsafe {
+                libc::sendmmsg(
+                    self.fd.as_raw_fd(),
+                    msgs[at..].as_mut_ptr(),
+                    (msgs.len() - at) as u32,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if rc > 0 {
+                r.sent += rc as usize;
+                at += rc as usize;
+                continue;
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) | Some(libc::ENOBUFS) => {
+                    r.refused += msgs.len() - at;
+                    r.error = Some(e);
+                    break;
+                }
+                _ => {
+                    // This packet is refused; the others may still go.
+                    r.refused += 1;
+                    r.error = Some(e);
+                    at += 1;
+                }
+            }
+        }
+        r
+    }
+}
+
+/// What [`TxSocket::send_batch`] did.
+#[derive(Debug, Default)]
+pub struct SendResult {
+    /// Packets the kernel took.
+    pub sent: usize,
+    /// Packets refused.
+    pub refused: usize,
+    /// The last error, if any packet was refused.
+    pub error: Option<io::Error>,
+}

@@ -1,0 +1,2 @@
+//! Shared support for the integration tests.
+pub mod netns;

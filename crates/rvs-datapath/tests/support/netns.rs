@@ -1,0 +1,163 @@
+//! Network namespaces and veth pairs for system tests, removed on drop (even
+//! when the test fails). Test hosts live only in namespaces made here, with
+//! addresses from 198.18.0.0/15 and 2001:db8::/32.
+
+#![allow(dead_code)]
+
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// True when running as root; otherwise says the test is skipped.
+pub fn have_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIPPED {test}: needs root (network namespaces); CI runs it as root");
+    }
+    root
+}
+
+/// Runs a command, returning its output; panics with its stderr if it fails.
+pub fn run(args: &[&str]) -> Output {
+    let o = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+/// Runs a command and returns whether it succeeded (output ignored).
+pub fn try_run(args: &[&str]) -> bool {
+    Command::new(args[0])
+        .args(&args[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A short unique tag for names (interface names are at most 15 bytes).
+pub fn tag() -> String {
+    format!(
+        "{}{}",
+        std::process::id() % 100_000,
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Namespaces and root-namespace links made by a test; all removed on drop.
+#[derive(Default)]
+pub struct Topo {
+    namespaces: Vec<String>,
+    links: Vec<String>,
+}
+
+impl Topo {
+    /// An empty topology.
+    pub fn new() -> Self {
+        Topo::default()
+    }
+
+    /// Makes a namespace with loopback up.
+    pub fn netns(&mut self, name: &str) -> String {
+        let ns = format!("rvs-{name}-{}", tag());
+        run(&["ip", "netns", "add", &ns]);
+        self.namespaces.push(ns.clone());
+        run(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// A veth pair: `outer` in the root namespace (for the switch) and
+    /// `eth0`-like `inner` in `ns`, both up, with `addrs` on the inner end.
+    pub fn veth(&mut self, ns: &str, outer: &str, addrs: &[&str]) {
+        let inner = format!("{outer}i");
+        run(&[
+            "ip", "link", "add", outer, "type", "veth", "peer", "name", &inner, "netns", ns,
+        ]);
+        self.links.push(outer.to_string());
+        run(&["ip", "link", "set", outer, "up"]);
+        run(&["ip", "-n", ns, "link", "set", &inner, "up"]);
+        for a in addrs {
+            if a.contains(':') {
+                run(&["ip", "-n", ns, "addr", "add", a, "dev", &inner, "nodad"]);
+            } else {
+                run(&["ip", "-n", ns, "addr", "add", a, "dev", &inner]);
+            }
+        }
+    }
+
+    /// Sets the MTU of both ends of a veth made by [`Topo::veth`].
+    pub fn set_mtu(&self, ns: &str, outer: &str, mtu: u32) {
+        run(&["ip", "link", "set", outer, "mtu", &mtu.to_string()]);
+        run(&[
+            "ip",
+            "-n",
+            ns,
+            "link",
+            "set",
+            &format!("{outer}i"),
+            "mtu",
+            &mtu.to_string(),
+        ]);
+    }
+
+    /// Remembers a root-namespace link to delete on drop.
+    pub fn own_link(&mut self, name: &str) {
+        self.links.push(name.to_string());
+    }
+
+    /// Runs a command in `ns`.
+    pub fn exec(&self, ns: &str, args: &[&str]) -> Output {
+        let mut v = vec!["ip", "netns", "exec", ns];
+        v.extend_from_slice(args);
+        Command::new(v[0])
+            .args(&v[1..])
+            .output()
+            .expect("ip netns exec")
+    }
+
+    /// Pings `dst` from `ns`; true when every reply came back.
+    pub fn ping(&self, ns: &str, dst: &str, size: usize, count: u32) -> bool {
+        let o = self.exec(
+            ns,
+            &[
+                "ping",
+                "-q",
+                "-c",
+                &count.to_string(),
+                "-i",
+                "0.2",
+                "-W",
+                "2",
+                "-s",
+                &size.to_string(),
+                dst,
+            ],
+        );
+        if !o.status.success() {
+            eprintln!(
+                "ping {dst} -s {size} from {ns}: {}",
+                String::from_utf8_lossy(&o.stdout)
+            );
+        }
+        o.status.success()
+    }
+}
+
+impl Drop for Topo {
+    fn drop(&mut self) {
+        for l in &self.links {
+            try_run(&["ip", "link", "del", l]);
+        }
+        for ns in &self.namespaces {
+            try_run(&["ip", "netns", "del", ns]);
+        }
+    }
+}
