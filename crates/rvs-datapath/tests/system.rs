@@ -241,3 +241,28 @@ fn a_100_mb_tcp_transfer_arrives_intact_and_udp_gets_through() {
     assert!(n >= 1900, "UDP datagrams received: {got}");
     assert!(sw.dp.stats().hits > 1000);
 }
+
+#[test]
+fn three_namespaces_on_one_switch() {
+    if !have_root("three_namespaces_on_one_switch") {
+        return;
+    }
+    let mut t = Topo::new();
+    let names: Vec<String> = (0..3).map(|i| t.netns(&format!("h{i}"))).collect();
+    let links: Vec<String> = (0..3).map(|i| format!("rv{i}{}", tag())).collect();
+    for (i, (ns, l)) in names.iter().zip(&links).enumerate() {
+        t.veth(ns, l, &[&format!("198.18.2.{}/24", i + 1)]);
+    }
+    let refs: Vec<&str> = links.iter().map(String::as_str).collect();
+    let _sw = switch(&refs);
+    for (i, ns) in names.iter().enumerate() {
+        for j in 0..3 {
+            if i != j {
+                assert!(
+                    t.ping(ns, &format!("198.18.2.{}", j + 1), 56, 1),
+                    "{i} -> {j}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! System test (root) in its own binary: it counts the process's file
+//! descriptors and the host's links, which tests running in parallel in the
+//! same process would disturb.
+
+mod support;
+
+use rvs_datapath::dpif::{Upcall, UpcallError, UpcallReply};
+use rvs_datapath::odp::OdpAction;
+use rvs_datapath::{DatapathRegistry, DpClass, DpConfig, Dpif, UpcallHandler};
+use rvs_packet::{Mask, OdpPort};
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::netns::{have_root, run, tag, Topo};
+
+struct Hub {
+    ports: Mutex<Vec<OdpPort>>,
+}
+
+impl UpcallHandler for Hub {
+    fn upcall(&self, u: &Upcall<'_>) -> Result<UpcallReply, UpcallError> {
+        let inp = u.key.in_port();
+        let actions = self
+            .ports
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| **p != inp)
+            .map(|p| OdpAction::Output(*p))
+            .collect();
+        Ok(UpcallReply {
+            actions,
+            mask: Mask::zero(),
+            ufid: None,
+            install: true,
+        })
+    }
+}
+
+fn links() -> Vec<String> {
+    let out = String::from_utf8(run(&["ip", "-o", "link", "show"]).stdout).unwrap();
+    let mut v: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn count_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn ports_deleted_under_traffic_leave_nothing_behind() {
+    if !have_root("ports_deleted_under_traffic_leave_nothing_behind") {
+        return;
+    }
+    let mut t = Topo::new();
+    let (a, b) = (t.netns("a"), t.netns("b"));
+    let (va, vb) = (format!("rva{}", tag()), format!("rvb{}", tag()));
+    t.veth(&a, &va, &["198.18.3.1/24"]);
+    t.veth(&b, &vb, &["198.18.3.2/24"]);
+    let links_before = links();
+    let fds = count_fds();
+    let reg = DatapathRegistry::default();
+    let dp = reg
+        .create(
+            &format!("rvs{}", tag()),
+            DpClass::Dummy,
+            DpConfig {
+                n_threads: 1,
+                ..DpConfig::default()
+            },
+        )
+        .unwrap();
+    let hub = Arc::new(Hub {
+        ports: Mutex::new(Vec::new()),
+    });
+    for p in [&va, &vb] {
+        let nd = reg.netdevs().open("system", p, &BTreeMap::new()).unwrap();
+        hub.ports
+            .lock()
+            .unwrap()
+            .push(dp.port_add(nd, None).unwrap());
+    }
+    dp.register_upcall_handler(Some(hub.clone()));
+    assert!(t.ping(&a, "198.18.3.2", 56, 1));
+    // A ping flood runs while port b comes and goes.
+    let flood = Command::new("ip")
+        .args(["netns", "exec", &a, "ping", "-f", "-w", "3", "198.18.3.2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..20 {
+        let p = dp.port_query_by_name(&vb).unwrap().port_no;
+        dp.port_del(p).unwrap();
+        hub.ports.lock().unwrap().retain(|q| *q != p);
+        let nd = reg.netdevs().open("system", &vb, &BTreeMap::new()).unwrap();
+        let no = dp.port_add(nd, None).unwrap();
+        hub.ports.lock().unwrap().push(no);
+        // Flows of the old port number went with it; the hub's answers
+        // change, so start from no flows.
+        dp.flow_flush();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut flood = flood;
+    while flood.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = flood.kill();
+    let _ = flood.wait();
+    assert!(
+        t.ping(&a, "198.18.3.2", 56, 2),
+        "forwarding goes on after the churn"
+    );
+    drop(dp);
+    drop(reg);
+    assert_eq!(count_fds(), fds, "no file descriptor leaked");
+    assert_eq!(links(), links_before, "the switch left no link behind");
+}
