@@ -1,17 +1,15 @@
 //! System tests (root): namespaces joined by veth pairs through the userspace
 //! datapath's AF_PACKET `system` ports, with the kernel's default offloads.
 
-mod support;
-
 use rvs_datapath::dpif::{Upcall, UpcallError, UpcallReply};
 use rvs_datapath::odp::OdpAction;
 use rvs_datapath::{DatapathRegistry, DpClass, DpConfig, DpNetdev, Dpif, UpcallHandler};
 use rvs_packet::{Mask, OdpPort};
+use rvs_testbed::{have_root, tag, Topo};
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::netns::{have_root, tag, Topo};
 
 /// Sends every miss out of every other port (a hub); the megaflow matches
 /// only the invariants, so one flow per input port and ethertype.

@@ -2,17 +2,15 @@
 //! descriptors and the host's links, which tests running in parallel in the
 //! same process would disturb.
 
-mod support;
-
 use rvs_datapath::dpif::{Upcall, UpcallError, UpcallReply};
 use rvs_datapath::odp::OdpAction;
 use rvs_datapath::{DatapathRegistry, DpClass, DpConfig, Dpif, UpcallHandler};
 use rvs_packet::{Mask, OdpPort};
+use rvs_testbed::{have_root, run, tag, Topo};
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::netns::{have_root, run, tag, Topo};
 
 struct Hub {
     ports: Mutex<Vec<OdpPort>>,

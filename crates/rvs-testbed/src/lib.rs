@@ -1,8 +1,8 @@
-//! Network namespaces and veth pairs for system tests, removed on drop (even
-//! when the test fails). Test hosts live only in namespaces made here, with
-//! addresses from 198.18.0.0/15 and 2001:db8::/32.
-
-#![allow(dead_code)]
+//! Test beds for system tests and benchmarks: network namespaces and veth
+//! pairs, removed on drop (even when the test fails). Test hosts live only in
+//! namespaces made here, with addresses from 198.18.0.0/15 and 2001:db8::/32;
+//! nothing here touches an interface it did not create.
+#![warn(missing_docs)]
 
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,2 +1,0 @@
-//! Shared support for the integration tests.
-pub mod netns;
