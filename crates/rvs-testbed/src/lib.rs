@@ -93,6 +93,32 @@ impl Topo {
         }
     }
 
+    /// A veth pair straight from `ns1` to `ns2` (no switch between them), with
+    /// `addr1` and `addr2`; the ends are named `name` (in `ns1`) and
+    /// `name` + "p" (in `ns2`).
+    pub fn direct_veth(&mut self, ns1: &str, ns2: &str, name: &str, addr1: &str, addr2: &str) {
+        let peer = format!("{name}p");
+        run(&[
+            "ip", "link", "add", name, "netns", ns1, "type", "veth", "peer", "name", &peer,
+            "netns", ns2,
+        ]);
+        run(&["ip", "-n", ns1, "link", "set", name, "up"]);
+        run(&["ip", "-n", ns2, "link", "set", &peer, "up"]);
+        run(&["ip", "-n", ns1, "addr", "add", addr1, "dev", name]);
+        run(&["ip", "-n", ns2, "addr", "add", addr2, "dev", &peer]);
+    }
+
+    /// A Linux bridge in the root namespace over `ports` (links made by
+    /// [`Topo::veth`]), up.
+    pub fn bridge(&mut self, name: &str, ports: &[&str]) {
+        run(&["ip", "link", "add", name, "type", "bridge"]);
+        self.links.push(name.to_string());
+        for p in ports {
+            run(&["ip", "link", "set", p, "master", name]);
+        }
+        run(&["ip", "link", "set", name, "up"]);
+    }
+
     /// Sets the MTU of both ends of a veth made by [`Topo::veth`].
     pub fn set_mtu(&self, ns: &str, outer: &str, mtu: u32) {
         run(&["ip", "link", "set", outer, "mtu", &mtu.to_string()]);

@@ -1,3 +1,4 @@
 //! Benchmarks behind `rvs-bench`.
 
 pub mod datapath;
+pub mod netns;

@@ -7,7 +7,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use rvs_cli::bench::datapath;
+use rvs_cli::bench::{datapath, netns};
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +35,17 @@ enum Cmd {
         #[arg(long, default_value_t = 1_000_000)]
         memory_flows: usize,
     },
+    /// Two network namespaces joined by a veth pair, the Linux bridge, rvs
+    /// and OVS in turn: TCP (offloads on and off), 64-byte UDP and ping under
+    /// load, with a table of ratios (root; needs iperf3 and ethtool).
+    Netns {
+        /// Seconds per iperf3 run.
+        #[arg(long, default_value_t = 5)]
+        secs: u32,
+        /// Run only the switches whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -51,6 +62,11 @@ fn main() -> Result<()> {
                 memory_flows,
             };
             datapath::run(&opts, &mut |v| println!("{v}"))
+        }
+        Cmd::Netns { secs, only } => {
+            let table = netns::run_all(&netns::Options { secs, only }, &mut |v| println!("{v}"))?;
+            eprint!("\n{table}");
+            Ok(())
         }
     }
 }

@@ -1,0 +1,499 @@
+//! `rvs-bench netns`: two network namespaces joined, in turn, by a bare veth
+//! pair (the limit), the Linux bridge, rvs (the userspace datapath with
+//! AF_PACKET ports, in this process) and, when installed, OVS's userspace
+//! datapath (plain, and with `userspace-tso-enable=true`). For each it
+//! measures TCP throughput with the kernel's default offloads and with
+//! transmit offloads off, 64-byte UDP packets delivered per second with the
+//! loss, and ping latency under TCP load, then prints a table with ratios to
+//! OVS and to the Linux bridge.
+//!
+//! Needs root, `iperf3` and `ethtool`; OVS is optional
+//! (`apt-get install iperf3 ethtool openvswitch-switch`).
+
+use anyhow::{anyhow, bail, Context, Result};
+use rvs_datapath::dpif::{Upcall, UpcallError, UpcallReply};
+use rvs_datapath::odp::OdpAction;
+use rvs_datapath::{DatapathRegistry, DpClass, DpConfig, Dpif, UpcallHandler};
+use rvs_packet::{Mask, OdpPort};
+use rvs_testbed::{run, tag, try_run, Topo};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Options of the namespace benchmark.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Seconds per iperf3 run.
+    pub secs: u32,
+    /// Run only the switches whose name contains this.
+    pub only: Option<String>,
+}
+
+const A_ADDR: &str = "198.18.10.1";
+const B_ADDR: &str = "198.18.10.2";
+
+/// One measured switch.
+#[derive(Debug, Default, Clone)]
+struct Row {
+    name: String,
+    tcp_gbps: f64,
+    tcp_nooffload_gbps: f64,
+    udp64_kpps: f64,
+    udp64_loss_pct: f64,
+    ping_ms: f64,
+}
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn ns_cmd(ns: &str, args: &[&str]) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns]).args(args);
+    c
+}
+
+fn iperf_server(ns: &str) -> Result<Child> {
+    let c = ns_cmd(ns, &["iperf3", "-s", "-1", "-B", B_ADDR])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting iperf3 -s")?;
+    std::thread::sleep(Duration::from_millis(300));
+    Ok(c)
+}
+
+fn iperf_client(ns: &str, args: &[&str]) -> Result<Value> {
+    let mut v = vec!["iperf3", "-c", B_ADDR, "-J"];
+    v.extend_from_slice(args);
+    let o = ns_cmd(ns, &v).output().context("running iperf3 -c")?;
+    let j: Value = serde_json::from_slice(&o.stdout).context("reading iperf3's JSON")?;
+    if let Some(e) = j.get("error") {
+        bail!("iperf3: {e}");
+    }
+    Ok(j)
+}
+
+fn finish(mut c: Child) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+/// TCP throughput in Gbit/s, with the average ping RTT in ms measured during
+/// the transfer when `ping` is set.
+fn tcp(a: &str, b: &str, secs: u32, ping: bool) -> Result<(f64, f64)> {
+    let srv = iperf_server(b)?;
+    let pinger = if ping {
+        Some(
+            ns_cmd(
+                a,
+                &[
+                    "ping",
+                    "-q",
+                    "-c",
+                    &(secs * 10).to_string(),
+                    "-i",
+                    "0.1",
+                    B_ADDR,
+                ],
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("ping")?,
+        )
+    } else {
+        None
+    };
+    let j = iperf_client(a, &["-t", &secs.to_string()]);
+    finish(srv);
+    let rtt = match pinger {
+        Some(p) => {
+            let o = p.wait_with_output()?;
+            let out = String::from_utf8_lossy(&o.stdout);
+            // "rtt min/avg/max/mdev = 0.030/0.045/0.060/0.010 ms"
+            out.lines()
+                .find(|l| l.contains("min/avg/max"))
+                .and_then(|l| l.split('=').nth(1))
+                .and_then(|v| v.trim().split('/').nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(f64::NAN)
+        }
+        None => f64::NAN,
+    };
+    let bps = j?["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .ok_or_else(|| anyhow!("iperf3: no TCP result"))?;
+    Ok((bps / 1e9, rtt))
+}
+
+/// 64-byte UDP: packets delivered a second (thousands) and loss (percent).
+fn udp64(a: &str, b: &str, secs: u32) -> Result<(f64, f64)> {
+    let srv = iperf_server(b)?;
+    let j = iperf_client(a, &["-u", "-l", "64", "-b", "0", "-t", &secs.to_string()]);
+    finish(srv);
+    let j = j?;
+    let sum = &j["end"]["sum"];
+    let pkts = sum["packets"]
+        .as_f64()
+        .ok_or_else(|| anyhow!("iperf3: no UDP result"))?;
+    let lost = sum["lost_packets"].as_f64().unwrap_or(0.0);
+    let loss = sum["lost_percent"].as_f64().unwrap_or(0.0);
+    let secs_run = sum["seconds"].as_f64().unwrap_or(secs as f64).max(0.001);
+    Ok(((pkts - lost) / secs_run / 1e3, loss))
+}
+
+fn set_tx_offload(ns: &str, dev: &str, on: bool) {
+    let v = if on { "on" } else { "off" };
+    try_run(&["ip", "netns", "exec", ns, "ethtool", "-K", dev, "tx", v]);
+}
+
+fn measure(name: &str, t: &Topo, a: &str, b: &str, devs: (&str, &str), secs: u32) -> Result<Row> {
+    let _ = t;
+    // Wait for the path (learning switches, ARP).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !try_run(&[
+        "ip", "netns", "exec", a, "ping", "-c", "1", "-W", "1", B_ADDR,
+    ]) {
+        if Instant::now() > deadline {
+            bail!("{name}: no path from {a} to {b}");
+        }
+    }
+    let (tcp_gbps, ping_ms) = tcp(a, b, secs, true)?;
+    let (udp64_kpps, udp64_loss_pct) = udp64(a, b, secs)?;
+    set_tx_offload(a, devs.0, false);
+    set_tx_offload(b, devs.1, false);
+    let off = tcp(a, b, secs, false);
+    set_tx_offload(a, devs.0, true);
+    set_tx_offload(b, devs.1, true);
+    let (tcp_nooffload_gbps, _) = off?;
+    Ok(Row {
+        name: name.into(),
+        tcp_gbps,
+        tcp_nooffload_gbps,
+        udp64_kpps,
+        udp64_loss_pct,
+        ping_ms,
+    })
+}
+
+/// Two namespaces with a veth each into the root namespace, for a switch.
+fn two_hosts(t: &mut Topo) -> (String, String, String, String) {
+    let (a, b) = (t.netns("ba"), t.netns("bb"));
+    let (oa, ob) = (format!("rbA{}", tag()), format!("rbB{}", tag()));
+    t.veth(&a, &oa, &[&format!("{A_ADDR}/24")]);
+    t.veth(&b, &ob, &[&format!("{B_ADDR}/24")]);
+    (a, b, oa, ob)
+}
+
+/// Cross-connects two ports: each miss goes out of the other port, and the
+/// megaflow matches only the invariants.
+struct Patch(OdpPort, OdpPort);
+
+impl UpcallHandler for Patch {
+    fn upcall(&self, u: &Upcall<'_>) -> Result<UpcallReply, UpcallError> {
+        let out = if u.key.in_port() == self.0 {
+            self.1
+        } else {
+            self.0
+        };
+        Ok(UpcallReply {
+            actions: vec![OdpAction::Output(out)],
+            mask: Mask::zero(),
+            ufid: None,
+            install: true,
+        })
+    }
+}
+
+fn bench_rvs(secs: u32) -> Result<Row> {
+    let mut t = Topo::new();
+    let (a, b, oa, ob) = two_hosts(&mut t);
+    let reg = DatapathRegistry::default();
+    let dp = reg.create(
+        "rvs-bench",
+        DpClass::Dummy,
+        DpConfig {
+            n_threads: 1,
+            ..DpConfig::default()
+        },
+    )?;
+    let pa = dp.port_add(reg.netdevs().open("system", &oa, &BTreeMap::new())?, None)?;
+    let pb = dp.port_add(reg.netdevs().open("system", &ob, &BTreeMap::new())?, None)?;
+    dp.register_upcall_handler(Some(Arc::new(Patch(pa, pb))));
+    measure(
+        "rvs",
+        &t,
+        &a,
+        &b,
+        (&format!("{oa}i"), &format!("{ob}i")),
+        secs,
+    )
+}
+
+fn bench_bridge(secs: u32) -> Result<Row> {
+    let mut t = Topo::new();
+    let (a, b, oa, ob) = two_hosts(&mut t);
+    t.bridge(&format!("rbbr{}", tag()), &[&oa, &ob]);
+    measure(
+        "linux-bridge",
+        &t,
+        &a,
+        &b,
+        (&format!("{oa}i"), &format!("{ob}i")),
+        secs,
+    )
+}
+
+fn bench_veth(secs: u32) -> Result<Row> {
+    let mut t = Topo::new();
+    let (a, b) = (t.netns("ba"), t.netns("bb"));
+    let name = format!("rbv{}", tag());
+    t.direct_veth(
+        &a,
+        &b,
+        &name,
+        &format!("{A_ADDR}/24"),
+        &format!("{B_ADDR}/24"),
+    );
+    measure("veth", &t, &a, &b, (&name, &format!("{name}p")), secs)
+}
+
+/// A private OVS (ovsdb-server + ovs-vswitchd) in a temporary directory,
+/// stopped and removed on drop.
+struct Ovs {
+    dir: std::path::PathBuf,
+}
+
+impl Ovs {
+    fn vsctl(&self, args: &[&str]) -> Result<()> {
+        let db = format!("--db=unix:{}/db.sock", self.dir.display());
+        let mut v = vec!["ovs-vsctl", db.as_str(), "--timeout=20"];
+        v.extend_from_slice(args);
+        let o = Command::new(v[0]).args(&v[1..]).output()?;
+        if !o.status.success() {
+            bail!("{v:?}: {}", String::from_utf8_lossy(&o.stderr));
+        }
+        Ok(())
+    }
+
+    fn start(tso: bool, ports: &[&str]) -> Result<Ovs> {
+        let dir = std::env::temp_dir().join(format!("rvs-bench-ovs-{}", tag()));
+        std::fs::create_dir_all(&dir)?;
+        let ovs = Ovs { dir };
+        let d = ovs.dir.display().to_string();
+        let schema = ["/usr/share/openvswitch/vswitch.ovsschema"];
+        run(&["ovsdb-tool", "create", &format!("{d}/conf.db"), schema[0]]);
+        let env = [
+            ("OVS_RUNDIR", d.as_str()),
+            ("OVS_DBDIR", d.as_str()),
+            ("OVS_LOGDIR", d.as_str()),
+        ];
+        let st = Command::new("ovsdb-server")
+            .envs(env)
+            .args([
+                &format!("{d}/conf.db"),
+                &format!("--remote=punix:{d}/db.sock"),
+                &format!("--pidfile={d}/ovsdb.pid"),
+                &format!("--unixctl={d}/ovsdb.ctl"),
+                &format!("--log-file={d}/ovsdb.log"),
+                "--detach",
+            ])
+            .status()?;
+        if !st.success() {
+            bail!("ovsdb-server did not start (see {d}/ovsdb.log)");
+        }
+        ovs.vsctl(&["--no-wait", "init"])?;
+        if tso {
+            ovs.vsctl(&[
+                "--no-wait",
+                "set",
+                "Open_vSwitch",
+                ".",
+                "other_config:userspace-tso-enable=true",
+            ])?;
+        }
+        let st = Command::new("ovs-vswitchd")
+            .envs(env)
+            .args([
+                &format!("unix:{d}/db.sock"),
+                &format!("--pidfile={d}/vswitchd.pid"),
+                &format!("--unixctl={d}/vswitchd.ctl"),
+                &format!("--log-file={d}/vswitchd.log"),
+                "--detach",
+            ])
+            .status()?;
+        if !st.success() {
+            bail!("ovs-vswitchd did not start (see {d}/vswitchd.log)");
+        }
+        let br = format!("rbo{}", tag());
+        ovs.vsctl(&[
+            "add-br",
+            &br,
+            "--",
+            "set",
+            "bridge",
+            &br,
+            "datapath_type=netdev",
+        ])?;
+        for p in ports {
+            ovs.vsctl(&["add-port", &br, p])?;
+        }
+        Ok(ovs)
+    }
+}
+
+impl Drop for Ovs {
+    fn drop(&mut self) {
+        let d = self.dir.display().to_string();
+        try_run(&[
+            "ovs-appctl",
+            "-t",
+            &format!("{d}/vswitchd.ctl"),
+            "exit",
+            "--cleanup",
+        ]);
+        try_run(&["ovs-appctl", "-t", &format!("{d}/ovsdb.ctl"), "exit"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn bench_ovs(tso: bool, secs: u32) -> Result<Row> {
+    let mut t = Topo::new();
+    let (a, b, oa, ob) = two_hosts(&mut t);
+    let _ovs = Ovs::start(tso, &[&oa, &ob])?;
+    let name = if tso { "ovs-tso" } else { "ovs" };
+    measure(
+        name,
+        &t,
+        &a,
+        &b,
+        (&format!("{oa}i"), &format!("{ob}i")),
+        secs,
+    )
+}
+
+fn row_json(r: &Row) -> Value {
+    let num = |v: f64| {
+        if v.is_finite() {
+            json!((v * 1000.0).round() / 1000.0)
+        } else {
+            Value::Null
+        }
+    };
+    json!({"bench": "netns", "switch": r.name, "tcp_gbps": num(r.tcp_gbps),
+           "tcp_nooffload_gbps": num(r.tcp_nooffload_gbps), "udp64_kpps": num(r.udp64_kpps),
+           "udp64_loss_pct": num(r.udp64_loss_pct), "ping_under_load_ms": num(r.ping_ms)})
+}
+
+/// The table, with each figure's ratio to OVS (with TSO for TCP with
+/// offloads, plain for the rest) and to the Linux bridge.
+fn table(rows: &[Row]) -> String {
+    let find = |n: &str| rows.iter().find(|r| r.name == n);
+    let ovs = find("ovs");
+    let ovs_tso = find("ovs-tso");
+    let br = find("linux-bridge");
+    let ratio = |v: f64, base: Option<f64>| match base {
+        Some(b) if b > 0.0 && v.is_finite() => format!("{:.2}x", v / b),
+        _ => "-".into(),
+    };
+    let mut s = format!(
+        "{:<13} {:>9} {:>8} {:>8} {:>11} {:>8} {:>8} {:>10} {:>8} {:>8} {:>7} {:>9}\n",
+        "switch",
+        "tcp Gb/s",
+        "/ovs-tso",
+        "/bridge",
+        "tcp-off",
+        "/ovs",
+        "/bridge",
+        "udp64 kpps",
+        "/ovs",
+        "/bridge",
+        "loss%",
+        "ping ms"
+    );
+    for r in rows {
+        s += &format!(
+            "{:<13} {:>9.2} {:>8} {:>8} {:>11.2} {:>8} {:>8} {:>10.1} {:>8} {:>8} {:>7.2} {:>9.3}\n",
+            r.name,
+            r.tcp_gbps,
+            ratio(r.tcp_gbps, ovs_tso.map(|o| o.tcp_gbps)),
+            ratio(r.tcp_gbps, br.map(|o| o.tcp_gbps)),
+            r.tcp_nooffload_gbps,
+            ratio(r.tcp_nooffload_gbps, ovs.map(|o| o.tcp_nooffload_gbps)),
+            ratio(r.tcp_nooffload_gbps, br.map(|o| o.tcp_nooffload_gbps)),
+            r.udp64_kpps,
+            ratio(r.udp64_kpps, ovs.map(|o| o.udp64_kpps)),
+            ratio(r.udp64_kpps, br.map(|o| o.udp64_kpps)),
+            r.udp64_loss_pct,
+            r.ping_ms,
+        );
+    }
+    s
+}
+
+/// Runs the benchmark, handing each row to `out` and returning the table.
+pub fn run_all(opts: &Options, out: &mut dyn FnMut(Value)) -> Result<String> {
+    if effective_uid() != 0 {
+        bail!("rvs-bench netns needs root (it makes network namespaces)");
+    }
+    for tool in ["iperf3", "ethtool", "ping"] {
+        if !have(tool) {
+            bail!("{tool} is not installed (apt-get install iperf3 ethtool iputils-ping)");
+        }
+    }
+    let want = |n: &str| opts.only.as_deref().is_none_or(|o| n.contains(o));
+    let mut rows = Vec::new();
+    let mut push = |r: Result<Row>, name: &str, rows: &mut Vec<Row>| match r {
+        Ok(r) => {
+            out(row_json(&r));
+            rows.push(r);
+        }
+        Err(e) => out(json!({"bench": "netns", "switch": name, "error": e.to_string()})),
+    };
+    if want("veth") {
+        push(bench_veth(opts.secs), "veth", &mut rows);
+    }
+    if want("linux-bridge") {
+        push(bench_bridge(opts.secs), "linux-bridge", &mut rows);
+    }
+    if want("rvs") {
+        push(bench_rvs(opts.secs), "rvs", &mut rows);
+    }
+    if have("ovs-vswitchd") {
+        if want("ovs") {
+            push(bench_ovs(false, opts.secs), "ovs", &mut rows);
+        }
+        if want("ovs-tso") {
+            push(bench_ovs(true, opts.secs), "ovs-tso", &mut rows);
+        }
+    } else {
+        out(
+            json!({"bench": "netns", "switch": "ovs", "error": "ovs-vswitchd is not installed (apt-get install openvswitch-switch)"}),
+        );
+    }
+    Ok(table(&rows))
+}
+
+fn effective_uid() -> u32 {
+    // Read from /proc to keep this crate free of unsafe code.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(u32::MAX)
+}
