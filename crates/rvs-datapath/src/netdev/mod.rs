@@ -24,6 +24,7 @@
 pub mod dummy;
 pub mod linux;
 pub mod pcap;
+pub mod tap;
 pub mod vnet;
 
 use rvs_packet::{Batch, EthAddr, Packet};
@@ -249,6 +250,8 @@ impl NetdevRegistry {
         };
         r.register("dummy", dummy::DummyNetdev::open_dummy);
         r.register("dummy-internal", dummy::DummyNetdev::open_internal);
+        r.register("tap", tap::TapNetdev::open_tap);
+        r.register("internal", tap::TapNetdev::open_internal);
         r
     }
 

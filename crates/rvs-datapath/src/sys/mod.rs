@@ -4,6 +4,7 @@
 //! `unsafe` block of the crate lives under this module.
 
 pub mod ifreq;
+pub mod tun;
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
