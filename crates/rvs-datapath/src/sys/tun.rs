@@ -135,8 +135,8 @@ pub fn get_iff(fd: BorrowedFd<'_>) -> io::Result<(String, libc::c_int)> {
 
 /// Sets the vnet header size the tap uses in both directions.
 pub fn set_vnet_hdr_sz(fd: BorrowedFd<'_>, size: usize) -> io::Result<()> {
-    let sz = libc::c_int::try_from(size)
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let sz =
+        libc::c_int::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: TUNSETVNETHDRSZ reads one int through the pointer; `sz` is a
     // live local that outlives the call.
     let rc = unsafe {
