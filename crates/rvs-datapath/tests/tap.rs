@@ -271,6 +271,13 @@ fn internal_port_serves_a_namespace_and_goes_away() {
     assert!(st.tx_packets >= 2 && st.rx_packets >= 2, "{st:?}");
     assert_eq!(st.tx_dropped + st.tx_errors + st.rx_errors, 0, "{st:?}");
 
+    // The MAC can still be changed, through the fd.
+    let new_mac = rvs_packet::EthAddr([0x02, 0x72, 0x76, 0x73, 0, 0x02]);
+    dev.set_mac(new_mac).unwrap();
+    assert_eq!(dev.mac().unwrap(), new_mac);
+    let shown = ip_ok(&["-n", &ns, "link", "show", &name]);
+    assert!(shown.contains("02:72:76:73:00:02"), "{shown}");
+
     // Dropping the netdev removes the interface, wherever it is.
     drop(rxq);
     drop(dev);
@@ -415,6 +422,20 @@ fn tap_attaches_to_a_persistent_tap_and_removes_only_its_own() {
     assert!(
         ip(&["link", "show", &persistent]).0,
         "the persistent tap stays"
+    );
+
+    // An internal port takes a persistent tap over and removes it.
+    let dev = registry.open("internal", &persistent, &none).unwrap();
+    assert!(dev.as_any().downcast_ref::<TapNetdev>().unwrap().is_owned());
+    drop(dev);
+    assert!(
+        wait_for(Duration::from_secs(5), || !ip(&[
+            "link",
+            "show",
+            &persistent
+        ])
+        .0),
+        "the internal port removed the tap it took over"
     );
 
     // A tap it made itself goes away with it.
