@@ -384,6 +384,25 @@ fn checksum_and_gso_offloads_reach_the_switch() {
         assert_eq!(first.md.gso_type, GsoType::None);
     }
     assert_eq!(dev.stats().rx_errors, 0);
+
+    // Deleting the namespace destroys the interface in it: the netdev
+    // notices (no carrier, receive fails) and neither panics nor blocks.
+    ip_ok(&["netns", "del", &ns]);
+    cleanup.netns.clear();
+    assert!(
+        wait_for(Duration::from_secs(5), || !dev.carrier()),
+        "no carrier once the tap is destroyed"
+    );
+    assert!(rxq.recv(&mut Batch::new()).is_err());
+    let before = dev.stats();
+    dev.send(0, &mut vec![Packet::from_bytes(&[0u8; 60])])
+        .unwrap();
+    let after = dev.stats();
+    assert_eq!(after.tx_packets, before.tx_packets);
+    assert_eq!(
+        after.tx_errors + after.tx_dropped,
+        before.tx_errors + before.tx_dropped + 1
+    );
 }
 
 #[test]

@@ -32,6 +32,11 @@
 //! - [`Netdev::ifindex`] is `None` (the index means nothing here);
 //! - the `status` column says `netns=other`.
 //!
+//! Deleting that namespace destroys the tap with it (the kernel does not
+//! move taps back): from then on [`Netdev::carrier`] is false, receive
+//! fails with `EBADFD` ("File descriptor in bad state") and every send
+//! counts in `tx_errors`, until the port is deleted.
+//!
 //! Counters are the netdev's own (frames it read and wrote), not the
 //! kernel's, so they keep counting wherever the interface is.
 //!
