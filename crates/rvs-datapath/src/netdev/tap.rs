@@ -40,6 +40,11 @@
 //! Counters are the netdev's own (frames it read and wrote), not the
 //! kernel's, so they keep counting wherever the interface is.
 //!
+//! # Thread-safety
+//! Every method takes `&self`. Sends from several threads share the one fd:
+//! each frame is one `writev`, which the tun driver takes whole, so frames
+//! never interleave. The receive queue owns its scratch buffer.
+//!
 //! # Receive buffering
 //! Each receive queue reads into one reusable scratch buffer big enough for
 //! a 64 KiB GSO super-frame, then copies the frame's actual length into a
