@@ -25,6 +25,7 @@ pub mod dummy;
 pub mod linux;
 pub mod pcap;
 pub mod system;
+pub mod tap;
 pub mod vnet;
 
 use rvs_packet::{Batch, EthAddr, Packet};
@@ -243,8 +244,8 @@ impl Default for NetdevRegistry {
 }
 
 impl NetdevRegistry {
-    /// A registry with the built-in providers: `dummy`, `dummy-internal` and
-    /// `system`.
+    /// A registry with the built-in providers: `dummy`, `dummy-internal`,
+    /// `system`, `tap` and `internal`.
     pub fn new() -> Self {
         let mut r = NetdevRegistry {
             classes: HashMap::new(),
@@ -252,6 +253,8 @@ impl NetdevRegistry {
         r.register("dummy", dummy::DummyNetdev::open_dummy);
         r.register("dummy-internal", dummy::DummyNetdev::open_internal);
         r.register("system", system::SystemNetdev::open);
+        r.register("tap", tap::TapNetdev::open_tap);
+        r.register("internal", tap::TapNetdev::open_internal);
         r
     }
 

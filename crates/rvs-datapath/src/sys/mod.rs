@@ -5,6 +5,7 @@
 
 pub mod ifreq;
 pub mod packet;
+pub mod tun;
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
