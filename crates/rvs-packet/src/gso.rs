@@ -738,7 +738,7 @@ mod tests {
         sf.md.csum_start = Some(34);
         sf.md.csum_offset = 16;
         prepare_for_port(sf.clone(), TxOffloads::ALL, &mut out).unwrap();
-        assert_eq!(out.drain(..).collect::<Vec<_>>(), [sf.clone()]);
+        assert_eq!(std::mem::take(&mut out), [sf.clone()]);
         let tso_only = TxOffloads {
             csum: false,
             tso: true,
