@@ -320,6 +320,7 @@ fn parse(d: &[u8], gso_type: GsoType) -> Result<Layout, GsoError> {
         GsoType::TcpV4 => IPPROTO_TCP,
         GsoType::TcpV6 => IPPROTO_TCP,
         GsoType::Udp => IPPROTO_UDP,
+        // `segment` passes non-GSO packets through before parsing.
         GsoType::None => unreachable!("parse is only called for super-frames"),
     };
     let v4 = match (gso_type, ethertype) {
@@ -469,9 +470,8 @@ pub fn segment(pkt: Packet, out: &mut Vec<Packet>) -> Result<(), GsoError> {
     md.gso_size = 0;
     md.csum_start = None;
     md.csum_offset = 0;
-    // Offsets are below the 64 KiB IP length limit plus the tags before it,
-    // which parse bounded by the frame; a frame longer than u16 offsets can
-    // say keeps the input's offsets rather than wrong ones.
+    // The offsets fit in u16 unless thousands of VLAN tags come first; such
+    // a frame keeps the input's offsets rather than truncated ones.
     if let (Ok(l3), Ok(l4)) = (u16::try_from(lay.l3), u16::try_from(lay.l4)) {
         md.l2_ofs = 0;
         md.l3_ofs = l3;

@@ -661,3 +661,25 @@ fn super_frames_reach_offload_ports_as_they_are() {
     prepare_for_port(sf.clone(), TxOffloads::NONE, &mut out).unwrap();
     check_segments(Kind::Tcp6Vlan, &sf, &data, &out).unwrap();
 }
+
+#[test]
+fn a_udp_segment_whose_checksum_computes_to_zero_carries_all_ones() {
+    // Make the last two payload bytes of the last segment cancel the rest of
+    // its sum: they take the value of the checksum computed with them at 0.
+    for kind in [Kind::Udp4, Kind::Udp6] {
+        let mut data = payload(2000, 8);
+        data[1998..].fill(0);
+        let seg_last = |data: &[u8]| {
+            let (f, l3, l4) = frame(kind, data);
+            let sf = kernel_super_frame(kind, &f, l3, l4, 1000);
+            let mut out = vec![];
+            segment(sf.clone(), &mut out).unwrap();
+            check_segments(kind, &sf, data, &out).unwrap();
+            let last = out.pop().unwrap();
+            rd16(last.data(), usize::from(last.md.l4_ofs) + 6)
+        };
+        let c = seg_last(&data);
+        data[1998..].copy_from_slice(&c.to_be_bytes());
+        assert_eq!(seg_last(&data), 0xffff, "{kind:?}");
+    }
+}
