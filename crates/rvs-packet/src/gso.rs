@@ -182,8 +182,10 @@ pub enum GsoError {
 pub struct TxOffloads {
     /// The port finishes checksum-partial TCP/UDP checksums.
     pub csum: bool,
-    /// The port segments TCP and UDP super-frames (TSO and USO).
+    /// The port segments TCP super-frames (TSO).
     pub tso: bool,
+    /// The port segments UDP super-frames (USO, `UDP_L4` GSO).
+    pub uso: bool,
 }
 
 impl TxOffloads {
@@ -191,13 +193,25 @@ impl TxOffloads {
     pub const NONE: TxOffloads = TxOffloads {
         csum: false,
         tso: false,
+        uso: false,
     };
     /// A port that takes super-frames and partial checksums (tap with
     /// `IFF_VNET_HDR`, AF_PACKET with `PACKET_VNET_HDR`).
     pub const ALL: TxOffloads = TxOffloads {
         csum: true,
         tso: true,
+        uso: true,
     };
+
+    /// True when the port takes a super-frame of this kind whole.
+    pub fn takes(&self, gso: GsoType) -> bool {
+        self.csum
+            && match gso {
+                GsoType::None => true,
+                GsoType::TcpV4 | GsoType::TcpV6 => self.tso,
+                GsoType::Udp => self.uso,
+            }
+    }
 }
 
 /// Makes `pkt` fit a port with offloads `port` and pushes the result on
@@ -213,7 +227,7 @@ pub fn prepare_for_port(
     out: &mut Vec<Packet>,
 ) -> Result<(), GsoError> {
     if pkt.md.gso_type != GsoType::None {
-        if port.tso && port.csum {
+        if port.takes(pkt.md.gso_type) {
             out.push(pkt);
             return Ok(());
         }
@@ -742,6 +756,7 @@ mod tests {
         let tso_only = TxOffloads {
             csum: false,
             tso: true,
+            uso: true,
         };
         for port in [TxOffloads::NONE, tso_only] {
             prepare_for_port(sf.clone(), port, &mut out).unwrap();
@@ -752,6 +767,7 @@ mod tests {
         let csum_only = TxOffloads {
             csum: true,
             tso: false,
+            uso: true,
         };
         prepare_for_port(sf, csum_only, &mut out).unwrap();
         assert_eq!(out.len(), 3);

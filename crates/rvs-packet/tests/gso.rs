@@ -471,7 +471,7 @@ proptest! {
         p.md.gso_size = gso_size;
         p.md.csum_start = csum_start;
         p.md.csum_offset = csum_offset;
-        check_no_panic(p, TxOffloads { csum, tso })?;
+        check_no_panic(p, TxOffloads { csum, tso, uso: tso })?;
     }
 
     #[test]

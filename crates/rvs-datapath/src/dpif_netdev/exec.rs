@@ -64,7 +64,7 @@ impl Executor {
                 .output_packets
                 .fetch_add(q.len() as u64, Ordering::Relaxed);
             match ports.get(*port) {
-                Some(p) => p.send(thread_id, q),
+                Some(p) => shared.count_drop(DropReason::Segmentation, p.send(thread_id, q)),
                 None => {
                     shared.count_drop(DropReason::InvalidPort, q.len() as u64);
                     q.clear();

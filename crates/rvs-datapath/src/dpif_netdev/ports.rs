@@ -2,7 +2,9 @@
 //! poll threads through read-copy-update.
 
 use crate::dpif::DpifPort;
-use crate::netdev::Netdev;
+use crate::netdev::{Netdev, TxOffloads};
+use rvs_packet::gso;
+use rvs_packet::GsoType;
 use rvs_packet::{OdpPort, Packet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,6 +13,8 @@ use std::sync::{Arc, Mutex};
 pub(crate) struct Port {
     pub no: OdpPort,
     pub netdev: Arc<dyn Netdev>,
+    /// What the device takes on transmit (read once: it does not change).
+    offloads: TxOffloads,
     /// One lock per transmit queue: threads that share a queue take turns.
     tx_locks: Box<[Mutex<()>]>,
     /// Packets the datapath could not hand to the device.
@@ -31,6 +35,7 @@ impl Port {
         let n = netdev.n_txq().max(1);
         Port {
             no,
+            offloads: netdev.tx_offloads(),
             netdev,
             tx_locks: (0..n).map(|_| Mutex::new(())).collect(),
             tx_errors: AtomicU64::new(0),
@@ -50,8 +55,25 @@ impl Port {
     }
 
     /// Sends on the transmit queue of thread `thread_id`; the device takes
-    /// every packet.
-    pub fn send(&self, thread_id: usize, pkts: &mut Vec<Packet>) {
+    /// every packet. GSO super-frames and checksum-partial packets are
+    /// segmented and checksummed first when the device cannot take them;
+    /// returns how many packets that failed for (dropped).
+    pub fn send(&self, thread_id: usize, pkts: &mut Vec<Packet>) -> u64 {
+        let mut failed = 0;
+        if self.offloads != TxOffloads::ALL
+            && pkts
+                .iter()
+                .any(|p| p.md.csum_start.is_some() || p.md.gso_type != GsoType::None)
+        {
+            let mut ready = Vec::with_capacity(pkts.len());
+            for p in pkts.drain(..) {
+                if let Err(e) = gso::prepare_for_port(p, self.offloads, &mut ready) {
+                    tracing::debug!("port {} ({}): {e}", self.no, self.name());
+                    failed += 1;
+                }
+            }
+            *pkts = ready;
+        }
         let qid = thread_id % self.tx_locks.len();
         let _guard = self.tx_locks[qid].lock().unwrap_or_else(|e| e.into_inner());
         let n = pkts.len() as u64;
@@ -59,6 +81,7 @@ impl Port {
             self.tx_errors.fetch_add(n, Ordering::Relaxed);
         }
         pkts.clear();
+        failed
     }
 }
 

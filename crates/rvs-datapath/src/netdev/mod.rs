@@ -118,15 +118,7 @@ pub struct NetdevStats {
 
 /// Transmit offloads a device accepts, so the datapath knows whether it must
 /// segment GSO frames and finish partial checksums in software first.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TxOffloads {
-    /// Takes checksum-partial packets.
-    pub csum: bool,
-    /// Takes TCP GSO super-frames.
-    pub tso: bool,
-    /// Takes UDP GSO super-frames.
-    pub uso: bool,
-}
+pub use rvs_packet::gso::TxOffloads;
 
 /// A receive queue of a netdev.
 ///

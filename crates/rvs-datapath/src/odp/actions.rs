@@ -30,6 +30,9 @@ pub enum DropReason {
     FlowLimit,
     /// A `trunc` left nothing to send.
     Truncated,
+    /// A GSO super-frame or checksum-partial packet could not be segmented or
+    /// checksummed for a port without offloads.
+    Segmentation,
     /// Explicit `drop(reason)` action from the upper layer (an OpenFlow drop,
     /// a controller's decision, ...), with OVS's xlate error code.
     Xlate(u32),
@@ -48,6 +51,7 @@ impl DropReason {
         DropReason::Mtu,
         DropReason::FlowLimit,
         DropReason::Truncated,
+        DropReason::Segmentation,
     ];
 
     /// The counter name, in OVS's `datapath_drop_*` style.
@@ -63,6 +67,7 @@ impl DropReason {
             DropReason::Mtu => "datapath_drop_mtu".into(),
             DropReason::FlowLimit => "datapath_drop_flow_limit".into(),
             DropReason::Truncated => "datapath_drop_truncated".into(),
+            DropReason::Segmentation => "datapath_drop_segmentation".into(),
             DropReason::Xlate(e) => format!("datapath_drop_xlate_error_{e}"),
         }
     }
