@@ -23,9 +23,7 @@ pub struct MonotonicClock {
 impl MonotonicClock {
     /// A clock whose zero is now.
     pub fn new() -> Arc<Self> {
-        Arc::new(MonotonicClock {
-            origin: Instant::now(),
-        })
+        Arc::new(MonotonicClock { origin: Instant::now() })
     }
 }
 
@@ -45,9 +43,7 @@ impl ManualClock {
     /// A clock at time zero... plus one second, so that "never used" (0) and
     /// "used at start" differ.
     pub fn new() -> Arc<Self> {
-        Arc::new(ManualClock {
-            nanos: AtomicU64::new(1_000_000_000),
-        })
+        Arc::new(ManualClock { nanos: AtomicU64::new(1_000_000_000) })
     }
 
     /// Moves the clock forward.

@@ -66,18 +66,12 @@ impl fmt::Debug for Ufid {
 impl std::str::FromStr for Ufid {
     type Err = DpifError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let hex: String = s
-            .strip_prefix("ufid:")
-            .unwrap_or(s)
-            .chars()
-            .filter(|c| *c != '-')
-            .collect();
+        let hex: String =
+            s.strip_prefix("ufid:").unwrap_or(s).chars().filter(|c| *c != '-').collect();
         if hex.len() != 32 {
             return Err(DpifError::BadUfid(s.to_string()));
         }
-        u128::from_str_radix(&hex, 16)
-            .map(Ufid)
-            .map_err(|_| DpifError::BadUfid(s.to_string()))
+        u128::from_str_radix(&hex, 16).map(Ufid).map_err(|_| DpifError::BadUfid(s.to_string()))
     }
 }
 
@@ -156,23 +150,11 @@ pub struct PutFlags {
 
 impl PutFlags {
     /// Create only (fails if the flow exists).
-    pub const CREATE: PutFlags = PutFlags {
-        create: true,
-        modify: false,
-        zero_stats: false,
-    };
+    pub const CREATE: PutFlags = PutFlags { create: true, modify: false, zero_stats: false };
     /// Modify only (fails if the flow does not exist).
-    pub const MODIFY: PutFlags = PutFlags {
-        create: false,
-        modify: true,
-        zero_stats: false,
-    };
+    pub const MODIFY: PutFlags = PutFlags { create: false, modify: true, zero_stats: false };
     /// Create or modify.
-    pub const UPSERT: PutFlags = PutFlags {
-        create: true,
-        modify: true,
-        zero_stats: false,
-    };
+    pub const UPSERT: PutFlags = PutFlags { create: true, modify: true, zero_stats: false };
 }
 
 /// A flow to put.
@@ -424,10 +406,7 @@ pub fn format_flow(f: &DpifFlow, now: Duration, verbose: bool) -> String {
         s.push_str(", ");
     }
     s.push_str(&crate::odp::format_key(&f.key, Some(&f.mask)));
-    s.push_str(&format!(
-        ", packets:{}, bytes:{}, used:",
-        f.stats.packets, f.stats.bytes
-    ));
+    s.push_str(&format!(", packets:{}, bytes:{}, used:", f.stats.packets, f.stats.bytes));
     match f.stats.used {
         None => s.push_str("never"),
         Some(t) => s.push_str(&format!("{:.3}s", now.saturating_sub(t).as_secs_f64())),

@@ -17,10 +17,7 @@ pub struct DatapathRegistry {
 impl DatapathRegistry {
     /// A registry using `netdevs` to open LOCAL ports.
     pub fn new(netdevs: NetdevRegistry) -> Self {
-        DatapathRegistry {
-            netdevs,
-            dps: Mutex::new(BTreeMap::new()),
-        }
+        DatapathRegistry { netdevs, dps: Mutex::new(BTreeMap::new()) }
     }
 
     /// The netdev providers.

@@ -25,11 +25,7 @@ const WAIT: Duration = Duration::from_secs(5);
 
 fn tcp(sport: u16, dport: u16) -> Vec<u8> {
     PacketBuilder::ethernet(A, B)
-        .ipv4(
-            Ipv4Addr::new(198, 18, 0, 1),
-            Ipv4Addr::new(198, 18, 0, 2),
-            64,
-        )
+        .ipv4(Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2), 64)
         .tcp(sport, dport, TcpFlags::SYN)
         .payload(b"hello")
         .build()
@@ -60,14 +56,7 @@ fn rig_with(n: usize, config: DpConfig) -> Rig {
 }
 
 fn rig(n: usize) -> Rig {
-    rig_with(
-        n,
-        DpConfig {
-            n_threads: 0,
-            maintenance_thread: false,
-            ..DpConfig::default()
-        },
-    )
+    rig_with(n, DpConfig { n_threads: 0, maintenance_thread: false, ..DpConfig::default() })
 }
 
 impl Rig {
@@ -96,14 +85,7 @@ fn key_of(frame: &[u8], in_port: u32) -> FlowKey {
 }
 
 fn put(dp: &DpNetdev, key: FlowKey, mask: Mask, actions: Vec<OdpAction>) -> Result<(), DpifError> {
-    dp.flow_put(FlowPut {
-        ufid: None,
-        key,
-        mask,
-        actions,
-        flags: PutFlags::CREATE,
-    })
-    .map(|_| ())
+    dp.flow_put(FlowPut { ufid: None, key, mask, actions, flags: PutFlags::CREATE }).map(|_| ())
 }
 
 #[test]
@@ -111,21 +93,13 @@ fn port_numbers_follow_the_datapath_rules() {
     let r = rig(2);
     let events = r.dp.port_subscribe();
     let local = r.dp.port_query_by_number(OdpPort::LOCAL).unwrap();
-    assert_eq!(
-        (local.name.as_str(), local.type_name.as_str()),
-        ("dp0", "dummy-internal")
-    );
+    assert_eq!((local.name.as_str(), local.type_name.as_str()), ("dp0", "dummy-internal"));
 
     let before = r.dp.port_dump();
     let e = r.dp.port_add(dummy("p3"), Some(OdpPort(2))).unwrap_err();
     assert_eq!(e.to_string(), "port number 2 is already in use by \"p2\"");
-    let e =
-        r.dp.port_add(dummy("p3"), Some(OdpPort(70000)))
-            .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "port number 70000 is past the port limit 65535"
-    );
+    let e = r.dp.port_add(dummy("p3"), Some(OdpPort(70000))).unwrap_err();
+    assert_eq!(e.to_string(), "port number 70000 is past the port limit 65535");
     assert!(matches!(
         r.dp.port_add(dummy("p3"), Some(OdpPort(65535))),
         Err(DpifError::PortTooBig { .. })
@@ -139,15 +113,9 @@ fn port_numbers_follow_the_datapath_rules() {
     // The lowest free number is reused; a requested free number is granted.
     r.dp.port_del(OdpPort(1)).unwrap();
     assert_eq!(r.dp.port_add(dummy("p4"), None).unwrap(), OdpPort(1));
-    assert_eq!(
-        r.dp.port_add(dummy("p5"), Some(OdpPort(65534))).unwrap(),
-        OdpPort(65534)
-    );
+    assert_eq!(r.dp.port_add(dummy("p5"), Some(OdpPort(65534))).unwrap(), OdpPort(65534));
     assert_eq!(r.dp.port_add(dummy("p6"), None).unwrap(), OdpPort(3));
-    assert_eq!(
-        r.dp.port_query_by_name("p5").unwrap().port_no,
-        OdpPort(65534)
-    );
+    assert_eq!(r.dp.port_query_by_name("p5").unwrap().port_no, OdpPort(65534));
     assert!(r.dp.port_del(OdpPort(9)).is_err());
 
     let got: Vec<PortEvent> = events.try_iter().collect();
@@ -174,13 +142,7 @@ fn flows_are_put_got_modified_deleted_and_flushed() {
     assert!(e.to_string().contains("nw_frag"), "{e}");
     assert!(r.dp.flow_dump().is_empty());
 
-    put(
-        &r.dp,
-        key,
-        invariants(),
-        vec![OdpAction::Output(OdpPort(2))],
-    )
-    .unwrap();
+    put(&r.dp, key, invariants(), vec![OdpAction::Output(OdpPort(2))]).unwrap();
     // The same match again, even with a different key outside the mask.
     let other = key_of(&tcp(5, 6), 1);
     let e = put(&r.dp, other, invariants(), vec![]).unwrap_err();
@@ -213,10 +175,7 @@ fn flows_are_put_got_modified_deleted_and_flushed() {
 
     let stats = r.dp.flow_del(&FlowId::Ufid(f.ufid)).unwrap();
     assert_eq!(stats.packets, 2);
-    assert!(matches!(
-        r.dp.flow_del(&FlowId::Ufid(f.ufid)),
-        Err(DpifError::NoSuchFlow(_))
-    ));
+    assert!(matches!(r.dp.flow_del(&FlowId::Ufid(f.ufid)), Err(DpifError::NoSuchFlow(_))));
     put(&r.dp, key, invariants(), vec![]).unwrap();
     r.dp.flow_flush();
     assert!(r.dp.flow_dump().is_empty());
@@ -229,21 +188,12 @@ fn actions_edit_and_output_packets_and_counters_say_so() {
     let frame = tcp(1000, 80);
     let new_dst = EthAddr([0x02, 0, 0, 0, 0, 0x0c]);
     let actions = vec![
-        OdpAction::PushVlan {
-            tpid: 0x8100,
-            tci: VLAN_CFI | 10,
-        },
+        OdpAction::PushVlan { tpid: 0x8100, tci: VLAN_CFI | 10 },
         OdpAction::Output(OdpPort(2)),
         OdpAction::PopVlan,
         OdpAction::SetMasked {
-            value: Box::new(SetField::Eth {
-                src: EthAddr::ZERO,
-                dst: new_dst,
-            }),
-            mask: Box::new(SetField::Eth {
-                src: EthAddr::ZERO,
-                dst: EthAddr::BROADCAST,
-            }),
+            value: Box::new(SetField::Eth { src: EthAddr::ZERO, dst: new_dst }),
+            mask: Box::new(SetField::Eth { src: EthAddr::ZERO, dst: EthAddr::BROADCAST }),
         },
         OdpAction::Output(OdpPort(3)),
     ];
@@ -286,11 +236,7 @@ impl UpcallHandler for Handler {
 }
 
 fn handler(actions: Vec<OdpAction>, extra: Mask) -> Arc<Handler> {
-    Arc::new(Handler {
-        calls: AtomicUsize::new(0),
-        actions,
-        extra,
-    })
+    Arc::new(Handler { calls: AtomicUsize::new(0), actions, extra })
 }
 
 #[test]
@@ -309,11 +255,7 @@ fn a_miss_is_upcalled_once_and_installed_as_a_megaflow() {
     let flows = r.dp.flow_dump();
     assert_eq!(flows.len(), 1);
     let f = &flows[0];
-    assert_eq!(
-        f.mask,
-        extra.union(&invariants()),
-        "handler's mask plus the invariants"
-    );
+    assert_eq!(f.mask, extra.union(&invariants()), "handler's mask plus the invariants");
     assert_eq!(f.key.eth_dst(), B);
     assert_eq!(f.stats.packets, 10);
     let st = r.dp.stats();
@@ -358,23 +300,13 @@ fn idle_flows_expire_on_the_datapath_clock() {
     let busy = tcp(1, 80);
     let mut idle_key = key_of(&tcp(2, 80), 1);
     idle_key.set_eth_type(0x86dd);
-    put(
-        &r.dp,
-        key_of(&busy, 1),
-        invariants(),
-        vec![OdpAction::Output(OdpPort(2))],
-    )
-    .unwrap();
+    put(&r.dp, key_of(&busy, 1), invariants(), vec![OdpAction::Output(OdpPort(2))]).unwrap();
     put(&r.dp, idle_key, invariants(), vec![]).unwrap();
     clock.advance(Duration::from_secs(6));
     r.inject(1, &busy);
     assert_eq!(r.dp.expire_idle(), 0);
     clock.advance(Duration::from_secs(5));
-    assert_eq!(
-        r.dp.expire_idle(),
-        1,
-        "only the flow idle for 11 s (> 10 s) goes"
-    );
+    assert_eq!(r.dp.expire_idle(), 1, "only the flow idle for 11 s (> 10 s) goes");
     let left = r.dp.flow_dump();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].key.eth_type(), 0x0800);
@@ -395,13 +327,7 @@ fn the_exact_match_cache_never_serves_a_modified_or_deleted_flow() {
     );
     let frame = tcp(7, 80);
     let key = key_of(&frame, 1);
-    put(
-        &r.dp,
-        key,
-        invariants(),
-        vec![OdpAction::Output(OdpPort(2))],
-    )
-    .unwrap();
+    put(&r.dp, key, invariants(), vec![OdpAction::Output(OdpPort(2))]).unwrap();
     r.inject(1, &frame);
     r.inject(1, &frame);
     assert_eq!(r.dp.stats().emc_hits, 1, "second packet hit the cache");
@@ -415,11 +341,7 @@ fn the_exact_match_cache_never_serves_a_modified_or_deleted_flow() {
     })
     .unwrap();
     r.inject(1, &frame);
-    assert_eq!(
-        r.port(3).take_sent().len(),
-        1,
-        "modified actions apply at once"
-    );
+    assert_eq!(r.port(3).take_sent().len(), 1, "modified actions apply at once");
     r.dp.flow_del(&FlowId::Match(key, invariants())).unwrap();
     r.inject(1, &frame);
     assert_eq!(r.port(2).take_sent().len() + r.port(3).take_sent().len(), 0);
@@ -445,11 +367,7 @@ fn recirculation_reaches_a_second_flow_and_stops_at_the_depth_limit() {
     put(&r.dp, key, invariants(), vec![OdpAction::Recirc(6)]).unwrap();
     put(&r.dp, k6, invariants(), vec![OdpAction::Recirc(6)]).unwrap();
     r.inject(1, &frame);
-    assert!(
-        r.dp.drop_stats().contains(&(DropReason::RecircDepth, 1)),
-        "{:?}",
-        r.dp.drop_stats()
-    );
+    assert!(r.dp.drop_stats().contains(&(DropReason::RecircDepth, 1)), "{:?}", r.dp.drop_stats());
 }
 
 #[test]
@@ -457,11 +375,7 @@ fn clone_trunc_and_check_pkt_len_split_and_copy() {
     let r = rig(3);
     let small = tcp(1, 80);
     let big = PacketBuilder::ethernet(A, B)
-        .ipv4(
-            Ipv4Addr::new(198, 18, 0, 1),
-            Ipv4Addr::new(198, 18, 0, 2),
-            64,
-        )
+        .ipv4(Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2), 64)
         .tcp(1, 80, TcpFlags::ACK)
         .payload(&[7u8; 500])
         .build();
@@ -487,35 +401,21 @@ fn clone_trunc_and_check_pkt_len_split_and_copy() {
 #[test]
 fn malformed_and_truncated_packets_never_panic() {
     let r = rig(2);
-    r.dp.register_upcall_handler(Some(handler(
-        vec![OdpAction::Output(OdpPort(2))],
-        Mask::zero(),
-    )));
+    r.dp.register_upcall_handler(Some(handler(vec![OdpAction::Output(OdpPort(2))], Mask::zero())));
     let frame = tcp(1, 80);
     for len in 0..frame.len() {
         r.port(1).receive(Packet::from_bytes(&frame[..len]));
     }
     r.port(1).receive(Packet::from_bytes(&[0xff; 3000]));
     r.dp.poll_until_idle(20);
-    assert_eq!(
-        r.port(2).take_sent().len(),
-        frame.len() + 1,
-        "every packet was forwarded"
-    );
+    assert_eq!(r.port(2).take_sent().len(), frame.len() + 1, "every packet was forwarded");
 }
 
 #[test]
 fn poll_threads_forward_spread_queues_and_sleep_when_idle() {
     let reg = DatapathRegistry::default();
     let dp = reg
-        .create(
-            "dp0",
-            DpClass::Dummy,
-            DpConfig {
-                n_threads: 2,
-                ..DpConfig::default()
-            },
-        )
+        .create("dp0", DpClass::Dummy, DpConfig { n_threads: 2, ..DpConfig::default() })
         .unwrap();
     let mut opts = BTreeMap::new();
     opts.insert("n_rxq".to_string(), "2".to_string());
@@ -529,11 +429,7 @@ fn poll_threads_forward_spread_queues_and_sleep_when_idle() {
         .filter(|(_, p, _)| *p == OdpPort(1))
         .map(|(t, _, _)| *t)
         .collect();
-    assert_eq!(
-        threads.len(),
-        2,
-        "the two queues of p1 went to different threads"
-    );
+    assert_eq!(threads.len(), 2, "the two queues of p1 went to different threads");
     let mut extra = Mask::zero();
     extra.set_exact(Field::TpSrc);
     dp.register_upcall_handler(Some(handler(vec![OdpAction::Output(OdpPort(2))], extra)));
@@ -550,24 +446,13 @@ fn poll_threads_forward_spread_queues_and_sleep_when_idle() {
     let it0: u64 = dp.pmd_stats().iter().map(|s| s.iterations).sum();
     std::thread::sleep(Duration::from_millis(300));
     let it1: u64 = dp.pmd_stats().iter().map(|s| s.iterations).sum();
-    assert!(
-        it1 - it0 < 100,
-        "idle threads ran {} iterations in 300 ms",
-        it1 - it0
-    );
-    assert!(dp
-        .pmd_stats()
-        .iter()
-        .filter(|s| s.id != 0)
-        .all(|s| s.sleeps > 0));
+    assert!(it1 - it0 < 100, "idle threads ran {} iterations in 300 ms", it1 - it0);
+    assert!(dp.pmd_stats().iter().filter(|s| s.id != 0).all(|s| s.sleeps > 0));
 }
 
 #[test]
 fn dummy_pcap_files_read_in_tshark() {
-    let Ok(out) = std::process::Command::new("tshark")
-        .arg("--version")
-        .output()
-    else {
+    let Ok(out) = std::process::Command::new("tshark").arg("--version").output() else {
         eprintln!("SKIPPED: tshark is not installed (CI installs it)");
         return;
     };
@@ -580,13 +465,7 @@ fn dummy_pcap_files_read_in_tshark() {
     let r = rig(1);
     let p2 = DummyNetdev::new("p2", false, &opts).unwrap();
     r.dp.port_add(p2.clone(), Some(OdpPort(2))).unwrap();
-    put(
-        &r.dp,
-        key_of(&tcp(1, 80), 1),
-        invariants(),
-        vec![OdpAction::Output(OdpPort(2))],
-    )
-    .unwrap();
+    put(&r.dp, key_of(&tcp(1, 80), 1), invariants(), vec![OdpAction::Output(OdpPort(2))]).unwrap();
     r.inject(1, &tcp(1234, 80));
     let out = std::process::Command::new("tshark")
         .args([
@@ -604,15 +483,8 @@ fn dummy_pcap_files_read_in_tshark() {
         .output()
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "02:00:00:00:00:0a\t198.18.0.2\t1234"
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "02:00:00:00:00:0a\t198.18.0.2\t1234");
 }
 
 #[test]
@@ -621,13 +493,7 @@ fn dumped_flows_print_in_ovs_dpctl_format() {
     let frame = tcp(1000, 80);
     let mut mask = invariants();
     mask.set_exact(Field::EthDst);
-    put(
-        &r.dp,
-        key_of(&frame, 1),
-        mask,
-        vec![OdpAction::Output(OdpPort(2))],
-    )
-    .unwrap();
+    put(&r.dp, key_of(&frame, 1), mask, vec![OdpAction::Output(OdpPort(2))]).unwrap();
     let f = &r.dp.flow_dump()[0];
     let line = rvs_datapath::dpif::format_flow(f, Duration::from_secs(100), false);
     assert_eq!(
@@ -641,10 +507,7 @@ fn dumped_flows_print_in_ovs_dpctl_format() {
         f.stats.used.unwrap() + Duration::from_millis(250),
         true,
     );
-    assert!(
-        line.starts_with(&format!("{}, recirc_id(0)", f.ufid)),
-        "{line}"
-    );
+    assert!(line.starts_with(&format!("{}, recirc_id(0)", f.ufid)), "{line}");
     assert!(
         line.ends_with(&format!(
             "packets:1, bytes:{}, used:0.250s, flags:S, actions:2",
@@ -654,10 +517,7 @@ fn dumped_flows_print_in_ovs_dpctl_format() {
     );
     // The key text parses back to the same match.
     let key_text = rvs_datapath::odp::format_key(&f.key, Some(&f.mask));
-    assert_eq!(
-        rvs_datapath::odp::parse_key(&key_text).unwrap(),
-        (f.key, f.mask)
-    );
+    assert_eq!(rvs_datapath::odp::parse_key(&key_text).unwrap(), (f.key, f.mask));
 }
 
 /// Records what `userspace` actions send up.
@@ -671,10 +531,7 @@ impl UpcallHandler for Recorder {
         Err(UpcallError("not used".into()))
     }
     fn action_upcall(&self, p: &Packet, _k: &FlowKey, a: &rvs_datapath::odp::UserspaceAction) {
-        self.got
-            .lock()
-            .unwrap()
-            .push((a.pid, a.userdata.clone(), p.len()));
+        self.got.lock().unwrap().push((a.pid, a.userdata.clone(), p.len()));
     }
 }
 
@@ -695,10 +552,7 @@ fn userspace_hash_and_drop_actions_do_what_they_say() {
     k2.set_recirc_id(2);
     put(&r.dp, k2, invariants(), vec![OdpAction::Output(OdpPort(2))]).unwrap();
     r.inject(1, &frame);
-    assert_eq!(
-        *rec.got.lock().unwrap(),
-        vec![(7, vec![0x0a, 0x0b, 0x0c], frame.len())]
-    );
+    assert_eq!(*rec.got.lock().unwrap(), vec![(7, vec![0x0a, 0x0b, 0x0c], frame.len())]);
     let out = r.port(2).take_sent();
     assert_eq!(out.len(), 1);
     let want = rvs_datapath::odp::exec::hash(&key, rvs_datapath::odp::HashAlg::L4, 0);
@@ -707,52 +561,28 @@ fn userspace_hash_and_drop_actions_do_what_they_say() {
 
     // An explicit drop reason is counted under that reason.
     r.dp.flow_flush();
-    put(
-        &r.dp,
-        key,
-        invariants(),
-        vec![OdpAction::Drop(DropReason::Xlate(3))],
-    )
-    .unwrap();
+    put(&r.dp, key, invariants(), vec![OdpAction::Drop(DropReason::Xlate(3))]).unwrap();
     r.inject(1, &frame);
     r.inject(1, &frame);
-    assert!(
-        r.dp.drop_stats().contains(&(DropReason::Xlate(3), 2)),
-        "{:?}",
-        r.dp.drop_stats()
-    );
+    assert!(r.dp.drop_stats().contains(&(DropReason::Xlate(3), 2)), "{:?}", r.dp.drop_stats());
 }
 
 #[test]
 fn datapaths_are_created_and_destroyed_by_name() {
     let reg = DatapathRegistry::default();
-    let cfg = || DpConfig {
-        n_threads: 0,
-        maintenance_thread: false,
-        ..DpConfig::default()
-    };
+    let cfg = || DpConfig { n_threads: 0, maintenance_thread: false, ..DpConfig::default() };
     let dp = reg.create("br-a", DpClass::Dummy, cfg()).unwrap();
-    assert!(matches!(
-        reg.create("br-a", DpClass::Dummy, cfg()),
-        Err(DpifError::DatapathExists(_))
-    ));
+    assert!(matches!(reg.create("br-a", DpClass::Dummy, cfg()), Err(DpifError::DatapathExists(_))));
     reg.create("br-b", DpClass::Dummy, cfg()).unwrap();
     assert_eq!(reg.names(), vec!["br-a", "br-b"]);
     assert_eq!(reg.get("br-a").unwrap().name(), "br-a");
     let local = dp.port_netdev(OdpPort::LOCAL).unwrap();
     assert_eq!(local.name(), "br-a");
     reg.destroy("br-a").unwrap();
-    assert_eq!(
-        reg.get("br-a").unwrap_err().to_string(),
-        "no datapath named \"br-a\""
-    );
+    assert_eq!(reg.get("br-a").unwrap_err().to_string(), "no datapath named \"br-a\"");
     assert!(reg.destroy("br-a").is_err());
     drop(dp);
-    assert_eq!(
-        Arc::strong_count(&local),
-        1,
-        "destroying the datapath released its LOCAL port"
-    );
+    assert_eq!(Arc::strong_count(&local), 1, "destroying the datapath released its LOCAL port");
 }
 
 #[test]
@@ -763,11 +593,7 @@ fn super_frames_are_segmented_for_ports_without_offloads() {
     // checksum field holding only the pseudo-header sum.
     let payload: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
     let frame = PacketBuilder::ethernet(A, B)
-        .ipv4(
-            Ipv4Addr::new(198, 18, 0, 1),
-            Ipv4Addr::new(198, 18, 0, 2),
-            64,
-        )
+        .ipv4(Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2), 64)
         .tcp(1000, 80, TcpFlags::ACK | TcpFlags::PSH)
         .payload(&payload)
         .build();
@@ -785,13 +611,7 @@ fn super_frames_are_segmented_for_ports_without_offloads() {
     p.md.csum_offset = 16;
     p.md.gso_type = rvs_packet::GsoType::TcpV4;
     p.md.gso_size = 1000;
-    put(
-        &r.dp,
-        key_of(&frame, 1),
-        invariants(),
-        vec![OdpAction::Output(OdpPort(2))],
-    )
-    .unwrap();
+    put(&r.dp, key_of(&frame, 1), invariants(), vec![OdpAction::Output(OdpPort(2))]).unwrap();
     r.port(1).receive(p);
     r.dp.poll_until_idle(10);
     let segs = r.port(2).take_sent();
@@ -802,10 +622,7 @@ fn super_frames_are_segmented_for_ports_without_offloads() {
         assert!(ip.verify_checksum());
         let t = tcp::Packet::new_checked(&s.data()[34..]).unwrap();
         let ph = PseudoHeader::V4(Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2));
-        assert!(
-            t.verify_checksum(&ph),
-            "segment checksum complete and right"
-        );
+        assert!(t.verify_checksum(&ph), "segment checksum complete and right");
         assert!(s.md.csum_start.is_none() && s.md.gso_type == rvs_packet::GsoType::None);
         joined.extend_from_slice(t.payload());
     }

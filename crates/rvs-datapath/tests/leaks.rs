@@ -17,11 +17,7 @@ use std::time::{Duration, Instant};
 
 fn tcp(sport: u16, dport: u16) -> Vec<u8> {
     PacketBuilder::ethernet(EthAddr([2, 0, 0, 0, 0, 0xa]), EthAddr([2, 0, 0, 0, 0, 0xb]))
-        .ipv4(
-            Ipv4Addr::new(198, 18, 0, 1),
-            Ipv4Addr::new(198, 18, 0, 2),
-            64,
-        )
+        .ipv4(Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2), 64)
         .tcp(sport, dport, TcpFlags::SYN)
         .build()
 }
@@ -34,12 +30,7 @@ struct Handler(Vec<OdpAction>);
 
 impl UpcallHandler for Handler {
     fn upcall(&self, _u: &Upcall<'_>) -> Result<UpcallReply, UpcallError> {
-        Ok(UpcallReply {
-            actions: self.0.clone(),
-            mask: Mask::zero(),
-            ufid: None,
-            install: true,
-        })
+        Ok(UpcallReply { actions: self.0.clone(), mask: Mask::zero(), ufid: None, install: true })
     }
 }
 
@@ -53,14 +44,7 @@ fn ports_come_and_go_under_traffic_without_leaks() {
     {
         let reg = DatapathRegistry::default();
         let dp = reg
-            .create(
-                "dp0",
-                DpClass::Dummy,
-                DpConfig {
-                    n_threads: 2,
-                    ..DpConfig::default()
-                },
-            )
+            .create("dp0", DpClass::Dummy, DpConfig { n_threads: 2, ..DpConfig::default() })
             .unwrap();
         let p1 = dummy("p1");
         dp.port_add(p1.clone(), None).unwrap();
@@ -88,20 +72,12 @@ fn ports_come_and_go_under_traffic_without_leaks() {
             std::thread::sleep(Duration::from_millis(3));
             dp.port_del(OdpPort(2)).unwrap();
             dp.port_del(OdpPort(3)).unwrap();
-            assert_eq!(
-                Arc::strong_count(&a),
-                1,
-                "the datapath let go of a deleted port"
-            );
+            assert_eq!(Arc::strong_count(&a), 1, "the datapath let go of a deleted port");
         }
         stop.store(true, Ordering::Relaxed);
         feeder.join().unwrap();
         assert!(dp.stats().hits > 0);
         assert!(p1.carrier());
     }
-    assert_eq!(
-        rvs_datapath::sys::open_fd_count(),
-        fds_before,
-        "every fd was released"
-    );
+    assert_eq!(rvs_datapath::sys::open_fd_count(), fds_before, "every fd was released");
 }

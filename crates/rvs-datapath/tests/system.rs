@@ -28,12 +28,7 @@ impl UpcallHandler for Hub {
             .filter(|p| **p != inp)
             .map(|p| OdpAction::Output(*p))
             .collect();
-        Ok(UpcallReply {
-            actions,
-            mask: Mask::zero(),
-            ufid: None,
-            install: true,
-        })
+        Ok(UpcallReply { actions, mask: Mask::zero(), ufid: None, install: true })
     }
 }
 
@@ -49,15 +44,10 @@ fn switch(ports: &[&str]) -> Switch {
         .create(
             &format!("rvs{}", tag()),
             DpClass::Dummy,
-            DpConfig {
-                n_threads: 1,
-                ..DpConfig::default()
-            },
+            DpConfig { n_threads: 1, ..DpConfig::default() },
         )
         .unwrap();
-    let hub = Arc::new(Hub {
-        ports: Mutex::new(Vec::new()),
-    });
+    let hub = Arc::new(Hub { ports: Mutex::new(Vec::new()) });
     for p in ports {
         let nd = reg.netdevs().open("system", p, &BTreeMap::new()).unwrap();
         let no = dp.port_add(nd, None).unwrap();
@@ -82,24 +72,12 @@ fn ping_both_ways_v4_v6_fragments_and_jumbo() {
     assert!(t.ping(&b, "198.18.0.1", 56, 3), "IPv4 b -> a");
     assert!(t.ping(&a, "2001:db8::2", 56, 3), "IPv6 a -> b");
     assert!(t.ping(&b, "2001:db8::1", 56, 3), "IPv6 b -> a");
-    assert!(
-        t.ping(&a, "198.18.0.2", 1600, 2),
-        "1,600-byte ping (fragments)"
-    );
-    assert!(
-        t.ping(&a, "198.18.0.2", 3200, 2),
-        "3,200-byte ping (fragments)"
-    );
-    assert!(
-        t.ping(&b, "2001:db8::1", 3200, 2),
-        "3,200-byte IPv6 ping (fragments)"
-    );
+    assert!(t.ping(&a, "198.18.0.2", 1600, 2), "1,600-byte ping (fragments)");
+    assert!(t.ping(&a, "198.18.0.2", 3200, 2), "3,200-byte ping (fragments)");
+    assert!(t.ping(&b, "2001:db8::1", 3200, 2), "3,200-byte IPv6 ping (fragments)");
     t.set_mtu(&a, &va, 9000);
     t.set_mtu(&b, &vb, 9000);
-    assert!(
-        t.ping(&a, "198.18.0.2", 8972, 2),
-        "9,000-byte MTU path, unfragmented"
-    );
+    assert!(t.ping(&a, "198.18.0.2", 8972, 2), "9,000-byte MTU path, unfragmented");
     let st = sw.dp.stats();
     assert!(st.hits > 0 && st.flows > 0, "{st:?}");
     let ports = sw.hub.ports.lock().unwrap().clone();
@@ -213,12 +191,7 @@ fn a_100_mb_tcp_transfer_arrives_intact_and_udp_gets_through() {
     assert!(t.ping(&a, "198.18.1.2", 56, 1));
 
     let server = python_in(&t, &b, PY_SERVER, &["tcp", "198.18.1.2", "5001"]);
-    let client = python_in(
-        &t,
-        &a,
-        PY_CLIENT,
-        &["tcp", "198.18.1.2", "5001", "100000000"],
-    );
+    let client = python_in(&t, &a, PY_CLIENT, &["tcp", "198.18.1.2", "5001", "100000000"]);
     let sent = wait_output(client, Duration::from_secs(90));
     let got = wait_output(server, Duration::from_secs(10));
     let got_line = got.lines().last().unwrap_or("");
@@ -256,11 +229,45 @@ fn three_namespaces_on_one_switch() {
     for (i, ns) in names.iter().enumerate() {
         for j in 0..3 {
             if i != j {
-                assert!(
-                    t.ping(ns, &format!("198.18.2.{}", j + 1), 56, 1),
-                    "{i} -> {j}"
-                );
+                assert!(t.ping(ns, &format!("198.18.2.{}", j + 1), 56, 1), "{i} -> {j}");
             }
         }
     }
+}
+
+#[test]
+fn v2_receive_rings_forward_too_and_bad_options_are_refused() {
+    if !have_root("v2_receive_rings_forward_too_and_bad_options_are_refused") {
+        return;
+    }
+    let mut t = Topo::new();
+    let (a, b) = (t.netns("a"), t.netns("b"));
+    let (va, vb) = (format!("rva{}", tag()), format!("rvb{}", tag()));
+    t.veth(&a, &va, &["198.18.4.1/24"]);
+    t.veth(&b, &vb, &["198.18.4.2/24"]);
+    let reg = DatapathRegistry::default();
+    let mut bad = BTreeMap::new();
+    bad.insert("rx_ring".to_string(), "v9".to_string());
+    let e = reg.netdevs().open("system", &va, &bad).unwrap_err();
+    assert!(e.to_string().contains("rx_ring=v9"), "{e}");
+    let e = reg.netdevs().open("system", "rvs-no-such-if", &BTreeMap::new()).unwrap_err();
+    assert!(e.to_string().contains("rvs-no-such-if"), "{e}");
+
+    let dp = reg
+        .create(
+            &format!("rvs{}", tag()),
+            DpClass::Dummy,
+            DpConfig { n_threads: 1, ..DpConfig::default() },
+        )
+        .unwrap();
+    let hub = Arc::new(Hub { ports: Mutex::new(Vec::new()) });
+    let mut v2 = BTreeMap::new();
+    v2.insert("rx_ring".to_string(), "v2".to_string());
+    for p in [&va, &vb] {
+        let nd = reg.netdevs().open("system", p, &v2).unwrap();
+        hub.ports.lock().unwrap().push(dp.port_add(nd, None).unwrap());
+    }
+    dp.register_upcall_handler(Some(hub.clone()));
+    assert!(t.ping(&a, "198.18.4.2", 56, 3));
+    assert!(t.ping(&b, "198.18.4.1", 3200, 2));
 }

@@ -27,30 +27,20 @@ impl UpcallHandler for Hub {
             .filter(|p| **p != inp)
             .map(|p| OdpAction::Output(*p))
             .collect();
-        Ok(UpcallReply {
-            actions,
-            mask: Mask::zero(),
-            ufid: None,
-            install: true,
-        })
+        Ok(UpcallReply { actions, mask: Mask::zero(), ufid: None, install: true })
     }
 }
 
 fn links() -> Vec<String> {
     let out = String::from_utf8(run(&["ip", "-o", "link", "show"]).stdout).unwrap();
-    let mut v: Vec<String> = out
-        .lines()
-        .filter_map(|l| l.split(':').nth(1))
-        .map(|s| s.trim().to_string())
-        .collect();
+    let mut v: Vec<String> =
+        out.lines().filter_map(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()).collect();
     v.sort();
     v
 }
 
 fn count_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
 }
 
 #[test]
@@ -70,21 +60,13 @@ fn ports_deleted_under_traffic_leave_nothing_behind() {
         .create(
             &format!("rvs{}", tag()),
             DpClass::Dummy,
-            DpConfig {
-                n_threads: 1,
-                ..DpConfig::default()
-            },
+            DpConfig { n_threads: 1, ..DpConfig::default() },
         )
         .unwrap();
-    let hub = Arc::new(Hub {
-        ports: Mutex::new(Vec::new()),
-    });
+    let hub = Arc::new(Hub { ports: Mutex::new(Vec::new()) });
     for p in [&va, &vb] {
         let nd = reg.netdevs().open("system", p, &BTreeMap::new()).unwrap();
-        hub.ports
-            .lock()
-            .unwrap()
-            .push(dp.port_add(nd, None).unwrap());
+        hub.ports.lock().unwrap().push(dp.port_add(nd, None).unwrap());
     }
     dp.register_upcall_handler(Some(hub.clone()));
     assert!(t.ping(&a, "198.18.3.2", 56, 1));
@@ -114,10 +96,7 @@ fn ports_deleted_under_traffic_leave_nothing_behind() {
     }
     let _ = flood.kill();
     let _ = flood.wait();
-    assert!(
-        t.ping(&a, "198.18.3.2", 56, 2),
-        "forwarding goes on after the churn"
-    );
+    assert!(t.ping(&a, "198.18.3.2", 56, 2), "forwarding goes on after the churn");
     drop(dp);
     drop(reg);
     assert_eq!(count_fds(), fds, "no file descriptor leaked");

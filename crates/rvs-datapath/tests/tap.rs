@@ -173,16 +173,11 @@ fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static)
 #[test]
 fn registry_knows_tap_and_internal() {
     let types = NetdevRegistry::new().types();
-    assert!(
-        types.contains(&"tap") && types.contains(&"internal"),
-        "{types:?}"
-    );
+    assert!(types.contains(&"tap") && types.contains(&"internal"), "{types:?}");
     let mut o = BTreeMap::new();
     o.insert("peer".to_string(), "x".to_string());
-    let e = NetdevRegistry::new()
-        .open("internal", "rvs-unused", &o)
-        .err()
-        .expect("an option is refused");
+    let e =
+        NetdevRegistry::new().open("internal", "rvs-unused", &o).expect_err("an option is refused");
     assert!(e.to_string().contains("peer"), "{e}");
 }
 
@@ -220,10 +215,7 @@ fn internal_port_serves_a_namespace_and_goes_away() {
     ip_ok(&["-n", &ns, "addr", "add", "198.18.0.2/24", "dev", &name]);
     let addrs = ip_ok(&["-n", &ns, "addr", "show", "dev", &name]);
     assert!(addrs.contains("198.18.0.2/24"), "{addrs}");
-    assert!(
-        !ip(&["link", "show", &name]).0,
-        "the interface left this netns"
-    );
+    assert!(!ip(&["link", "show", &name]).0, "the interface left this netns");
 
     // Lookups by name no longer find it here: last-known values.
     assert!(!dev.in_local_netns());
@@ -238,8 +230,7 @@ fn internal_port_serves_a_namespace_and_goes_away() {
     // namespace's kernel.
     let mut rxq = dev.rxq_open(0).unwrap();
     let mut pending = Vec::new();
-    dev.send(0, &mut vec![arp_request(PEER_MAC, PEER_IP, NS_IP)])
-        .unwrap();
+    dev.send(0, &mut vec![arp_request(PEER_MAC, PEER_IP, NS_IP)]).unwrap();
     let reply = recv_matching(rxq.as_mut(), &mut pending, Duration::from_secs(5), |p| {
         let d = p.data();
         ethertype(p) == 0x0806 && d.len() >= 42 && d[20..22] == [0, 2] && d[28..32] == NS_IP
@@ -248,17 +239,10 @@ fn internal_port_serves_a_namespace_and_goes_away() {
     let d = reply.data();
     assert_eq!(d[0..6], PEER_MAC);
     let ns_mac: [u8; 6] = d[22..28].try_into().unwrap();
-    assert_eq!(
-        ns_mac, mac.0,
-        "the reply comes from the internal port's MAC"
-    );
+    assert_eq!(ns_mac, mac.0, "the reply comes from the internal port's MAC");
 
     // So is an ICMP echo (the ARP request taught it our address).
-    dev.send(
-        0,
-        &mut vec![icmp_echo(PEER_MAC, ns_mac, PEER_IP, NS_IP, 0x7273)],
-    )
-    .unwrap();
+    dev.send(0, &mut vec![icmp_echo(PEER_MAC, ns_mac, PEER_IP, NS_IP, 0x7273)]).unwrap();
     let echo = recv_matching(rxq.as_mut(), &mut pending, Duration::from_secs(5), |p| {
         let d = p.data();
         ipv4_proto_to(p, PEER_IP) == Some(1)
@@ -282,10 +266,7 @@ fn internal_port_serves_a_namespace_and_goes_away() {
     drop(rxq);
     drop(dev);
     assert!(
-        wait_for(Duration::from_secs(5), || !ip(&[
-            "-n", &ns, "link", "show", &name
-        ])
-        .0),
+        wait_for(Duration::from_secs(5), || !ip(&["-n", &ns, "link", "show", &name]).0),
         "the interface is gone from the namespace"
     );
 }
@@ -395,14 +376,10 @@ fn checksum_and_gso_offloads_reach_the_switch() {
     );
     assert!(rxq.recv(&mut Batch::new()).is_err());
     let before = dev.stats();
-    dev.send(0, &mut vec![Packet::from_bytes(&[0u8; 60])])
-        .unwrap();
+    dev.send(0, &mut vec![Packet::from_bytes(&[0u8; 60])]).unwrap();
     let after = dev.stats();
     assert_eq!(after.tx_packets, before.tx_packets);
-    assert_eq!(
-        after.tx_errors + after.tx_dropped,
-        before.tx_errors + before.tx_dropped + 1
-    );
+    assert_eq!(after.tx_errors + after.tx_dropped, before.tx_errors + before.tx_dropped + 1);
 }
 
 #[test]
@@ -417,12 +394,7 @@ fn tap_attaches_to_a_persistent_tap_and_removes_only_its_own() {
     let other_kind = format!("rvs-td{pid}");
     let other_peer = format!("rvs-te{pid}");
     let mut cleanup = Cleanup::default();
-    cleanup.links.extend([
-        persistent.clone(),
-        own.clone(),
-        other_kind.clone(),
-        other_peer.clone(),
-    ]);
+    cleanup.links.extend([persistent.clone(), own.clone(), other_kind.clone(), other_peer.clone()]);
     let registry = NetdevRegistry::new();
     let none = BTreeMap::new();
 
@@ -433,27 +405,16 @@ fn tap_attaches_to_a_persistent_tap_and_removes_only_its_own() {
     let tap = dev.as_any().downcast_ref::<TapNetdev>().unwrap();
     assert!(!tap.is_owned());
     assert_eq!(dev.status().get("owned").map(String::as_str), Some("false"));
-    assert!(
-        wait_for(Duration::from_secs(2), || dev.carrier()),
-        "attached and up: carrier"
-    );
+    assert!(wait_for(Duration::from_secs(2), || dev.carrier()), "attached and up: carrier");
     drop(dev);
-    assert!(
-        ip(&["link", "show", &persistent]).0,
-        "the persistent tap stays"
-    );
+    assert!(ip(&["link", "show", &persistent]).0, "the persistent tap stays");
 
     // An internal port takes a persistent tap over and removes it.
     let dev = registry.open("internal", &persistent, &none).unwrap();
     assert!(dev.as_any().downcast_ref::<TapNetdev>().unwrap().is_owned());
     drop(dev);
     assert!(
-        wait_for(Duration::from_secs(5), || !ip(&[
-            "link",
-            "show",
-            &persistent
-        ])
-        .0),
+        wait_for(Duration::from_secs(5), || !ip(&["link", "show", &persistent]).0),
         "the internal port removed the tap it took over"
     );
 
@@ -470,19 +431,7 @@ fn tap_attaches_to_a_persistent_tap_and_removes_only_its_own() {
     );
 
     // An interface of another kind is not taken over.
-    ip_ok(&[
-        "link",
-        "add",
-        &other_kind,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &other_peer,
-    ]);
-    let e = registry
-        .open("tap", &other_kind, &none)
-        .err()
-        .expect("refused");
+    ip_ok(&["link", "add", &other_kind, "type", "veth", "peer", "name", &other_peer]);
+    let e = registry.open("tap", &other_kind, &none).expect_err("refused");
     assert!(e.to_string().contains(&other_kind), "{e}");
 }

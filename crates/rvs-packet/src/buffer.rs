@@ -151,11 +151,7 @@ impl Packet {
         let mut buf = Vec::with_capacity(headroom + data.len());
         buf.resize(headroom, 0);
         buf.extend_from_slice(data);
-        Packet {
-            buf,
-            start: headroom,
-            md: Metadata::default(),
-        }
+        Packet { buf, start: headroom, md: Metadata::default() }
     }
 
     /// An empty packet whose buffer can take `capacity` bytes after
@@ -164,11 +160,7 @@ impl Packet {
     pub fn with_capacity(capacity: usize) -> Self {
         let mut buf = Vec::with_capacity(DEFAULT_HEADROOM + capacity);
         buf.resize(DEFAULT_HEADROOM, 0);
-        Packet {
-            buf,
-            start: DEFAULT_HEADROOM,
-            md: Metadata::default(),
-        }
+        Packet { buf, start: DEFAULT_HEADROOM, md: Metadata::default() }
     }
 
     /// Packet data.
@@ -235,11 +227,7 @@ impl Packet {
     /// # Panics
     /// If `offset` is past the end of the data.
     pub fn insert_at(&mut self, offset: usize, n: usize) -> &mut [u8] {
-        assert!(
-            offset <= self.len(),
-            "insert offset {offset} past packet length {}",
-            self.len()
-        );
+        assert!(offset <= self.len(), "insert offset {offset} past packet length {}", self.len());
         self.push_front(n);
         let s = self.start;
         self.buf.copy_within(s + n..s + n + offset, s);
@@ -262,11 +250,7 @@ impl Packet {
         let s = self.start;
         self.buf.copy_within(s..s + offset, s + n);
         self.start += n;
-        for o in [
-            &mut self.md.l2_ofs,
-            &mut self.md.l3_ofs,
-            &mut self.md.l4_ofs,
-        ] {
+        for o in [&mut self.md.l2_ofs, &mut self.md.l3_ofs, &mut self.md.l4_ofs] {
             if *o != NO_OFFSET && (*o as usize) >= offset + n {
                 *o -= n as u16;
             }
@@ -303,18 +287,10 @@ impl Packet {
     }
 
     fn shift_offsets(&mut self, by: isize) {
-        for o in [
-            &mut self.md.l2_ofs,
-            &mut self.md.l3_ofs,
-            &mut self.md.l4_ofs,
-        ] {
+        for o in [&mut self.md.l2_ofs, &mut self.md.l3_ofs, &mut self.md.l4_ofs] {
             if *o != NO_OFFSET {
                 let v = *o as isize + by;
-                *o = if v < 0 || v >= NO_OFFSET as isize {
-                    NO_OFFSET
-                } else {
-                    v as u16
-                };
+                *o = if v < 0 || v >= NO_OFFSET as isize { NO_OFFSET } else { v as u16 };
             }
         }
         if let Some(cs) = self.md.csum_start {
@@ -324,11 +300,7 @@ impl Packet {
     }
 
     fn unshift_offsets_before(&mut self, limit: usize, n: usize) {
-        for o in [
-            &mut self.md.l2_ofs,
-            &mut self.md.l3_ofs,
-            &mut self.md.l4_ofs,
-        ] {
+        for o in [&mut self.md.l2_ofs, &mut self.md.l3_ofs, &mut self.md.l4_ofs] {
             if *o != NO_OFFSET && (*o as usize) < limit {
                 *o -= n as u16;
             }
@@ -351,9 +323,7 @@ pub struct Batch {
 impl Batch {
     /// An empty batch with room for [`BATCH_SIZE`] packets.
     pub fn new() -> Self {
-        Batch {
-            pkts: Vec::with_capacity(BATCH_SIZE),
-        }
+        Batch { pkts: Vec::with_capacity(BATCH_SIZE) }
     }
 
     /// Number of packets.

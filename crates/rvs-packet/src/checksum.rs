@@ -101,11 +101,7 @@ const CRC32C_TABLE: [u32; 256] = {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0x82f6_3b78
-            } else {
-                c >> 1
-            };
+            c = if c & 1 != 0 { (c >> 1) ^ 0x82f6_3b78 } else { c >> 1 };
             k += 1;
         }
         t[i] = c;
@@ -119,9 +115,7 @@ const CRC32C_TABLE: [u32; 256] = {
 /// result, as [`crc32c`] does).
 #[inline]
 pub fn crc32c_update(crc: u32, data: impl IntoIterator<Item = u8>) -> u32 {
-    data.into_iter().fold(crc, |c, b| {
-        CRC32C_TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8)
-    })
+    data.into_iter().fold(crc, |c, b| CRC32C_TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8))
 }
 
 /// The CRC32c of `data` as SCTP computes it (RFC 9260 appendix A); the
@@ -159,10 +153,7 @@ mod tests {
     #[test]
     fn odd_length_pads_with_zero() {
         assert_eq!(checksum(&[0x01]), !0x0100);
-        assert_eq!(
-            checksum(&[0x12, 0x34, 0x56]),
-            checksum(&[0x12, 0x34, 0x56, 0x00])
-        );
+        assert_eq!(checksum(&[0x12, 0x34, 0x56]), checksum(&[0x12, 0x34, 0x56, 0x00]));
     }
 
     #[test]

@@ -190,18 +190,10 @@ pub struct TxOffloads {
 
 impl TxOffloads {
     /// A port with no offloads (a dummy port, a plain socket, a tunnel).
-    pub const NONE: TxOffloads = TxOffloads {
-        csum: false,
-        tso: false,
-        uso: false,
-    };
+    pub const NONE: TxOffloads = TxOffloads { csum: false, tso: false, uso: false };
     /// A port that takes super-frames and partial checksums (tap with
     /// `IFF_VNET_HDR`, AF_PACKET with `PACKET_VNET_HDR`).
-    pub const ALL: TxOffloads = TxOffloads {
-        csum: true,
-        tso: true,
-        uso: true,
-    };
+    pub const ALL: TxOffloads = TxOffloads { csum: true, tso: true, uso: true };
 
     /// True when the port takes a super-frame of this kind whole.
     pub fn takes(&self, gso: GsoType) -> bool {
@@ -310,12 +302,7 @@ fn need(d: &[u8], header: &'static str, offset: usize, need: usize) -> Result<()
     if offset.checked_add(need).is_some_and(|e| e <= d.len()) {
         Ok(())
     } else {
-        Err(GsoError::Truncated {
-            header,
-            offset,
-            need,
-            len: d.len(),
-        })
+        Err(GsoError::Truncated { header, offset, need, len: d.len() })
     }
 }
 
@@ -340,12 +327,7 @@ fn parse(d: &[u8], gso_type: GsoType) -> Result<Layout, GsoError> {
     let v4 = match (gso_type, ethertype) {
         (GsoType::TcpV4 | GsoType::Udp, ETH_TYPE_IPV4) => true,
         (GsoType::TcpV6 | GsoType::Udp, ETH_TYPE_IPV6) => false,
-        _ => {
-            return Err(GsoError::WrongEtherType {
-                gso_type,
-                ethertype,
-            })
-        }
+        _ => return Err(GsoError::WrongEtherType { gso_type, ethertype }),
     };
     let (net, l4, proto, end) = if v4 {
         need(d, "IPv4", l3, IPV4_HEADER_LEN)?;
@@ -376,10 +358,7 @@ fn parse(d: &[u8], gso_type: GsoType) -> Result<Layout, GsoError> {
             });
         }
         let a = |i: usize| Ipv4Addr::new(d[i], d[i + 1], d[i + 2], d[i + 3]);
-        let net = Net::V4 {
-            src: a(l3 + 12),
-            dst: a(l3 + 16),
-        };
+        let net = Net::V4 { src: a(l3 + 12), dst: a(l3 + 16) };
         (net, l3 + hl, d[l3 + 9], l3 + total)
     } else {
         need(d, "IPv6", l3, IPV6_HEADER_LEN)?;
@@ -407,9 +386,7 @@ fn parse(d: &[u8], gso_type: GsoType) -> Result<Layout, GsoError> {
             let len = (usize::from(ip[at + 1]) + 1) * 8;
             need(ip, "IPv6 extension", at, len)?;
             if next == IPV6_ROUTING && ip[at + 3] != 0 {
-                return Err(GsoError::RoutingHeader {
-                    segments_left: ip[at + 3],
-                });
+                return Err(GsoError::RoutingHeader { segments_left: ip[at + 3] });
             }
             next = ip[at];
             at += len;
@@ -419,17 +396,11 @@ fn parse(d: &[u8], gso_type: GsoType) -> Result<Layout, GsoError> {
             o.copy_from_slice(&d[i..i + 16]);
             Ipv6Addr::from(o)
         };
-        let net = Net::V6 {
-            src: a(l3 + 8),
-            dst: a(l3 + 24),
-        };
+        let net = Net::V6 { src: a(l3 + 8), dst: a(l3 + 24) };
         (net, at, next, end)
     };
     if proto != want {
-        return Err(GsoError::WrongProtocol {
-            gso_type,
-            protocol: proto,
-        });
+        return Err(GsoError::WrongProtocol { gso_type, protocol: proto });
     }
     let ip = &d[..end];
     let l4_len = if want == IPPROTO_TCP {
@@ -445,14 +416,7 @@ fn parse(d: &[u8], gso_type: GsoType) -> Result<Layout, GsoError> {
         need(ip, "UDP", l4, UDP_HEADER_LEN)?;
         UDP_HEADER_LEN
     };
-    Ok(Layout {
-        net,
-        l3,
-        l4,
-        hdr_len: l4 + l4_len,
-        end,
-        tcp: want == IPPROTO_TCP,
-    })
+    Ok(Layout { net, l3, l4, hdr_len: l4 + l4_len, end, tcp: want == IPPROTO_TCP })
 }
 
 /// Cuts a GSO super-frame into packets of at most `gso_size` payload bytes
@@ -605,10 +569,8 @@ mod tests {
         assert_eq!(out.len(), 3);
         let ids: Vec<u16> = out.iter().map(|p| rd16(p.data(), 18)).collect();
         assert_eq!(ids, [0xfffe, 0xffff, 0]);
-        let seqs: Vec<u32> = out
-            .iter()
-            .map(|p| u32::from_be_bytes(p.data()[38..42].try_into().unwrap()))
-            .collect();
+        let seqs: Vec<u32> =
+            out.iter().map(|p| u32::from_be_bytes(p.data()[38..42].try_into().unwrap())).collect();
         assert_eq!(seqs, [0xffff_fff0, 0xffff_fffa, 4]);
         let flags: Vec<u8> = out.iter().map(|p| p.data()[47]).collect();
         assert_eq!(flags, [0x90, 0x10, 0x10 | TCP_FIN | TCP_PSH]);
@@ -647,24 +609,16 @@ mod tests {
         let mut out = Vec::new();
         segment(gso(&f, GsoType::TcpV4, 10), &mut out).unwrap();
         assert_eq!(out.len(), 2);
-        assert!(out
-            .iter()
-            .all(|p| p.len() == 64 && !p.data().contains(&0xcc)));
+        assert!(out.iter().all(|p| p.len() == 64 && !p.data().contains(&0xcc)));
     }
 
     #[test]
     fn errors_name_the_problem() {
         let mut out = Vec::new();
         let e = segment(gso(&tcp4(10), GsoType::TcpV4, 0), &mut out).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "GSO super-frame of type TcpV4 has gso_size 0"
-        );
+        assert_eq!(e.to_string(), "GSO super-frame of type TcpV4 has gso_size 0");
         let e = segment(gso(&tcp4(10), GsoType::TcpV6, 4), &mut out).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "GSO type TcpV6 cannot segment EtherType 0x0800"
-        );
+        assert_eq!(e.to_string(), "GSO type TcpV6 cannot segment EtherType 0x0800");
         let e = segment(gso(&tcp4(10), GsoType::Udp, 4), &mut out).unwrap_err();
         assert_eq!(e.to_string(), "GSO type Udp cannot segment IP protocol 6");
         let mut f = tcp4(10);
@@ -686,10 +640,7 @@ mod tests {
         let e = segment(gso(&f, GsoType::TcpV4, 4), &mut out).unwrap_err();
         assert_eq!(e, GsoError::BadTcpOffset { data_offset: 4 });
         let e = segment(gso(&tcp4(10)[..30], GsoType::TcpV4, 4), &mut out).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "IPv4 header at offset 14 needs 20 bytes, the frame has 30"
-        );
+        assert_eq!(e.to_string(), "IPv4 header at offset 14 needs 20 bytes, the frame has 30");
         let e = segment(gso(&tcp4(10)[..40], GsoType::TcpV4, 4), &mut out).unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -753,22 +704,14 @@ mod tests {
         sf.md.csum_offset = 16;
         prepare_for_port(sf.clone(), TxOffloads::ALL, &mut out).unwrap();
         assert_eq!(std::mem::take(&mut out), [sf.clone()]);
-        let tso_only = TxOffloads {
-            csum: false,
-            tso: true,
-            uso: true,
-        };
+        let tso_only = TxOffloads { csum: false, tso: true, uso: true };
         for port in [TxOffloads::NONE, tso_only] {
             prepare_for_port(sf.clone(), port, &mut out).unwrap();
             assert_eq!(out.len(), 3);
             assert!(out.iter().all(|p| p.md.csum_start.is_none()));
             out.clear();
         }
-        let csum_only = TxOffloads {
-            csum: true,
-            tso: false,
-            uso: true,
-        };
+        let csum_only = TxOffloads { csum: true, tso: false, uso: true };
         prepare_for_port(sf, csum_only, &mut out).unwrap();
         assert_eq!(out.len(), 3);
     }

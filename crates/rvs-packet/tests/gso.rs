@@ -124,11 +124,7 @@ fn frame(kind: Kind, data: &[u8]) -> (Vec<u8>, usize, usize) {
         b.ipv6(SRC6, DST6, 64)
     };
     let flags = TcpFlags::FIN | TcpFlags::PSH | TcpFlags::CWR | TcpFlags::ACK;
-    b = if kind.tcp() {
-        b.tcp(1000, 80, flags)
-    } else {
-        b.udp(1000, 4789)
-    };
+    b = if kind.tcp() { b.tcp(1000, 80, flags) } else { b.udp(1000, 4789) };
     let mut f = b.payload(data).build();
     let l3 = if kind.vlan() { 18 } else { 14 };
     let mut l4 = l3 + if kind.v4() { 20 } else { 40 };
@@ -200,11 +196,8 @@ fn kernel_super_frame(kind: Kind, f: &[u8], l3: usize, l4: usize, gso_size: u16)
     p.md.in_port = OdpPort(3);
     p.md.pkt_mark = 0xdead;
     p.md.skb_priority = 7;
-    p.md.tunnel = TunnelMetadata {
-        tun_id: 42,
-        dst: Some(IpAddr::V4(DST4)),
-        ..TunnelMetadata::default()
-    };
+    p.md.tunnel =
+        TunnelMetadata { tun_id: 42, dst: Some(IpAddr::V4(DST4)), ..TunnelMetadata::default() };
     p
 }
 
@@ -228,12 +221,7 @@ fn check_segments(kind: Kind, sf: &Packet, data: &[u8], segs: &[Packet]) -> Resu
             ..sf.md
         };
         if (md.in_port, md.pkt_mark, md.skb_priority, md.tunnel)
-            != (
-                want_md.in_port,
-                want_md.pkt_mark,
-                want_md.skb_priority,
-                want_md.tunnel,
-            )
+            != (want_md.in_port, want_md.pkt_mark, want_md.skb_priority, want_md.tunnel)
             || (md.gso_type, md.gso_size, md.csum_start) != (GsoType::None, 0, None)
         {
             return Err(format!("segment {i}: metadata {md:?}"));
@@ -317,11 +305,8 @@ fn check_segments(kind: Kind, sf: &Packet, data: &[u8], segs: &[Packet]) -> Resu
             true => &[2, 3, 4, 5, 10, 11],
             false => &[4, 5],
         };
-        let l4_changing: &[usize] = if kind.tcp() {
-            &[4, 5, 6, 7, 13, 16, 17]
-        } else {
-            &[4, 5, 6, 7]
-        };
+        let l4_changing: &[usize] =
+            if kind.tcp() { &[4, 5, 6, 7, 13, 16, 17] } else { &[4, 5, 6, 7] };
         let (a, b) = (&seg.data()[..hdr_len], &sf.data()[..hdr_len]);
         for at in 0..hdr_len {
             let may_change = (at >= l3 && changing.contains(&(at - l3)))
@@ -550,26 +535,14 @@ fn malformed_super_frames_are_refused_with_a_reason() {
         e(&tcp4[..10], GsoType::TcpV4),
         "Ethernet header at offset 0 needs 14 bytes, the frame has 10"
     );
-    assert_eq!(
-        e(&tcp6, GsoType::TcpV4),
-        "GSO type TcpV4 cannot segment EtherType 0x86dd"
-    );
-    assert_eq!(
-        e(&udp6, GsoType::TcpV6),
-        "GSO type TcpV6 cannot segment IP protocol 17"
-    );
+    assert_eq!(e(&tcp6, GsoType::TcpV4), "GSO type TcpV4 cannot segment EtherType 0x86dd");
+    assert_eq!(e(&udp6, GsoType::TcpV6), "GSO type TcpV6 cannot segment IP protocol 17");
     let mut f = tcp4.clone();
     f[l3] = 0x65;
-    assert_eq!(
-        e(&f, GsoType::TcpV4),
-        "IP header announced by its EtherType has version 6"
-    );
+    assert_eq!(e(&f, GsoType::TcpV4), "IP header announced by its EtherType has version 6");
     let mut f = tcp4.clone();
     f[l3] = 0x44;
-    assert_eq!(
-        e(&f, GsoType::TcpV4),
-        "IPv4 header length 4 (in 32-bit words) is below 5"
-    );
+    assert_eq!(e(&f, GsoType::TcpV4), "IPv4 header length 4 (in 32-bit words) is below 5");
     let mut f = tcp4.clone();
     f[l3 + 6] = 0x00;
     f[l3 + 7] = 0x10;
@@ -579,17 +552,11 @@ fn malformed_super_frames_are_refused_with_a_reason() {
     );
     let mut f = tcp4.clone();
     f[l4 + 12] = 0x10;
-    assert_eq!(
-        e(&f, GsoType::TcpV4),
-        "TCP data offset 1 (in 32-bit words) is below 5"
-    );
+    assert_eq!(e(&f, GsoType::TcpV4), "TCP data offset 1 (in 32-bit words) is below 5");
     // TCP data offset 15 past the end of a header-only frame.
     let (mut f, ..) = frame(Kind::Tcp4, &[]);
     f[l4 + 12] = 0xf0;
-    assert_eq!(
-        e(&f, GsoType::TcpV4),
-        "TCP header at offset 34 needs 60 bytes, the frame has 54"
-    );
+    assert_eq!(e(&f, GsoType::TcpV4), "TCP header at offset 34 needs 60 bytes, the frame has 54");
     let mut f = tcp6.clone();
     wr16(&mut f, 18, 4000);
     assert_eq!(
@@ -603,18 +570,12 @@ fn malformed_super_frames_are_refused_with_a_reason() {
         .tcp(1, 2, TcpFlags::ACK)
         .payload(&data)
         .build();
-    assert_eq!(
-        e(&frag, GsoType::TcpV6),
-        "GSO type TcpV6 cannot segment IP protocol 44"
-    );
+    assert_eq!(e(&frag, GsoType::TcpV6), "GSO type TcpV6 cannot segment IP protocol 44");
     // A routing header with segments left.
     let mut f = tcp6.clone();
     insert(&mut f, 14, 54, &[6, 0, 4, 1, 0, 0, 0, 0]);
     f[20] = 43;
-    assert_eq!(
-        e(&f, GsoType::TcpV6),
-        "IPv6 routing header has 1 segments left"
-    );
+    assert_eq!(e(&f, GsoType::TcpV6), "IPv6 routing header has 1 segments left");
     // A hop-by-hop header that claims more than the packet holds.
     let (mut f, ..) = frame(Kind::Tcp6HopByHop, &[]);
     f[55] = 200;

@@ -21,15 +21,9 @@ pub fn have_root(test: &str) -> bool {
 
 /// Runs a command, returning its output; panics with its stderr if it fails.
 pub fn run(args: &[&str]) -> Output {
-    let o = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        o.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o =
+        Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(o.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
     o
 }
 
@@ -45,11 +39,7 @@ pub fn try_run(args: &[&str]) -> bool {
 
 /// A short unique tag for names (interface names are at most 15 bytes).
 pub fn tag() -> String {
-    format!(
-        "{}{}",
-        std::process::id() % 100_000,
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{}{}", std::process::id() % 100_000, SEQ.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Namespaces and root-namespace links made by a test; all removed on drop.
@@ -78,9 +68,7 @@ impl Topo {
     /// `eth0`-like `inner` in `ns`, both up, with `addrs` on the inner end.
     pub fn veth(&mut self, ns: &str, outer: &str, addrs: &[&str]) {
         let inner = format!("{outer}i");
-        run(&[
-            "ip", "link", "add", outer, "type", "veth", "peer", "name", &inner, "netns", ns,
-        ]);
+        run(&["ip", "link", "add", outer, "type", "veth", "peer", "name", &inner, "netns", ns]);
         self.links.push(outer.to_string());
         run(&["ip", "link", "set", outer, "up"]);
         run(&["ip", "-n", ns, "link", "set", &inner, "up"]);
@@ -122,16 +110,7 @@ impl Topo {
     /// Sets the MTU of both ends of a veth made by [`Topo::veth`].
     pub fn set_mtu(&self, ns: &str, outer: &str, mtu: u32) {
         run(&["ip", "link", "set", outer, "mtu", &mtu.to_string()]);
-        run(&[
-            "ip",
-            "-n",
-            ns,
-            "link",
-            "set",
-            &format!("{outer}i"),
-            "mtu",
-            &mtu.to_string(),
-        ]);
+        run(&["ip", "-n", ns, "link", "set", &format!("{outer}i"), "mtu", &mtu.to_string()]);
     }
 
     /// Remembers a root-namespace link to delete on drop.
@@ -143,10 +122,7 @@ impl Topo {
     pub fn exec(&self, ns: &str, args: &[&str]) -> Output {
         let mut v = vec!["ip", "netns", "exec", ns];
         v.extend_from_slice(args);
-        Command::new(v[0])
-            .args(&v[1..])
-            .output()
-            .expect("ip netns exec")
+        Command::new(v[0]).args(&v[1..]).output().expect("ip netns exec")
     }
 
     /// Pings `dst` from `ns`; true when every reply came back.
@@ -168,10 +144,7 @@ impl Topo {
             ],
         );
         if !o.status.success() {
-            eprintln!(
-                "ping {dst} -s {size} from {ns}: {}",
-                String::from_utf8_lossy(&o.stdout)
-            );
+            eprintln!("ping {dst} -s {size} from {ns}: {}", String::from_utf8_lossy(&o.stdout));
         }
         o.status.success()
     }

@@ -38,11 +38,7 @@ const DST: EthAddr = EthAddr([0x02, 0, 0, 0, 0, 2]);
 
 fn tcp4(sport: u16, dport: u16) -> Vec<u8> {
     PacketBuilder::ethernet(SRC, DST)
-        .ipv4(
-            Ipv4Addr::new(198, 18, 0, 1),
-            Ipv4Addr::new(198, 18, 0, 2),
-            64,
-        )
+        .ipv4(Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2), 64)
         .tcp(sport, dport, TcpFlags::ACK)
         .payload(&[0u8; 10])
         .build()
@@ -63,11 +59,7 @@ fn udp6() -> Vec<u8> {
 fn vlan_tcp4() -> Vec<u8> {
     PacketBuilder::ethernet(SRC, DST)
         .vlan(0x8100, 10)
-        .ipv4(
-            Ipv4Addr::new(198, 18, 0, 1),
-            Ipv4Addr::new(198, 18, 0, 2),
-            64,
-        )
+        .ipv4(Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2), 64)
         .tcp(1000, 80, TcpFlags::ACK)
         .payload(&[0u8; 6])
         .build()
@@ -140,11 +132,9 @@ impl Rig {
 pub fn run(opts: &Options, out: &mut dyn FnMut(Value)) -> Result<()> {
     let want = |name: &str| opts.only.as_deref().is_none_or(|o| name.contains(o));
     if want("extract") {
-        for (name, frame) in [
-            ("tcp4", tcp4(1000, 80)),
-            ("udp6", udp6()),
-            ("vlan_tcp4", vlan_tcp4()),
-        ] {
+        for (name, frame) in
+            [("tcp4", tcp4(1000, 80)), ("udp6", udp6()), ("vlan_tcp4", vlan_tcp4())]
+        {
             out(bench_extract(name, &frame, opts.secs));
         }
     }
@@ -177,10 +167,7 @@ pub fn run(opts: &Options, out: &mut dyn FnMut(Value)) -> Result<()> {
                 .output()
                 .context("running the flow_memory benchmark")?;
             if !o.status.success() {
-                return Err(anyhow!(
-                    "flow_memory failed: {}",
-                    String::from_utf8_lossy(&o.stderr)
-                ));
+                return Err(anyhow!("flow_memory failed: {}", String::from_utf8_lossy(&o.stderr)));
             }
             for line in String::from_utf8_lossy(&o.stdout).lines() {
                 out(serde_json::from_str(line).context("reading flow_memory output")?);
@@ -221,9 +208,7 @@ fn bench_emc_hit(secs: f64) -> Result<Value> {
     })?;
     r.tx.set_capture(true);
     // 32 packets of 32 different connections, one megaflow.
-    let pkts: Vec<Packet> = (0..32)
-        .map(|i| Packet::from_bytes(&tcp4(1000 + i, 80)))
-        .collect();
+    let pkts: Vec<Packet> = (0..32).map(|i| Packet::from_bytes(&tcp4(1000 + i, 80))).collect();
     let (pps, ns) = r.forward_loop(pkts, secs)?;
     let st = r.dp.stats();
     if st.emc_hits == 0 {
@@ -246,11 +231,7 @@ fn bench_megaflow_hit(subtables: usize, secs: f64) -> Result<Value> {
         let mut mask = invariants();
         mask.set_exact(Field::TpDst);
         let plen = (j % 33) as u32;
-        let prefix = if plen == 0 {
-            0
-        } else {
-            u32::MAX << (32 - plen)
-        };
+        let prefix = if plen == 0 { 0 } else { u32::MAX << (32 - plen) };
         mask.set(Field::NwDst, prefix as u128);
         if j >= 33 {
             mask.set_exact(Field::TpSrc);
@@ -266,13 +247,11 @@ fn bench_megaflow_hit(subtables: usize, secs: f64) -> Result<Value> {
         .context("installing benchmark flows")?;
     }
     let st0 = r.dp.stats();
-    let pkts: Vec<Packet> = (0..32)
-        .map(|i| Packet::from_bytes(&tcp4(5000, 1000 + (i * 2) as u16)))
-        .collect();
+    let pkts: Vec<Packet> =
+        (0..32).map(|i| Packet::from_bytes(&tcp4(5000, 1000 + (i * 2) as u16))).collect();
     // Alternate between the even and odd flows so all 64 are used.
-    let odd: Vec<Packet> = (0..32)
-        .map(|i| Packet::from_bytes(&tcp4(5000, 1000 + (i * 2 + 1) as u16)))
-        .collect();
+    let odd: Vec<Packet> =
+        (0..32).map(|i| Packet::from_bytes(&tcp4(5000, 1000 + (i * 2 + 1) as u16))).collect();
     let (pps_a, ns_a) = r.forward_loop(pkts, secs / 2.0)?;
     let (pps_b, ns_b) = r.forward_loop(odd, secs / 2.0)?;
     let st = r.dp.stats();
@@ -280,11 +259,9 @@ fn bench_megaflow_hit(subtables: usize, secs: f64) -> Result<Value> {
     if st.emc_hits != 0 || hits == 0 {
         return Err(anyhow!("expected megaflow hits only: {st:?}"));
     }
-    Ok(
-        json!({"bench": "megaflow_hit", "subtables": subtables, "threads": 1,
+    Ok(json!({"bench": "megaflow_hit", "subtables": subtables, "threads": 1,
               "mpps": round2((pps_a + pps_b) / 2e6), "ns_per_pkt": round2((ns_a + ns_b) / 2.0),
-              "subtable_lookups_per_hit": round2((st.subtable_lookups - st0.subtable_lookups) as f64 / hits as f64)}),
-    )
+              "subtable_lookups_per_hit": round2((st.subtable_lookups - st0.subtable_lookups) as f64 / hits as f64)}))
 }
 
 /// Answers every miss with "output to port 2", matching the source address
@@ -318,9 +295,7 @@ fn install_flows(r: &Rig, target: usize, deadline: Option<Duration>) -> Result<(
     mask.set_exact(Field::NwSrc);
     mask.set_exact(Field::TpSrc);
     r.dp.register_upcall_handler(Some(Arc::new(FixedHandler { mask })));
-    let mut pkts: Vec<Packet> = (0..32)
-        .map(|_| Packet::from_bytes(&tcp4(1024, 80)))
-        .collect();
+    let mut pkts: Vec<Packet> = (0..32).map(|_| Packet::from_bytes(&tcp4(1024, 80))).collect();
     let mut n = 0u32;
     let start = Instant::now();
     while (n as usize) < target && deadline.is_none_or(|d| start.elapsed() < d) {
@@ -350,11 +325,8 @@ fn bench_upcall_install(secs: f64) -> Result<Value> {
 
 fn rss_bytes() -> Result<u64> {
     let s = std::fs::read_to_string("/proc/self/statm").context("reading /proc/self/statm")?;
-    let pages: u64 = s
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .context("parsing statm")?;
+    let pages: u64 =
+        s.split_whitespace().nth(1).and_then(|v| v.parse().ok()).context("parsing statm")?;
     Ok(pages * 4096)
 }
 

@@ -95,22 +95,11 @@ fn tcp(a: &str, b: &str, secs: u32, ping: bool) -> Result<(f64, f64)> {
     let srv = iperf_server(b)?;
     let pinger = if ping {
         Some(
-            ns_cmd(
-                a,
-                &[
-                    "ping",
-                    "-q",
-                    "-c",
-                    &(secs * 10).to_string(),
-                    "-i",
-                    "0.1",
-                    B_ADDR,
-                ],
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("ping")?,
+            ns_cmd(a, &["ping", "-q", "-c", &(secs * 10).to_string(), "-i", "0.1", B_ADDR])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("ping")?,
         )
     } else {
         None
@@ -144,9 +133,7 @@ fn udp64(a: &str, b: &str, secs: u32) -> Result<(f64, f64)> {
     finish(srv);
     let j = j?;
     let sum = &j["end"]["sum"];
-    let pkts = sum["packets"]
-        .as_f64()
-        .ok_or_else(|| anyhow!("iperf3: no UDP result"))?;
+    let pkts = sum["packets"].as_f64().ok_or_else(|| anyhow!("iperf3: no UDP result"))?;
     let lost = sum["lost_packets"].as_f64().unwrap_or(0.0);
     let loss = sum["lost_percent"].as_f64().unwrap_or(0.0);
     let secs_run = sum["seconds"].as_f64().unwrap_or(secs as f64).max(0.001);
@@ -162,9 +149,7 @@ fn measure(name: &str, t: &Topo, a: &str, b: &str, devs: (&str, &str), secs: u32
     let _ = t;
     // Wait for the path (learning switches, ARP).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !try_run(&[
-        "ip", "netns", "exec", a, "ping", "-c", "1", "-W", "1", B_ADDR,
-    ]) {
+    while !try_run(&["ip", "netns", "exec", a, "ping", "-c", "1", "-W", "1", B_ADDR]) {
         if Instant::now() > deadline {
             bail!("{name}: no path from {a} to {b}");
         }
@@ -177,14 +162,7 @@ fn measure(name: &str, t: &Topo, a: &str, b: &str, devs: (&str, &str), secs: u32
     set_tx_offload(a, devs.0, true);
     set_tx_offload(b, devs.1, true);
     let (tcp_nooffload_gbps, _) = off?;
-    Ok(Row {
-        name: name.into(),
-        tcp_gbps,
-        tcp_nooffload_gbps,
-        udp64_kpps,
-        udp64_loss_pct,
-        ping_ms,
-    })
+    Ok(Row { name: name.into(), tcp_gbps, tcp_nooffload_gbps, udp64_kpps, udp64_loss_pct, ping_ms })
 }
 
 /// Two namespaces with a veth each into the root namespace, for a switch.
@@ -202,11 +180,7 @@ struct Patch(OdpPort, OdpPort);
 
 impl UpcallHandler for Patch {
     fn upcall(&self, u: &Upcall<'_>) -> Result<UpcallReply, UpcallError> {
-        let out = if u.key.in_port() == self.0 {
-            self.1
-        } else {
-            self.0
-        };
+        let out = if u.key.in_port() == self.0 { self.1 } else { self.0 };
         Ok(UpcallReply {
             actions: vec![OdpAction::Output(out)],
             mask: Mask::zero(),
@@ -220,52 +194,26 @@ fn bench_rvs(secs: u32) -> Result<Row> {
     let mut t = Topo::new();
     let (a, b, oa, ob) = two_hosts(&mut t);
     let reg = DatapathRegistry::default();
-    let dp = reg.create(
-        "rvs-bench",
-        DpClass::Dummy,
-        DpConfig {
-            n_threads: 1,
-            ..DpConfig::default()
-        },
-    )?;
+    let dp =
+        reg.create("rvs-bench", DpClass::Dummy, DpConfig { n_threads: 1, ..DpConfig::default() })?;
     let pa = dp.port_add(reg.netdevs().open("system", &oa, &BTreeMap::new())?, None)?;
     let pb = dp.port_add(reg.netdevs().open("system", &ob, &BTreeMap::new())?, None)?;
     dp.register_upcall_handler(Some(Arc::new(Patch(pa, pb))));
-    measure(
-        "rvs",
-        &t,
-        &a,
-        &b,
-        (&format!("{oa}i"), &format!("{ob}i")),
-        secs,
-    )
+    measure("rvs", &t, &a, &b, (&format!("{oa}i"), &format!("{ob}i")), secs)
 }
 
 fn bench_bridge(secs: u32) -> Result<Row> {
     let mut t = Topo::new();
     let (a, b, oa, ob) = two_hosts(&mut t);
     t.bridge(&format!("rbbr{}", tag()), &[&oa, &ob]);
-    measure(
-        "linux-bridge",
-        &t,
-        &a,
-        &b,
-        (&format!("{oa}i"), &format!("{ob}i")),
-        secs,
-    )
+    measure("linux-bridge", &t, &a, &b, (&format!("{oa}i"), &format!("{ob}i")), secs)
 }
 
 fn bench_veth(secs: u32) -> Result<Row> {
     let mut t = Topo::new();
     let (a, b) = (t.netns("ba"), t.netns("bb"));
     let name = format!("rbv{}", tag());
-    t.direct_veth(
-        &a,
-        &b,
-        &name,
-        &format!("{A_ADDR}/24"),
-        &format!("{B_ADDR}/24"),
-    );
+    t.direct_veth(&a, &b, &name, &format!("{A_ADDR}/24"), &format!("{B_ADDR}/24"));
     measure("veth", &t, &a, &b, (&name, &format!("{name}p")), secs)
 }
 
@@ -294,11 +242,8 @@ impl Ovs {
         let d = ovs.dir.display().to_string();
         let schema = ["/usr/share/openvswitch/vswitch.ovsschema"];
         run(&["ovsdb-tool", "create", &format!("{d}/conf.db"), schema[0]]);
-        let env = [
-            ("OVS_RUNDIR", d.as_str()),
-            ("OVS_DBDIR", d.as_str()),
-            ("OVS_LOGDIR", d.as_str()),
-        ];
+        let env =
+            [("OVS_RUNDIR", d.as_str()), ("OVS_DBDIR", d.as_str()), ("OVS_LOGDIR", d.as_str())];
         let st = Command::new("ovsdb-server")
             .envs(env)
             .args([
@@ -337,15 +282,7 @@ impl Ovs {
             bail!("ovs-vswitchd did not start (see {d}/vswitchd.log)");
         }
         let br = format!("rbo{}", tag());
-        ovs.vsctl(&[
-            "add-br",
-            &br,
-            "--",
-            "set",
-            "bridge",
-            &br,
-            "datapath_type=netdev",
-        ])?;
+        ovs.vsctl(&["add-br", &br, "--", "set", "bridge", &br, "datapath_type=netdev"])?;
         for p in ports {
             ovs.vsctl(&["add-port", &br, p])?;
         }
@@ -356,13 +293,7 @@ impl Ovs {
 impl Drop for Ovs {
     fn drop(&mut self) {
         let d = self.dir.display().to_string();
-        try_run(&[
-            "ovs-appctl",
-            "-t",
-            &format!("{d}/vswitchd.ctl"),
-            "exit",
-            "--cleanup",
-        ]);
+        try_run(&["ovs-appctl", "-t", &format!("{d}/vswitchd.ctl"), "exit", "--cleanup"]);
         try_run(&["ovs-appctl", "-t", &format!("{d}/ovsdb.ctl"), "exit"]);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -373,14 +304,7 @@ fn bench_ovs(tso: bool, secs: u32) -> Result<Row> {
     let (a, b, oa, ob) = two_hosts(&mut t);
     let _ovs = Ovs::start(tso, &[&oa, &ob])?;
     let name = if tso { "ovs-tso" } else { "ovs" };
-    measure(
-        name,
-        &t,
-        &a,
-        &b,
-        (&format!("{oa}i"), &format!("{ob}i")),
-        secs,
-    )
+    measure(name, &t, &a, &b, (&format!("{oa}i"), &format!("{ob}i")), secs)
 }
 
 fn row_json(r: &Row) -> Value {

@@ -10,11 +10,7 @@ use clap::{Parser, Subcommand};
 use rvs_cli::bench::{datapath, netns};
 
 #[derive(Parser)]
-#[command(
-    name = "rvs-bench",
-    version,
-    about = "Benchmarks of rvs; one JSON object per line"
-)]
+#[command(name = "rvs-bench", version, about = "Benchmarks of rvs; one JSON object per line")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -51,16 +47,8 @@ enum Cmd {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Datapath {
-            secs,
-            only,
-            memory_flows,
-        } => {
-            let opts = datapath::Options {
-                secs,
-                only,
-                memory_flows,
-            };
+        Cmd::Datapath { secs, only, memory_flows } => {
+            let opts = datapath::Options { secs, only, memory_flows };
             datapath::run(&opts, &mut |v| println!("{v}"))
         }
         Cmd::Netns { secs, only } => {

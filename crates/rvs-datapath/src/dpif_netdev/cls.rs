@@ -175,8 +175,7 @@ impl Dpcls {
     /// Re-ranks subtables by hits since the last ranking (most hit first),
     /// so that lookups of the common flows stop early.
     pub fn rank(&mut self) {
-        self.subtables
-            .sort_by_key(|s| std::cmp::Reverse(s.hits.get()));
+        self.subtables.sort_by_key(|s| std::cmp::Reverse(s.hits.get()));
         for s in &self.subtables {
             s.hits.set(0);
         }
@@ -204,13 +203,8 @@ mod tests {
 
     /// Fields the generated flows and keys vary (few values each, so that
     /// random keys often match random flows).
-    const FIELDS: [Field; 5] = [
-        Field::EthSrc,
-        Field::EthType,
-        Field::NwDst,
-        Field::NwProto,
-        Field::TpDst,
-    ];
+    const FIELDS: [Field; 5] =
+        [Field::EthSrc, Field::EthType, Field::NwDst, Field::NwProto, Field::TpDst];
 
     fn key_from(vals: &[u8; 5]) -> FlowKey {
         let mut k = FlowKey::new();

@@ -32,18 +32,10 @@ pub(crate) struct Emc {
 impl Emc {
     pub fn new(insert_inv_prob: u32) -> Self {
         let entries = (0..EMC_ENTRIES)
-            .map(|_| Entry {
-                hash: 0,
-                key: FlowKey::new(),
-                flow: None,
-            })
+            .map(|_| Entry { hash: 0, key: FlowKey::new(), flow: None })
             .collect::<Vec<_>>()
             .into_boxed_slice();
-        Emc {
-            entries,
-            insert_inv_prob,
-            rng: 0x9e37_79b9,
-        }
+        Emc { entries, insert_inv_prob, rng: 0x9e37_79b9 }
     }
 
     pub fn set_insert_inv_prob(&mut self, p: u32) {

@@ -60,9 +60,7 @@ impl Executor {
                 continue;
             }
             stats.output_batches.fetch_add(1, Ordering::Relaxed);
-            stats
-                .output_packets
-                .fetch_add(q.len() as u64, Ordering::Relaxed);
+            stats.output_packets.fetch_add(q.len() as u64, Ordering::Relaxed);
             match ports.get(*port) {
                 Some(p) => shared.count_drop(DropReason::Segmentation, p.send(thread_id, q)),
                 None => {
@@ -126,8 +124,7 @@ impl PollThread {
                     self.edit(pkts, keys, |p, k| exec::set_field(p, k, value, Some(mask)))
                 }
                 OdpAction::PushVlan { tpid, tci } => {
-                    pkts.iter_mut()
-                        .for_each(|p| exec::push_vlan(p, *tpid, *tci));
+                    pkts.iter_mut().for_each(|p| exec::push_vlan(p, *tpid, *tci));
                 }
                 OdpAction::PopVlan => pkts.iter_mut().for_each(exec::pop_vlan),
                 OdpAction::Hash { alg, basis } => {
@@ -136,14 +133,9 @@ impl PollThread {
                     }
                 }
                 OdpAction::Recirc(id) => {
-                    let mut batch = if last {
-                        std::mem::take(pkts)
-                    } else {
-                        pkts.clone()
-                    };
+                    let mut batch = if last { std::mem::take(pkts) } else { pkts.clone() };
                     if depth + 1 > MAX_RECIRC_DEPTH {
-                        self.shared
-                            .count_drop(DropReason::RecircDepth, batch.len() as u64);
+                        self.shared.count_drop(DropReason::RecircDepth, batch.len() as u64);
                     } else {
                         for p in &mut batch {
                             p.md.recirc_id = *id;
@@ -160,11 +152,7 @@ impl PollThread {
                 }
                 OdpAction::Trunc(len) => cutlen = Some(*len),
                 OdpAction::CheckPktLen { pkt_len, gt, le } => {
-                    let src = if last {
-                        std::mem::take(pkts)
-                    } else {
-                        pkts.clone()
-                    };
+                    let src = if last { std::mem::take(pkts) } else { pkts.clone() };
                     let (mut big, mut small) = (Vec::new(), Vec::new());
                     let (mut kbig, mut ksmall) = (Vec::new(), Vec::new());
                     for (i, p) in src.into_iter().enumerate() {
@@ -195,8 +183,7 @@ impl PollThread {
                 #[allow(unreachable_patterns)]
                 other => {
                     tracing::debug!("pmd {}: action {other:?} is not supported here", self.id);
-                    self.shared
-                        .count_drop(DropReason::Malformed, pkts.len() as u64);
+                    self.shared.count_drop(DropReason::Malformed, pkts.len() as u64);
                     pkts.clear();
                     return;
                 }
@@ -205,8 +192,7 @@ impl PollThread {
         // Packets the actions did not consume are dropped (a flow with no
         // actions is OVS's "drop"); ending with a userspace action consumes.
         if !pkts.is_empty() && !matches!(actions.last(), Some(OdpAction::Userspace(_))) {
-            self.shared
-                .count_drop(DropReason::Action, pkts.len() as u64);
+            self.shared.count_drop(DropReason::Action, pkts.len() as u64);
         }
         pkts.clear();
     }

@@ -19,10 +19,7 @@ pub(crate) struct MaskInfo {
 
 impl MaskInfo {
     pub fn new(mask: Mask) -> Self {
-        MaskInfo {
-            words: mask.word_set(),
-            mask,
-        }
+        MaskInfo { words: mask.word_set(), mask }
     }
 }
 
@@ -99,11 +96,7 @@ impl Flow {
     #[inline]
     pub fn matches(&self, key: &FlowKey) -> bool {
         let m = &self.mask.mask.w;
-        self.mask
-            .words
-            .iter()
-            .zip(self.mini.iter())
-            .all(|(i, w)| key.w[i] & m[i] == *w)
+        self.mask.words.iter().zip(self.mini.iter()).all(|(i, w)| key.w[i] & m[i] == *w)
     }
 
     /// True when this flow has exactly this mask and masked key.

@@ -162,10 +162,7 @@ impl FlowIndex {
     }
 
     fn intern_mask(&mut self, mask: &Mask) -> Arc<MaskInfo> {
-        self.masks
-            .entry(*mask)
-            .or_insert_with(|| Arc::new(MaskInfo::new(*mask)))
-            .clone()
+        self.masks.entry(*mask).or_insert_with(|| Arc::new(MaskInfo::new(*mask))).clone()
     }
 
     fn insert(&mut self, f: Arc<Flow>) {
@@ -286,10 +283,7 @@ impl Shared {
     }
 
     fn notify(&self, ev: PortEvent) {
-        self.subscribers
-            .lock()
-            .unwrap()
-            .retain(|s| s.send(ev.clone()).is_ok());
+        self.subscribers.lock().unwrap().retain(|s| s.send(ev.clone()).is_ok());
     }
 }
 
@@ -302,9 +296,7 @@ pub struct DpNetdev {
 
 impl std::fmt::Debug for DpNetdev {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DpNetdev")
-            .field("name", &self.shared.name)
-            .finish()
+        f.debug_struct("DpNetdev").field("name", &self.shared.name).finish()
     }
 }
 
@@ -341,10 +333,7 @@ impl DpNetdev {
             emc_inv_prob: AtomicU32::new(config.emc_insert_inv_prob),
             busy_poll_us: AtomicU64::new(config.busy_poll.as_micros() as u64),
             handler: ArcSwapOption::empty(),
-            drops: DropReason::NAMED
-                .iter()
-                .map(|_| AtomicU64::new(0))
-                .collect(),
+            drops: DropReason::NAMED.iter().map(|_| AtomicU64::new(0)).collect(),
             xlate_drops: Mutex::new(BTreeMap::new()),
             subscribers: Mutex::new(Vec::new()),
             threads: Mutex::new(Vec::new()),
@@ -364,14 +353,8 @@ impl DpNetdev {
             false,
         )
         .map_err(os)?;
-        let mut ctls = vec![ThreadCtl {
-            id: MAIN_THREAD_ID,
-            tx,
-            waker,
-            stats,
-            join: None,
-            n_rxqs: 0,
-        }];
+        let mut ctls =
+            vec![ThreadCtl { id: MAIN_THREAD_ID, tx, waker, stats, join: None, n_rxqs: 0 }];
         for id in 1..=config.n_threads {
             let (tx, rx) = crossbeam_channel::unbounded();
             let waker = Arc::new(EventFd::new().map_err(os)?);
@@ -382,21 +365,10 @@ impl DpNetdev {
                 .name(format!("pmd-{name}-{id}"))
                 .spawn(move || t.run())
                 .map_err(os)?;
-            ctls.push(ThreadCtl {
-                id,
-                tx,
-                waker,
-                stats,
-                join: Some(join),
-                n_rxqs: 0,
-            });
+            ctls.push(ThreadCtl { id, tx, waker, stats, join: Some(join), n_rxqs: 0 });
         }
         *shared.threads.lock().unwrap() = ctls;
-        let mut dp = DpNetdev {
-            shared,
-            main: Mutex::new(main),
-            maint: None,
-        };
+        let mut dp = DpNetdev { shared, main: Mutex::new(main), maint: None };
         dp.add_port_locked(local, Some(OdpPort::LOCAL))?;
         if config.maintenance_thread {
             let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
@@ -463,9 +435,7 @@ impl DpNetdev {
 
     /// Changes the idle time after which flows expire.
     pub fn set_max_idle(&self, d: Duration) {
-        self.shared
-            .max_idle_ns
-            .store(d.as_nanos() as u64, Ordering::Relaxed);
+        self.shared.max_idle_ns.store(d.as_nanos() as u64, Ordering::Relaxed);
     }
 
     /// Changes the flow limit (existing flows stay).
@@ -537,26 +507,18 @@ impl DpNetdev {
         }
         let no = match requested {
             Some(p) if p.0 >= sh.port_limit => {
-                return Err(DpifError::PortTooBig {
-                    port: p,
-                    limit: sh.port_limit,
-                })
+                return Err(DpifError::PortTooBig { port: p, limit: sh.port_limit })
             }
             Some(p) => {
                 if let Some(other) = table.get(p) {
-                    return Err(DpifError::PortBusy {
-                        port: p,
-                        by: other.name().to_string(),
-                    });
+                    return Err(DpifError::PortBusy { port: p, by: other.name().to_string() });
                 }
                 p
             }
-            None => table
-                .lowest_free(1, sh.port_limit)
-                .ok_or_else(|| DpifError::PortsFull {
-                    dp: sh.name.clone(),
-                    limit: sh.port_limit,
-                })?,
+            None => table.lowest_free(1, sh.port_limit).ok_or_else(|| DpifError::PortsFull {
+                dp: sh.name.clone(),
+                limit: sh.port_limit,
+            })?,
         };
         // Open every receive queue before publishing, so a failure changes
         // nothing.
@@ -564,12 +526,7 @@ impl DpNetdev {
         for q in 0..netdev.n_rxq() {
             let rxq = netdev.rxq_open(q)?;
             let fd = rxq.wait_fd();
-            rxqs.push(RxqSlot {
-                port: no,
-                qid: q,
-                rxq,
-                fd,
-            });
+            rxqs.push(RxqSlot { port: no, qid: q, rxq, fd });
         }
         let port = Arc::new(Port::new(no, netdev));
         sh.ports.store(Arc::new(table.with(port.clone())));
@@ -705,10 +662,7 @@ impl Dpif for DpNetdev {
         let sh = &self.shared;
         let _g = sh.port_lock.lock().unwrap();
         let table = sh.ports.load_full();
-        let p = table
-            .get(port)
-            .cloned()
-            .ok_or(DpifError::NoSuchPort(port))?;
+        let p = table.get(port).cloned().ok_or(DpifError::NoSuchPort(port))?;
         if port == OdpPort::LOCAL {
             return Err(DpifError::LocalPort(p.name().to_string()));
         }
@@ -716,12 +670,8 @@ impl Dpif for DpNetdev {
         // Flows from this port can never match again.
         {
             let mut idx = sh.index.lock().unwrap();
-            let dead: Vec<Arc<Flow>> = idx
-                .by_ufid
-                .values()
-                .filter(|f| f.in_port == port)
-                .cloned()
-                .collect();
+            let dead: Vec<Arc<Flow>> =
+                idx.by_ufid.values().filter(|f| f.in_port == port).cloned().collect();
             for f in &dead {
                 sh.delete_locked(&mut idx, f);
             }
@@ -730,10 +680,7 @@ impl Dpif for DpNetdev {
             let mut threads = sh.threads.lock().unwrap();
             let mut map = sh.rxq_map.lock().unwrap();
             for t in threads.iter_mut() {
-                let n = map
-                    .iter()
-                    .filter(|(tid, p, _)| *tid == t.id && *p == port)
-                    .count();
+                let n = map.iter().filter(|(tid, p, _)| *tid == t.id && *p == port).count();
                 t.n_rxqs -= n;
             }
             map.retain(|(_, p, _)| *p != port);
@@ -762,12 +709,7 @@ impl Dpif for DpNetdev {
     }
 
     fn port_query_by_number(&self, port: OdpPort) -> Result<DpifPort, DpifError> {
-        self.shared
-            .ports
-            .load()
-            .get(port)
-            .map(|p| p.info())
-            .ok_or(DpifError::NoSuchPort(port))
+        self.shared.ports.load().get(port).map(|p| p.info()).ok_or(DpifError::NoSuchPort(port))
     }
 
     fn port_query_by_name(&self, name: &str) -> Result<DpifPort, DpifError> {
@@ -833,18 +775,15 @@ impl Dpif for DpNetdev {
             return Ok(Some(old));
         }
         if !put.flags.create {
-            return Err(DpifError::NoSuchFlow(put.ufid.map_or_else(
-                || "no flow has this match".to_string(),
-                |u| u.to_string(),
-            )));
+            return Err(DpifError::NoSuchFlow(
+                put.ufid.map_or_else(|| "no flow has this match".to_string(), |u| u.to_string()),
+            ));
         }
         let limit = sh.flow_limit.load(Ordering::Relaxed);
         if idx.by_ufid.len() >= limit {
             return Err(DpifError::FlowLimit(limit));
         }
-        let ufid = put
-            .ufid
-            .unwrap_or_else(|| Ufid::from_match(&key, &put.mask));
+        let ufid = put.ufid.unwrap_or_else(|| Ufid::from_match(&key, &put.mask));
         if idx.by_ufid.contains_key(&ufid) {
             return Err(DpifError::FlowExists(ufid));
         }
@@ -864,19 +803,14 @@ impl Dpif for DpNetdev {
     fn flow_del(&self, id: &FlowId) -> Result<FlowStats, DpifError> {
         let sh = &self.shared;
         let mut idx = sh.index.lock().unwrap();
-        let f = idx
-            .get(id)
-            .cloned()
-            .ok_or_else(|| DpifError::NoSuchFlow(describe(id)))?;
+        let f = idx.get(id).cloned().ok_or_else(|| DpifError::NoSuchFlow(describe(id)))?;
         sh.delete_locked(&mut idx, &f);
         Ok(f.stats())
     }
 
     fn flow_get(&self, id: &FlowId) -> Result<DpifFlow, DpifError> {
         let idx = self.shared.index.lock().unwrap();
-        let f = idx
-            .get(id)
-            .ok_or_else(|| DpifError::NoSuchFlow(describe(id)))?;
+        let f = idx.get(id).ok_or_else(|| DpifError::NoSuchFlow(describe(id)))?;
         Ok(dump_one(f))
     }
 
@@ -909,9 +843,7 @@ impl Dpif for DpNetdev {
     }
 
     fn register_upcall_handler(&self, handler: Option<Arc<dyn UpcallHandler>>) {
-        self.shared
-            .handler
-            .store(handler.map(|h| Arc::new(HandlerSlot(h))));
+        self.shared.handler.store(handler.map(|h| Arc::new(HandlerSlot(h))));
     }
 
     fn stats(&self) -> DpStats {
@@ -943,13 +875,7 @@ impl Dpif for DpNetdev {
             .map(|(r, c)| (*r, c.load(Ordering::Relaxed)))
             .filter(|(_, n)| *n > 0)
             .collect();
-        v.extend(
-            sh.xlate_drops
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|(c, n)| (DropReason::Xlate(*c), *n)),
-        );
+        v.extend(sh.xlate_drops.lock().unwrap().iter().map(|(c, n)| (DropReason::Xlate(*c), *n)));
         v
     }
 }

@@ -196,9 +196,7 @@ impl PollThread {
                     }
                 }
                 self.rxqs.push(slot);
-                self.stats
-                    .rxqs
-                    .store(self.rxqs.len() as u64, Ordering::Relaxed);
+                self.stats.rxqs.store(self.rxqs.len() as u64, Ordering::Relaxed);
             }
             Msg::RemovePort(port, ack) => {
                 self.rxqs.retain(|s| {
@@ -211,9 +209,7 @@ impl PollThread {
                         true
                     }
                 });
-                self.stats
-                    .rxqs
-                    .store(self.rxqs.len() as u64, Ordering::Relaxed);
+                self.stats.rxqs.store(self.rxqs.len() as u64, Ordering::Relaxed);
                 self.exec.forget_port(port);
                 if let Some(cls) = self.cls.remove(&port) {
                     for f in cls.flows() {
@@ -277,9 +273,7 @@ impl PollThread {
         self.flush();
         self.stats.iterations.fetch_add(1, Ordering::Relaxed);
         if total > 0 {
-            self.stats
-                .packets
-                .fetch_add(total as u64, Ordering::Relaxed);
+            self.stats.packets.fetch_add(total as u64, Ordering::Relaxed);
             self.stats.busy_iterations.fetch_add(1, Ordering::Relaxed);
         }
         if self.now_ns.saturating_sub(self.last_rank_ns) >= RANK_INTERVAL_NS {
@@ -316,11 +310,8 @@ impl PollThread {
                 continue;
             }
             let pollable_only = self.rxqs.iter().any(|s| s.fd.is_none());
-            let timeout = if pollable_only {
-                Duration::from_millis(1)
-            } else {
-                Duration::from_millis(500)
-            };
+            let timeout =
+                if pollable_only { Duration::from_millis(1) } else { Duration::from_millis(500) };
             self.stats.sleeps.fetch_add(1, Ordering::Relaxed);
             if let Some(ep) = &self.epoll {
                 if let Err(e) = ep.wait(timeout) {
@@ -386,24 +377,16 @@ impl PollThread {
         }
         self.stats.emc_hits.fetch_add(t.emc_hits, Ordering::Relaxed);
         if t.mask_hits != 0 {
-            self.stats
-                .mask_hits
-                .fetch_add(t.mask_hits, Ordering::Relaxed);
-            self.stats
-                .subtable_lookups
-                .fetch_add(t.subtable_lookups, Ordering::Relaxed);
+            self.stats.mask_hits.fetch_add(t.mask_hits, Ordering::Relaxed);
+            self.stats.subtable_lookups.fetch_add(t.subtable_lookups, Ordering::Relaxed);
         }
         if t.missed != 0 || t.lost != 0 || t.no_install != 0 {
             self.stats.missed.fetch_add(t.missed, Ordering::Relaxed);
             self.stats.lost.fetch_add(t.lost, Ordering::Relaxed);
-            self.stats
-                .no_install
-                .fetch_add(t.no_install, Ordering::Relaxed);
+            self.stats.no_install.fetch_add(t.no_install, Ordering::Relaxed);
         }
         if depth > 0 {
-            self.stats
-                .recirculations
-                .fetch_add(n as u64, Ordering::Relaxed);
+            self.stats.recirculations.fetch_add(n as u64, Ordering::Relaxed);
         }
         self.execute_groups(&mut groups, pkts, depth);
         groups.clear();
@@ -441,11 +424,7 @@ impl PollThread {
                 self.shared.count_drop(DropReason::UpcallLost, 1);
                 continue;
             };
-            let reply = h.0.upcall(&Upcall {
-                packet: &pkts[i],
-                key: &key,
-                pmd_id: self.id,
-            });
+            let reply = h.0.upcall(&Upcall { packet: &pkts[i], key: &key, pmd_id: self.id });
             match reply {
                 Err(e) => {
                     tracing::debug!("pmd {}: {e}", self.id);
@@ -470,16 +449,10 @@ impl PollThread {
             return;
         }
         let mask = r.mask.union(&invariant_mask(key));
-        match self
-            .shared
-            .install_from_upcall(r.ufid, key, &mask, r.actions.clone(), self.id)
-        {
+        match self.shared.install_from_upcall(r.ufid, key, &mask, r.actions.clone(), self.id) {
             Ok((flow, fresh_here)) => {
                 if fresh_here {
-                    self.cls
-                        .entry(key.in_port())
-                        .or_default()
-                        .insert(flow.clone());
+                    self.cls.entry(key.in_port()).or_default().insert(flow.clone());
                     self.update_subtable_count();
                 }
                 self.emc.maybe_insert(key, key.hash(), &flow);

@@ -23,10 +23,7 @@ pub(crate) struct Port {
 
 impl std::fmt::Debug for Port {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Port")
-            .field("no", &self.no)
-            .field("name", &self.netdev.name())
-            .finish()
+        f.debug_struct("Port").field("no", &self.no).field("name", &self.netdev.name()).finish()
     }
 }
 
@@ -61,9 +58,7 @@ impl Port {
     pub fn send(&self, thread_id: usize, pkts: &mut Vec<Packet>) -> u64 {
         let mut failed = 0;
         if self.offloads != TxOffloads::ALL
-            && pkts
-                .iter()
-                .any(|p| p.md.csum_start.is_some() || p.md.gso_type != GsoType::None)
+            && pkts.iter().any(|p| p.md.csum_start.is_some() || p.md.gso_type != GsoType::None)
         {
             let mut ready = Vec::with_capacity(pkts.len());
             for p in pkts.drain(..) {

@@ -157,10 +157,7 @@ impl DummyNetdev {
         if self.pcap_on.load(Ordering::Relaxed) {
             let mut cfg = self.config.lock().unwrap();
             let cfg = &mut *cfg;
-            for w in [cfg.rx_pcap.as_mut(), cfg.both_pcap.as_mut()]
-                .into_iter()
-                .flatten()
-            {
+            for w in [cfg.rx_pcap.as_mut(), cfg.both_pcap.as_mut()].into_iter().flatten() {
                 let _ = w.write(pkt.data());
             }
         }
@@ -196,9 +193,7 @@ impl DummyNetdev {
 
     /// Packets waiting in receive queue `qid`.
     pub fn rx_pending(&self, qid: usize) -> usize {
-        self.queues
-            .get(qid)
-            .map_or(0, |q| q.pkts.lock().unwrap().len())
+        self.queues.get(qid).map_or(0, |q| q.pkts.lock().unwrap().len())
     }
 
     /// Turns in-memory capture of sent packets on or off (on by default;
@@ -265,18 +260,12 @@ impl Netdev for DummyNetdev {
     }
 
     fn rxq_open(&self, id: usize) -> Result<Box<dyn NetdevRxq>, NetdevError> {
-        let q = self
-            .queues
-            .get(id)
-            .ok_or_else(|| NetdevError::NoSuchQueue {
-                dev: self.name.clone(),
-                qid: id,
-                n: self.queues.len(),
-            })?;
-        Ok(Box::new(DummyRxq {
-            queue: q.clone(),
-            counters: self.counters.clone(),
-        }))
+        let q = self.queues.get(id).ok_or_else(|| NetdevError::NoSuchQueue {
+            dev: self.name.clone(),
+            qid: id,
+            n: self.queues.len(),
+        })?;
+        Ok(Box::new(DummyRxq { queue: q.clone(), counters: self.counters.clone() }))
     }
 
     fn n_txq(&self) -> usize {
@@ -285,26 +274,17 @@ impl Netdev for DummyNetdev {
 
     fn send(&self, _qid: usize, pkts: &mut Vec<Packet>) -> Result<(), NetdevError> {
         if !self.carrier.load(Ordering::Relaxed) {
-            self.counters
-                .tx_dropped
-                .fetch_add(pkts.len() as u64, Ordering::Relaxed);
+            self.counters.tx_dropped.fetch_add(pkts.len() as u64, Ordering::Relaxed);
             pkts.clear();
             return Ok(());
         }
         let bytes: usize = pkts.iter().map(Packet::len).sum();
-        self.counters
-            .tx_packets
-            .fetch_add(pkts.len() as u64, Ordering::Relaxed);
-        self.counters
-            .tx_bytes
-            .fetch_add(bytes as u64, Ordering::Relaxed);
+        self.counters.tx_packets.fetch_add(pkts.len() as u64, Ordering::Relaxed);
+        self.counters.tx_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         if self.pcap_on.load(Ordering::Relaxed) {
             let mut cfg = self.config.lock().unwrap();
             let cfg = &mut *cfg;
-            for w in [cfg.tx_pcap.as_mut(), cfg.both_pcap.as_mut()]
-                .into_iter()
-                .flatten()
-            {
+            for w in [cfg.tx_pcap.as_mut(), cfg.both_pcap.as_mut()].into_iter().flatten() {
                 for p in pkts.iter() {
                     let _ = w.write(p.data());
                 }
@@ -407,10 +387,7 @@ impl Netdev for DummyNetdev {
             }
         }
         let mut cfg = self.config.lock().unwrap();
-        self.pcap_on.store(
-            rx.is_some() || tx.is_some() || both.is_some(),
-            Ordering::Relaxed,
-        );
+        self.pcap_on.store(rx.is_some() || tx.is_some() || both.is_some(), Ordering::Relaxed);
         cfg.rx_pcap = rx;
         cfg.tx_pcap = tx;
         cfg.both_pcap = both;
@@ -440,12 +417,8 @@ impl NetdevRxq for DummyRxq {
         }
         drop(pkts);
         if n > 0 {
-            self.counters
-                .rx_packets
-                .fetch_add(n as u64, Ordering::Relaxed);
-            self.counters
-                .rx_bytes
-                .fetch_add(bytes as u64, Ordering::Relaxed);
+            self.counters.rx_packets.fetch_add(n as u64, Ordering::Relaxed);
+            self.counters.rx_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         }
         Ok(n)
     }

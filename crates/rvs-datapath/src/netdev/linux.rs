@@ -51,9 +51,7 @@ pub fn set_mtu(name: &str, mtu: u32) -> Result<(), NetdevError> {
 
 /// The MAC address.
 pub fn mac(name: &str) -> Result<EthAddr, NetdevError> {
-    ifreq::mac(name)
-        .map(EthAddr)
-        .map_err(|e| NetdevError::os(name, "reading the MAC address", e))
+    ifreq::mac(name).map(EthAddr).map_err(|e| NetdevError::os(name, "reading the MAC address", e))
 }
 
 /// Sets the MAC address.

@@ -87,11 +87,7 @@ pub enum NetdevError {
 impl NetdevError {
     /// Builds an [`NetdevError::Os`] from an `io::Error`.
     pub fn os(dev: &str, op: &'static str, e: std::io::Error) -> Self {
-        NetdevError::Os {
-            dev: dev.to_string(),
-            op,
-            msg: e.to_string(),
-        }
+        NetdevError::Os { dev: dev.to_string(), op, msg: e.to_string() }
     }
 }
 
@@ -209,6 +205,12 @@ pub trait Netdev: Send + Sync + 'static {
     fn as_any(&self) -> &dyn Any;
 }
 
+impl std::fmt::Debug for dyn Netdev {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} netdev {}", self.type_name(), self.name())
+    }
+}
+
 /// Opens a netdev of one type: `(name, options)` to a device.
 pub type NetdevConstructor =
     fn(name: &str, options: &BTreeMap<String, String>) -> Result<Arc<dyn Netdev>, NetdevError>;
@@ -223,9 +225,7 @@ impl std::fmt::Debug for NetdevRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut types: Vec<_> = self.classes.keys().collect();
         types.sort();
-        f.debug_struct("NetdevRegistry")
-            .field("types", &types)
-            .finish()
+        f.debug_struct("NetdevRegistry").field("types", &types).finish()
     }
 }
 
@@ -239,9 +239,7 @@ impl NetdevRegistry {
     /// A registry with the built-in providers: `dummy`, `dummy-internal`,
     /// `system`, `tap` and `internal`.
     pub fn new() -> Self {
-        let mut r = NetdevRegistry {
-            classes: HashMap::new(),
-        };
+        let mut r = NetdevRegistry { classes: HashMap::new() };
         r.register("dummy", dummy::DummyNetdev::open_dummy);
         r.register("dummy-internal", dummy::DummyNetdev::open_internal);
         r.register("system", system::SystemNetdev::open);

@@ -34,9 +34,7 @@ impl PcapWriter {
 
     /// Appends one packet, stamped with the current wall-clock time.
     pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let caplen = data.len().min(SNAPLEN as usize);
         self.out.write_all(&(now.as_secs() as u32).to_le_bytes())?;
         self.out.write_all(&now.subsec_micros().to_le_bytes())?;
@@ -52,10 +50,7 @@ impl PcapWriter {
 pub fn read_all(path: &Path) -> io::Result<Vec<Vec<u8>>> {
     let bytes = std::fs::read(path)?;
     let bad = |what: &str| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{}: {what}", path.display()),
-        )
+        io::Error::new(io::ErrorKind::InvalidData, format!("{}: {what}", path.display()))
     };
     if bytes.len() < 24 || u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) != MAGIC {
         return Err(bad("not a little-endian pcap file"));
@@ -63,12 +58,9 @@ pub fn read_all(path: &Path) -> io::Result<Vec<Vec<u8>>> {
     let mut pkts = Vec::new();
     let mut off = 24;
     while off + 16 <= bytes.len() {
-        let caplen = u32::from_le_bytes([
-            bytes[off + 8],
-            bytes[off + 9],
-            bytes[off + 10],
-            bytes[off + 11],
-        ]) as usize;
+        let caplen =
+            u32::from_le_bytes([bytes[off + 8], bytes[off + 9], bytes[off + 10], bytes[off + 11]])
+                as usize;
         off += 16;
         if off + caplen > bytes.len() {
             return Err(bad("truncated record"));

@@ -9,6 +9,12 @@
 //! stripped on receive is put back in the packet, so the datapath sees the
 //! frame as it was on the wire.
 //!
+//! Option `rx_ring=v2` selects a TPACKET_V2 ring instead (for queues opened
+//! after it is set): V3 hands frames over a block at a time, when the block
+//! is full or its 1 ms retire timer fires, which adds up to a millisecond to
+//! sparse traffic; V2 hands each frame over at once. docs/PERFORMANCE.md has
+//! the measured difference.
+//!
 //! Packets the host itself sends out of the interface are not received back
 //! (`PACKET_IGNORE_OUTGOING`). The interface must exist when the port is
 //! added; rvs does not create or delete it, but brings it up.
@@ -16,13 +22,13 @@
 use super::linux;
 use super::vnet::{self, VNET_HDR_LEN};
 use super::{Netdev, NetdevError, NetdevRxq, NetdevStats, TxOffloads};
-use crate::sys::packet::{Frame, RxRing, TxSocket};
+use crate::sys::packet::{Frame, RingVersion, RxRing, TxSocket};
 use rvs_packet::{Batch, EthAddr, Packet, BATCH_SIZE};
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Default)]
 struct Counters {
@@ -36,6 +42,8 @@ struct Counters {
 pub struct SystemNetdev {
     name: String,
     ifindex: u32,
+    /// Receive ring layout for queues opened from now on (`rx_ring`).
+    ring: Mutex<RingVersion>,
     tx: TxSocket,
     counters: Arc<Counters>,
 }
@@ -53,6 +61,7 @@ impl SystemNetdev {
         let dev = SystemNetdev {
             name: name.to_string(),
             ifindex,
+            ring: Mutex::new(RingVersion::V3),
             tx,
             counters: Arc::default(),
         };
@@ -75,28 +84,17 @@ impl Netdev for SystemNetdev {
 
     fn rxq_open(&self, id: usize) -> Result<Box<dyn NetdevRxq>, NetdevError> {
         if id != 0 {
-            return Err(NetdevError::NoSuchQueue {
-                dev: self.name.clone(),
-                qid: id,
-                n: 1,
-            });
+            return Err(NetdevError::NoSuchQueue { dev: self.name.clone(), qid: id, n: 1 });
         }
-        let ring = RxRing::open(self.ifindex)
+        let ring = RxRing::open(self.ifindex, *self.ring.lock().unwrap())
             .map_err(|e| NetdevError::os(&self.name, "opening the receive ring", e))?;
-        Ok(Box::new(SystemRxq {
-            ring,
-            name: self.name.clone(),
-            counters: self.counters.clone(),
-        }))
+        Ok(Box::new(SystemRxq { ring, name: self.name.clone(), counters: self.counters.clone() }))
     }
 
     fn send(&self, _qid: usize, pkts: &mut Vec<Packet>) -> Result<(), NetdevError> {
         let hdrs: Vec<[u8; VNET_HDR_LEN]> = pkts.iter().map(|p| vnet::encode(&p.md)).collect();
-        let list: Vec<(&[u8; VNET_HDR_LEN], &[u8])> = hdrs
-            .iter()
-            .zip(pkts.iter())
-            .map(|(h, p)| (h, p.data()))
-            .collect();
+        let list: Vec<(&[u8; VNET_HDR_LEN], &[u8])> =
+            hdrs.iter().zip(pkts.iter()).map(|(h, p)| (h, p.data())).collect();
         let r = self.tx.send_batch(&list);
         drop(list);
         pkts.clear();
@@ -120,11 +118,7 @@ impl Netdev for SystemNetdev {
     }
 
     fn tx_offloads(&self) -> TxOffloads {
-        TxOffloads {
-            csum: true,
-            tso: true,
-            uso: true,
-        }
+        TxOffloads { csum: true, tso: true, uso: true }
     }
 
     fn mac(&self) -> Result<EthAddr, NetdevError> {
@@ -169,14 +163,22 @@ impl Netdev for SystemNetdev {
     }
 
     fn set_config(&self, options: &BTreeMap<String, String>) -> Result<(), NetdevError> {
-        if let Some((k, v)) = options.iter().next() {
-            return Err(NetdevError::BadOption {
+        let mut ring = RingVersion::V3;
+        for (k, v) in options {
+            let bad = |why: &str| NetdevError::BadOption {
                 dev: self.name.clone(),
                 key: k.clone(),
                 value: v.clone(),
-                why: "a system interface takes no options".into(),
-            });
+                why: why.into(),
+            };
+            match (k.as_str(), v.as_str()) {
+                ("rx_ring", "v3") => ring = RingVersion::V3,
+                ("rx_ring", "v2") => ring = RingVersion::V2,
+                ("rx_ring", _) => return Err(bad("must be v2 or v3")),
+                _ => return Err(bad("unknown option for a system interface (known: rx_ring)")),
+            }
         }
+        *self.ring.lock().unwrap() = ring;
         Ok(())
     }
 

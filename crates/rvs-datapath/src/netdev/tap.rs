@@ -151,10 +151,7 @@ impl TapNetdev {
         let offloads = tun::set_offload(fd.as_fd());
         let ifindex = linux::ifindex(&name)?;
         linux::set_up(&name, true)?;
-        let last = LastKnown {
-            mtu: linux::mtu(&name)?,
-            mac: linux::mac(&name)?,
-        };
+        let last = LastKnown { mtu: linux::mtu(&name)?, mac: linux::mac(&name)? };
         tracing::debug!(
             dev = %name, internal, owned, ifindex, ?offloads,
             "opened tap"
@@ -228,11 +225,7 @@ impl Netdev for TapNetdev {
 
     fn rxq_open(&self, id: usize) -> Result<Box<dyn NetdevRxq>, NetdevError> {
         if id != 0 {
-            return Err(NetdevError::NoSuchQueue {
-                dev: self.name.clone(),
-                qid: id,
-                n: 1,
-            });
+            return Err(NetdevError::NoSuchQueue { dev: self.name.clone(), qid: id, n: 1 });
         }
         Ok(Box::new(TapRxq {
             name: self.name.clone(),
@@ -272,11 +265,7 @@ impl Netdev for TapNetdev {
     /// The kernel takes checksum-partial frames and GSO super-frames from a
     /// tap with a vnet header; UDP GSO when it also offered USO (Linux 6.2+).
     fn tx_offloads(&self) -> TxOffloads {
-        TxOffloads {
-            csum: true,
-            tso: true,
-            uso: self.offloads.uso,
-        }
+        TxOffloads { csum: true, tso: true, uso: self.offloads.uso }
     }
 
     fn mac(&self) -> Result<EthAddr, NetdevError> {

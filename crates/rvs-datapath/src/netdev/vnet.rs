@@ -55,11 +55,7 @@ pub fn decode(hdr: &[u8], md: &mut Metadata) -> Result<(), VnetError> {
         GSO_UDP_L4 => GsoType::Udp,
         other => return Err(VnetError::UnsupportedGso(other)),
     };
-    md.gso_size = if md.gso_type == GsoType::None {
-        0
-    } else {
-        u16_at(4)
-    };
+    md.gso_size = if md.gso_type == GsoType::None { 0 } else { u16_at(4) };
     if flags & F_NEEDS_CSUM != 0 {
         md.csum_start = Some(u16_at(6));
         md.csum_offset = u16_at(8);

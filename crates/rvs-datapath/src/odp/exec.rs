@@ -112,36 +112,22 @@ pub fn set_field(
             })?;
             set_eth(pkt, src, dst, ms, md);
         }
-        SetField::Ipv4 {
-            src, dst, tos, ttl, ..
-        } => {
+        SetField::Ipv4 { src, dst, tos, ttl, .. } => {
             let full = (u32::MAX, u32::MAX, u8::MAX, u8::MAX);
             let m = mask_of(mask, full, |m| match *m {
-                SetField::Ipv4 {
-                    src, dst, tos, ttl, ..
-                } => Some((u32::from(src), u32::from(dst), tos, ttl)),
+                SetField::Ipv4 { src, dst, tos, ttl, .. } => {
+                    Some((u32::from(src), u32::from(dst), tos, ttl))
+                }
                 _ => None,
             })?;
             set_ipv4(pkt, key, (u32::from(src), u32::from(dst), tos, ttl), m);
         }
-        SetField::Ipv6 {
-            src,
-            dst,
-            label,
-            tclass,
-            hlimit,
-            ..
-        } => {
+        SetField::Ipv6 { src, dst, label, tclass, hlimit, .. } => {
             let full = (u128::MAX, u128::MAX, u32::MAX, u8::MAX, u8::MAX);
             let m = mask_of(mask, full, |m| match *m {
-                SetField::Ipv6 {
-                    src,
-                    dst,
-                    label,
-                    tclass,
-                    hlimit,
-                    ..
-                } => Some((u128::from(src), u128::from(dst), label, tclass, hlimit)),
+                SetField::Ipv6 { src, dst, label, tclass, hlimit, .. } => {
+                    Some((u128::from(src), u128::from(dst), label, tclass, hlimit))
+                }
                 _ => None,
             })?;
             let v = (u128::from(src), u128::from(dst), label, tclass, hlimit);
@@ -182,22 +168,12 @@ pub fn set_field(
             })?;
             set_icmp(pkt, key, true, (typ, code), m);
         }
-        SetField::Arp {
-            sip,
-            tip,
-            op,
-            sha,
-            tha,
-        } => {
+        SetField::Arp { sip, tip, op, sha, tha } => {
             let full = (u32::MAX, u32::MAX, u16::MAX, ALL_MAC, ALL_MAC);
             let m = mask_of(mask, full, |m| match *m {
-                SetField::Arp {
-                    sip,
-                    tip,
-                    op,
-                    sha,
-                    tha,
-                } => Some((u32::from(sip), u32::from(tip), op, sha, tha)),
+                SetField::Arp { sip, tip, op, sha, tha } => {
+                    Some((u32::from(sip), u32::from(tip), op, sha, tha))
+                }
                 _ => None,
             })?;
             set_arp(pkt, key, (u32::from(sip), u32::from(tip), op, sha, tha), m);
@@ -430,11 +406,7 @@ impl L4Csum {
             _ => return None,
         };
         let l4 = header_at(pkt, pkt.md.l4_ofs, need)?;
-        Some(L4Csum {
-            at: l4 + off,
-            kind,
-            partial: pkt.md.csum_start.is_some(),
-        })
+        Some(L4Csum { at: l4 + off, kind, partial: pkt.md.csum_start.is_some() })
     }
 
     /// Applies `f`, an update of a full checksum, to a complete checksum,
@@ -620,11 +592,7 @@ fn set_ports(pkt: &mut Packet, key: &FlowKey, proto: u8, v: (u16, u16), m: (u16,
         return;
     };
     let csum = L4Csum::locate(pkt, key);
-    let sctp_len = if proto == IPPROTO_SCTP {
-        sctp_len(pkt, key, l4)
-    } else {
-        0
-    };
+    let sctp_len = if proto == IPPROTO_SCTP { sctp_len(pkt, key, l4) } else { 0 };
     let partial = pkt.md.csum_start.is_some();
     let d = pkt.data_mut();
     let (os, od) = (rd16(d, l4), rd16(d, l4 + 2));
@@ -664,11 +632,8 @@ fn sctp_len(pkt: &Packet, key: &FlowKey, l4: usize) -> usize {
 }
 
 fn set_icmp(pkt: &mut Packet, key: &FlowKey, v6: bool, v: (u8, u8), m: (u8, u8)) {
-    let (et, proto) = if v6 {
-        (ETH_TYPE_IPV6, IPPROTO_ICMPV6)
-    } else {
-        (ETH_TYPE_IPV4, IPPROTO_ICMP)
-    };
+    let (et, proto) =
+        if v6 { (ETH_TYPE_IPV6, IPPROTO_ICMPV6) } else { (ETH_TYPE_IPV4, IPPROTO_ICMP) };
     if key.eth_type() != et || key.nw_proto() != proto {
         return;
     }
@@ -700,17 +665,9 @@ fn set_arp(pkt: &mut Packet, key: &FlowKey, v: ArpFields, m: ArpFields) {
         return;
     }
     wr16(d, l3 + 6, merge(rd16(d, l3 + 6), v.2, m.2));
-    wrmac(
-        d,
-        l3 + 8,
-        merge(rdmac(d, l3 + 8), v.3.to_u64(), m.3.to_u64()),
-    );
+    wrmac(d, l3 + 8, merge(rdmac(d, l3 + 8), v.3.to_u64(), m.3.to_u64()));
     wr32(d, l3 + 14, merge(rd32(d, l3 + 14), v.0, m.0));
-    wrmac(
-        d,
-        l3 + 18,
-        merge(rdmac(d, l3 + 18), v.4.to_u64(), m.4.to_u64()),
-    );
+    wrmac(d, l3 + 18, merge(rdmac(d, l3 + 18), v.4.to_u64(), m.4.to_u64()));
     wr32(d, l3 + 24, merge(rd32(d, l3 + 24), v.1, m.1));
 }
 
@@ -748,11 +705,7 @@ fn set_nd(
             break;
         }
         if len == 8 && matches!(typ, ND_OPT_SOURCE_LINKADDR | ND_OPT_TARGET_LINKADDR) {
-            let (val, mask) = if typ == ND_OPT_SOURCE_LINKADDR {
-                (v.1, m.1)
-            } else {
-                (v.2, m.2)
-            };
+            let (val, mask) = if typ == ND_OPT_SOURCE_LINKADDR { (v.1, m.1) } else { (v.2, m.2) };
             let old = rdmac(d, off + 2);
             let new = merge(old, val.to_u64(), mask.to_u64());
             if old != new {
@@ -787,17 +740,7 @@ fn set_tunnel(
     value: &SetField,
     mask: Option<&SetField>,
 ) -> Result<(), DropReason> {
-    let SetField::Tunnel {
-        tun_id,
-        src,
-        dst,
-        ipv6,
-        tos,
-        ttl,
-        tp_src,
-        tp_dst,
-        flags,
-    } = *value
+    let SetField::Tunnel { tun_id, src, dst, ipv6, tos, ttl, tp_src, tp_dst, flags } = *value
     else {
         return Ok(());
     };
@@ -863,10 +806,7 @@ fn hash_add(hash: u32, data: u32) -> u32 {
     let h = if data == 0 {
         hash
     } else {
-        hash ^ data
-            .wrapping_mul(0xcc9e_2d51)
-            .rotate_left(15)
-            .wrapping_mul(0x1b87_3593)
+        hash ^ data.wrapping_mul(0xcc9e_2d51).rotate_left(15).wrapping_mul(0x1b87_3593)
     };
     h.rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64)
 }
@@ -944,12 +884,7 @@ mod tests {
     }
 
     fn ipv4_default() -> Ip {
-        Ip::V4 {
-            src: v4("198.18.0.1"),
-            dst: v4("198.18.0.2"),
-            tos: 0,
-            ttl: 64,
-        }
+        Ip::V4 { src: v4("198.18.0.1"), dst: v4("198.18.0.2"), tos: 0, ttl: 64 }
     }
 
     fn ipv6_default() -> Ip {
@@ -1056,11 +991,7 @@ mod tests {
             m[off..off + 4].fill(0);
             return crc32c(&m).to_le_bytes();
         }
-        let ph = if proto == IPPROTO_ICMP {
-            0
-        } else {
-            pseudo(d, l3, is_v6, proto, m.len())
-        };
+        let ph = if proto == IPPROTO_ICMP { 0 } else { pseudo(d, l3, is_v6, proto, m.len()) };
         let c = if partial {
             !finish(ph)
         } else {
@@ -1087,11 +1018,7 @@ mod tests {
         for (i, &v) in vlans.iter().enumerate() {
             f.extend(ETH_TYPE_VLAN.to_be_bytes());
             f.extend(v.to_be_bytes());
-            let fld = if i == 0 {
-                Field::Vlan0Tci
-            } else {
-                Field::Vlan1Tci
-            };
+            let fld = if i == 0 { Field::Vlan0Tci } else { Field::Vlan1Tci };
             key.set(fld, u128::from(v | VLAN_CFI));
         }
         let is_v6 = matches!(ip, Ip::V6 { .. });
@@ -1114,14 +1041,7 @@ mod tests {
                 key.set(Field::NwTos, tos.into());
                 key.set(Field::NwTtl, ttl.into());
             }
-            Ip::V6 {
-                src,
-                dst,
-                tc,
-                label,
-                hlim,
-                rh,
-            } => {
+            Ip::V6 { src, dst, tc, label, hlim, rh } => {
                 f.extend(ETH_TYPE_IPV6.to_be_bytes());
                 f.extend((6 << 28 | u32::from(tc) << 20 | label).to_be_bytes());
                 let ext = if rh.is_some() { 8 } else { 0 };
@@ -1199,11 +1119,7 @@ mod tests {
             }
         } else {
             let want = full_l4_csum(d, l3, l4, is_v6, proto, partial);
-            assert_eq!(
-                d[off..off + 2],
-                want[..2],
-                "L4 checksum (partial: {partial})"
-            );
+            assert_eq!(d[off..off + 2], want[..2], "L4 checksum (partial: {partial})");
         }
     }
 
@@ -1216,26 +1132,11 @@ mod tests {
     }
 
     fn ipv4_set(src: Ipv4Addr, dst: Ipv4Addr, tos: u8, ttl: u8) -> SetField {
-        SetField::Ipv4 {
-            src,
-            dst,
-            proto: 0,
-            tos,
-            ttl,
-            frag: 0,
-        }
+        SetField::Ipv4 { src, dst, proto: 0, tos, ttl, frag: 0 }
     }
 
     fn ipv6_set(src: Ipv6Addr, dst: Ipv6Addr, label: u32, tclass: u8, hlimit: u8) -> SetField {
-        SetField::Ipv6 {
-            src,
-            dst,
-            label,
-            proto: 0,
-            tclass,
-            hlimit,
-            frag: 0,
-        }
+        SetField::Ipv6 { src, dst, label, proto: 0, tclass, hlimit, frag: 0 }
     }
 
     #[test]
@@ -1249,28 +1150,14 @@ mod tests {
     fn set_eth_full_and_masked() {
         let (mut p, k) = build(ipv4_default(), L4::Tcp(1000, 80), b"x", &[]);
         let orig = p.data().to_vec();
-        let (s, d) = (
-            EthAddr([0x0a, 1, 2, 3, 4, 5]),
-            EthAddr([0x0c, 6, 7, 8, 9, 0xa]),
-        );
+        let (s, d) = (EthAddr([0x0a, 1, 2, 3, 4, 5]), EthAddr([0x0c, 6, 7, 8, 9, 0xa]));
         set(&mut p, &k, SetField::Eth { src: s, dst: d });
         assert_eq!(&p.data()[..6], &d.0);
         assert_eq!(&p.data()[6..12], &s.0);
         assert_eq!(&p.data()[12..], &orig[12..]);
         // Only the low byte of the source.
-        let m = SetField::Eth {
-            src: EthAddr([0, 0, 0, 0, 0, 0xff]),
-            dst: EthAddr::ZERO,
-        };
-        set_masked(
-            &mut p,
-            &k,
-            SetField::Eth {
-                src: MAC_B,
-                dst: MAC_B,
-            },
-            m,
-        );
+        let m = SetField::Eth { src: EthAddr([0, 0, 0, 0, 0, 0xff]), dst: EthAddr::ZERO };
+        set_masked(&mut p, &k, SetField::Eth { src: MAC_B, dst: MAC_B }, m);
         assert_eq!(&p.data()[..6], &d.0);
         assert_eq!(&p.data()[6..12], &[0x0a, 1, 2, 3, 4, 0x0b]);
     }
@@ -1296,11 +1183,7 @@ mod tests {
         let (mut p, k) = build(ipv4_default(), L4::Udp(1, 2), b"data", &[]);
         p.push_front(1)[0] = 0xee;
         assert_eq!(p.md.l3_ofs, 15);
-        set(
-            &mut p,
-            &k,
-            ipv4_set(v4("198.18.0.3"), v4("198.18.0.4"), 0x10, 3),
-        );
+        set(&mut p, &k, ipv4_set(v4("198.18.0.3"), v4("198.18.0.4"), 0x10, 3));
         assert_eq!(p.data()[15 + 8], 3);
         check_csums(&p, &k, false);
     }
@@ -1324,11 +1207,7 @@ mod tests {
     #[test]
     fn udp_zero_checksum_stays_zero() {
         let (mut p, k) = build(ipv4_default(), L4::UdpNoCsum(53, 53), b"query", &[]);
-        set(
-            &mut p,
-            &k,
-            ipv4_set(v4("198.18.9.9"), v4("198.18.0.2"), 0, 64),
-        );
+        set(&mut p, &k, ipv4_set(v4("198.18.9.9"), v4("198.18.0.2"), 0, 64));
         set(&mut p, &k, SetField::Udp { src: 1234, dst: 53 });
         check_csums(&p, &k, true);
         assert_eq!(rd16(p.data(), p.md.l4_ofs as usize), 1234);
@@ -1361,24 +1240,9 @@ mod tests {
         make_partial(&mut p, &k);
         let at = p.md.l4_ofs as usize + 16;
         let before = rd16(p.data(), at);
-        set(
-            &mut p,
-            &k,
-            SetField::Tcp {
-                src: 2000,
-                dst: 443,
-            },
-        );
-        assert_eq!(
-            rd16(p.data(), at),
-            before,
-            "port change leaves the pseudo sum"
-        );
-        set(
-            &mut p,
-            &k,
-            ipv4_set(v4("198.18.5.5"), v4("198.19.6.6"), 0, 64),
-        );
+        set(&mut p, &k, SetField::Tcp { src: 2000, dst: 443 });
+        assert_eq!(rd16(p.data(), at), before, "port change leaves the pseudo sum");
+        set(&mut p, &k, ipv4_set(v4("198.18.5.5"), v4("198.19.6.6"), 0, 64));
         assert_ne!(rd16(p.data(), at), before);
         check_csums(&p, &k, false);
     }
@@ -1387,11 +1251,7 @@ mod tests {
     fn checksum_partial_udp_ipv6() {
         let (mut p, k) = build(ipv6_default(), L4::Udp(5000, 4789), &[1; 33], &[]);
         make_partial(&mut p, &k);
-        set(
-            &mut p,
-            &k,
-            ipv6_set(v6("2001:db8::77"), v6("2001:db8:1::99"), 1, 2, 3),
-        );
+        set(&mut p, &k, ipv6_set(v6("2001:db8::77"), v6("2001:db8:1::99"), 1, 2, 3));
         set(&mut p, &k, SetField::Udp { src: 1, dst: 2 });
         check_csums(&p, &k, false);
     }
@@ -1428,21 +1288,9 @@ mod tests {
             if let SetField::Ipv6 { dst, .. } = &mut full {
                 *dst = Ipv6Addr::from(u128::MAX);
             }
-            set_masked(
-                &mut p,
-                &k,
-                ipv6_set(v6("::"), v6("2001:db8::99"), 0, 0, 0),
-                full,
-            );
-            assert_eq!(
-                rd128(p.data(), p.md.l3_ofs as usize + 24),
-                u128::from(v6("2001:db8::99"))
-            );
-            assert_eq!(
-                rd16(p.data(), at) != before,
-                dst_counts,
-                "segments left {left}"
-            );
+            set_masked(&mut p, &k, ipv6_set(v6("::"), v6("2001:db8::99"), 0, 0, 0), full);
+            assert_eq!(rd128(p.data(), p.md.l3_ofs as usize + 24), u128::from(v6("2001:db8::99")));
+            assert_eq!(rd16(p.data(), at) != before, dst_counts, "segments left {left}");
         }
     }
 
@@ -1452,18 +1300,9 @@ mod tests {
             for ip in [ipv4_default(), ipv6_default()] {
                 let (mut p, k) = build(ip, l4, b"some payload bytes", &[]);
                 let v = match l4 {
-                    L4::Tcp(..) => SetField::Tcp {
-                        src: 4321,
-                        dst: 8080,
-                    },
-                    L4::Udp(..) => SetField::Udp {
-                        src: 4321,
-                        dst: 8080,
-                    },
-                    _ => SetField::Sctp {
-                        src: 4321,
-                        dst: 8080,
-                    },
+                    L4::Tcp(..) => SetField::Tcp { src: 4321, dst: 8080 },
+                    L4::Udp(..) => SetField::Udp { src: 4321, dst: 8080 },
+                    _ => SetField::Sctp { src: 4321, dst: 8080 },
                 };
                 set(&mut p, &k, v);
                 let l4o = p.md.l4_ofs as usize;
@@ -1500,11 +1339,7 @@ mod tests {
         assert_eq!(p.data()[l4..l4 + 2], [0, 3]);
         check_csums(&p, &k, false);
         // An address change does not touch ICMPv4's checksum but must keep it right.
-        set(
-            &mut p,
-            &k,
-            ipv4_set(v4("198.18.7.7"), v4("198.18.0.2"), 0, 64),
-        );
+        set(&mut p, &k, ipv4_set(v4("198.18.7.7"), v4("198.18.0.2"), 0, 64));
         check_csums(&p, &k, false);
 
         let (mut p, k) = build(ipv6_default(), L4::Icmp(128, 0), b"ping", &[]);
@@ -1581,10 +1416,7 @@ mod tests {
 
     #[test]
     fn set_nd_target_and_options() {
-        for (typ, opt) in [
-            (135u8, ND_OPT_SOURCE_LINKADDR),
-            (136, ND_OPT_TARGET_LINKADDR),
-        ] {
+        for (typ, opt) in [(135u8, ND_OPT_SOURCE_LINKADDR), (136, ND_OPT_TARGET_LINKADDR)] {
             let ip = Ip::V6 {
                 src: v6("fe80::1"),
                 dst: v6("ff02::1:ff00:2"),
@@ -1593,12 +1425,8 @@ mod tests {
                 hlim: 255,
                 rh: None,
             };
-            let (mut p, k) = build(
-                ip,
-                L4::Nd(typ, v6("2001:db8::2"), Some((opt, MAC_A))),
-                &[],
-                &[],
-            );
+            let (mut p, k) =
+                build(ip, L4::Nd(typ, v6("2001:db8::2"), Some((opt, MAC_A))), &[], &[]);
             let v = SetField::Nd {
                 target: v6("2001:db8::77"),
                 sll: EthAddr([2, 0x11, 0x22, 0x33, 0x44, 0x55]),
@@ -1608,11 +1436,7 @@ mod tests {
             let l4 = p.md.l4_ofs as usize;
             let d = p.data();
             assert_eq!(rd128(d, l4 + 8), u128::from(v6("2001:db8::77")));
-            let want = if opt == ND_OPT_SOURCE_LINKADDR {
-                0x11
-            } else {
-                0x66
-            };
+            let want = if opt == ND_OPT_SOURCE_LINKADDR { 0x11 } else { 0x66 };
             assert_eq!(d[l4 + 24 + 3], want, "option {opt}");
             check_csums(&p, &k, false);
         }
@@ -1623,12 +1447,7 @@ mod tests {
         let (mut p, k) = build(ipv4_default(), L4::Tcp(1, 2), b"", &[]);
         set(&mut p, &k, SetField::Priority(7));
         set(&mut p, &k, SetField::Mark(0x1234_5678));
-        set_masked(
-            &mut p,
-            &k,
-            SetField::Mark(0xffff_0000),
-            SetField::Mark(0x00ff_0000),
-        );
+        set_masked(&mut p, &k, SetField::Mark(0xffff_0000), SetField::Mark(0x00ff_0000));
         assert_eq!(p.md.skb_priority, 7);
         assert_eq!(p.md.pkt_mark, 0x12ff_5678);
         let t = SetField::Tunnel {
@@ -1666,10 +1485,7 @@ mod tests {
             &mut p,
             &k,
             &SetField::Tcp { src: 9, dst: 9 },
-            Some(&SetField::Udp {
-                src: 0xffff,
-                dst: 0xffff,
-            }),
+            Some(&SetField::Udp { src: 0xffff, dst: 0xffff }),
         );
         assert_eq!(r, Err(DropReason::Malformed));
         assert_eq!(p, before);
@@ -1683,13 +1499,8 @@ mod tests {
         set(&mut p, &k, SetField::Tcp { src: 9, dst: 9 });
         set(&mut p, &k, ipv6_set(v6("::1"), v6("::2"), 0, 0, 0));
         let (_, arp_key) = arp_packet();
-        let arp = SetField::Arp {
-            sip: v4("1.1.1.1"),
-            tip: v4("1.1.1.1"),
-            op: 1,
-            sha: MAC_A,
-            tha: MAC_A,
-        };
+        let arp =
+            SetField::Arp { sip: v4("1.1.1.1"), tip: v4("1.1.1.1"), op: 1, sha: MAC_A, tha: MAC_A };
         set(&mut p, &k, arp);
         assert_eq!(p, before);
         // The ARP key on an IP packet with no ARP header where the key says.
@@ -1706,11 +1517,7 @@ mod tests {
         set(&mut p, &k, SetField::Tcp { src: 9, dst: 9 });
         assert_eq!(p, before);
         // ... while an address change still fixes the IPv4 header.
-        set(
-            &mut p,
-            &k,
-            ipv4_set(v4("198.18.0.9"), v4("198.18.0.2"), 0, 64),
-        );
+        set(&mut p, &k, ipv4_set(v4("198.18.0.9"), v4("198.18.0.2"), 0, 64));
         assert_eq!(checksum(&p.data()[14..34]), 0);
         assert_eq!(p.data()[34..], before.data()[34..]);
     }
@@ -1722,11 +1529,7 @@ mod tests {
         let l4 = p.md.l4_ofs as usize;
         let before = p.data()[l4..].to_vec();
         set(&mut p, &k, SetField::Udp { src: 9, dst: 9 });
-        set(
-            &mut p,
-            &k,
-            ipv4_set(v4("198.18.0.9"), v4("198.18.0.2"), 0, 64),
-        );
+        set(&mut p, &k, ipv4_set(v4("198.18.0.9"), v4("198.18.0.2"), 0, 64));
         assert_eq!(p.data()[l4..], before[..]);
         assert_eq!(checksum(&p.data()[14..34]), 0);
     }
@@ -1746,21 +1549,14 @@ mod tests {
         assert_eq!(p.md.csum_start, orig.md.csum_start.map(|c| c + 4));
         // An outer 802.1ad tag goes in front.
         push_vlan(&mut p, ETH_TYPE_QINQ, VLAN_CFI | 20);
-        assert_eq!(
-            &p.data()[12..20],
-            &[0x88, 0xa8, 0x00, 20, 0x81, 0x00, 0x20, 0x0a]
-        );
+        assert_eq!(&p.data()[12..20], &[0x88, 0xa8, 0x00, 20, 0x81, 0x00, 0x20, 0x0a]);
         pop_vlan(&mut p);
         assert_eq!(&p.data()[12..16], &[0x81, 0x00, 0x20, 0x0a]);
         // (Packet's PartialEq also compares stale headroom bytes.)
         pop_vlan(&mut p);
         assert_eq!((p.data(), p.md), (orig.data(), orig.md));
         pop_vlan(&mut p);
-        assert_eq!(
-            (p.data(), p.md),
-            (orig.data(), orig.md),
-            "no tag: nothing to pop"
-        );
+        assert_eq!((p.data(), p.md), (orig.data(), orig.md), "no tag: nothing to pop");
     }
 
     #[test]
@@ -1779,12 +1575,7 @@ mod tests {
     fn hash_properties() {
         let (_, k) = build(ipv4_default(), L4::Tcp(1000, 80), b"", &[]);
         let (_, r) = build(
-            Ip::V4 {
-                src: v4("198.18.0.2"),
-                dst: v4("198.18.0.1"),
-                tos: 0,
-                ttl: 64,
-            },
+            Ip::V4 { src: v4("198.18.0.2"), dst: v4("198.18.0.1"), tos: 0, ttl: 64 },
             L4::Tcp(80, 1000),
             b"",
             &[],
@@ -1857,10 +1648,7 @@ mod tests {
             L4::Tcp(..) => SetField::Tcp { src: s, dst: d },
             L4::Udp(..) | L4::UdpNoCsum(..) => SetField::Udp { src: s, dst: d },
             L4::Sctp(..) => SetField::Sctp { src: s, dst: d },
-            _ => SetField::Icmp {
-                typ: s as u8,
-                code: d as u8,
-            },
+            _ => SetField::Icmp { typ: s as u8, code: d as u8 },
         }
     }
 

@@ -106,11 +106,7 @@ pub fn flags(name: &str) -> io::Result<i32> {
 /// Sets or clears `IFF_UP`.
 pub fn set_up(name: &str, up: bool) -> io::Result<()> {
     let f = flags(name)?;
-    let nf = if up {
-        f | libc::IFF_UP
-    } else {
-        f & !libc::IFF_UP
-    };
+    let nf = if up { f | libc::IFF_UP } else { f & !libc::IFF_UP };
     if nf == f {
         return Ok(());
     }

@@ -52,11 +52,7 @@ impl EventFd {
         // SAFETY: reads at most 8 bytes into a live local from an fd we own;
         // EAGAIN (counter already zero) is the expected failure.
         let _ = unsafe {
-            libc::read(
-                self.fd.as_raw_fd(),
-                (&mut v as *mut u64).cast(),
-                std::mem::size_of::<u64>(),
-            )
+            libc::read(self.fd.as_raw_fd(), (&mut v as *mut u64).cast(), std::mem::size_of::<u64>())
         };
     }
 }
@@ -93,10 +89,8 @@ impl Epoll {
 
     /// Watches `fd` for becoming readable (edge-triggered), reporting `token`.
     pub fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
-        let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
-            u64: token,
-        };
+        let mut ev =
+            libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLET) as u32, u64: token };
         // SAFETY: `ev` is a valid epoll_event that outlives the call; the
         // kernel copies it.
         let r = unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
@@ -137,9 +131,7 @@ impl Epoll {
 
 /// Number of file descriptors this process has open (for leak tests).
 pub fn open_fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
 }
 
 #[cfg(test)]

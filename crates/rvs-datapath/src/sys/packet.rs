@@ -33,13 +33,7 @@ fn last_err<T>(what: &str) -> io::Result<T> {
 fn setsockopt<T>(fd: RawFd, level: i32, opt: i32, val: &T, what: &str) -> io::Result<()> {
     // SAFETY: `val` points at a live, initialised `T` of the size we pass.
     let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            opt,
-            (val as *const T).cast(),
-            std::mem::size_of::<T>() as u32,
-        )
+        libc::setsockopt(fd, level, opt, (val as *const T).cast(), std::mem::size_of::<T>() as u32)
     };
     if rc < 0 {
         return last_err(what);
@@ -97,13 +91,29 @@ pub struct Frame<'a> {
     pub vlan: Option<(u16, u16)>,
 }
 
-/// An AF_PACKET receive socket with a TPACKET_V3 ring.
+/// Which TPACKET ring layout to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RingVersion {
+    /// Fixed-size frames, each handed over as soon as it is written.
+    V2,
+    /// Variable-size frames packed into blocks, handed over a block at a
+    /// time (when full or when its retire timer fires).
+    V3,
+}
+
+/// Frame size of a TPACKET_V2 ring: a 64 KiB super-frame with its headers.
+pub const V2_FRAME_SIZE: usize = 68 * 1024;
+/// Frames in a TPACKET_V2 ring.
+pub const V2_FRAME_NR: usize = 256;
+
+/// An AF_PACKET receive socket with a TPACKET_V2 or V3 ring.
 #[derive(Debug)]
 pub struct RxRing {
     fd: OwnedFd,
     ring: *mut u8,
     ring_len: usize,
-    /// Block being read, and where in it.
+    version: RingVersion,
+    /// V3: block being read, and where in it. V2: frame index in `block`.
     block: usize,
     pkt_in_block: u32,
     next_offset: usize,
@@ -116,49 +126,43 @@ unsafe impl Send for RxRing {}
 impl RxRing {
     /// Opens a promiscuous receive ring on interface `ifindex`, ignoring
     /// packets the host itself sends out of it.
-    pub fn open(ifindex: u32) -> io::Result<Self> {
+    pub fn open(ifindex: u32, version: RingVersion) -> io::Result<Self> {
         let fd = packet_socket(ETH_P_ALL)?;
         let raw = fd.as_raw_fd();
-        setsockopt(
-            raw,
-            libc::SOL_PACKET,
-            libc::PACKET_VNET_HDR,
-            &1i32,
-            "PACKET_VNET_HDR",
-        )?;
-        let v3 = libc::tpacket_versions::TPACKET_V3 as i32;
-        setsockopt(
-            raw,
-            libc::SOL_PACKET,
-            libc::PACKET_VERSION,
-            &v3,
-            "PACKET_VERSION",
-        )?;
-        // Our own transmissions on this interface are not received back.
-        setsockopt(
-            raw,
-            libc::SOL_PACKET,
-            libc::PACKET_IGNORE_OUTGOING,
-            &1i32,
-            "PACKET_IGNORE_OUTGOING",
-        )?;
-        let req = libc::tpacket_req3 {
-            tp_block_size: BLOCK_SIZE as u32,
-            tp_block_nr: BLOCK_NR as u32,
-            tp_frame_size: 2048,
-            tp_frame_nr: (BLOCK_SIZE / 2048 * BLOCK_NR) as u32,
-            tp_retire_blk_tov: RETIRE_TOV_MS,
-            tp_sizeof_priv: 0,
-            tp_feature_req_word: 0,
+        setsockopt(raw, libc::SOL_PACKET, libc::PACKET_VNET_HDR, &1i32, "PACKET_VNET_HDR")?;
+        let v = match version {
+            RingVersion::V2 => libc::tpacket_versions::TPACKET_V2 as i32,
+            RingVersion::V3 => libc::tpacket_versions::TPACKET_V3 as i32,
         };
-        setsockopt(
-            raw,
-            libc::SOL_PACKET,
-            libc::PACKET_RX_RING,
-            &req,
-            "PACKET_RX_RING",
-        )?;
-        let ring_len = BLOCK_SIZE * BLOCK_NR;
+        setsockopt(raw, libc::SOL_PACKET, libc::PACKET_VERSION, &v, "PACKET_VERSION")?;
+        // Our own transmissions on this interface are not received back.
+        let ign = libc::PACKET_IGNORE_OUTGOING;
+        setsockopt(raw, libc::SOL_PACKET, ign, &1i32, "PACKET_IGNORE_OUTGOING")?;
+        let ring_len = match version {
+            RingVersion::V3 => {
+                let req = libc::tpacket_req3 {
+                    tp_block_size: BLOCK_SIZE as u32,
+                    tp_block_nr: BLOCK_NR as u32,
+                    tp_frame_size: 2048,
+                    tp_frame_nr: (BLOCK_SIZE / 2048 * BLOCK_NR) as u32,
+                    tp_retire_blk_tov: RETIRE_TOV_MS,
+                    tp_sizeof_priv: 0,
+                    tp_feature_req_word: 0,
+                };
+                setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &req, "PACKET_RX_RING")?;
+                BLOCK_SIZE * BLOCK_NR
+            }
+            RingVersion::V2 => {
+                let req = libc::tpacket_req {
+                    tp_block_size: V2_FRAME_SIZE as u32,
+                    tp_block_nr: V2_FRAME_NR as u32,
+                    tp_frame_size: V2_FRAME_SIZE as u32,
+                    tp_frame_nr: V2_FRAME_NR as u32,
+                };
+                setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &req, "PACKET_RX_RING")?;
+                V2_FRAME_SIZE * V2_FRAME_NR
+            }
+        };
         // SAFETY: maps the ring the kernel just allocated for this socket;
         // the length is the one we asked for. The mapping is released in Drop.
         let ring = unsafe {
@@ -195,6 +199,7 @@ impl RxRing {
             fd,
             ring: ring.cast(),
             ring_len,
+            version,
             block: 0,
             pkt_in_block: 0,
             next_offset: 0,
@@ -231,8 +236,58 @@ impl RxRing {
     }
 
     /// Calls `f` for up to `max` frames that are ready, returning how many.
-    /// A block is handed back to the kernel once every frame in it is read.
-    pub fn recv(&mut self, max: usize, mut f: impl FnMut(Frame<'_>)) -> usize {
+    /// A block (V3) or frame (V2) is handed back to the kernel once read.
+    pub fn recv(&mut self, max: usize, f: impl FnMut(Frame<'_>)) -> usize {
+        match self.version {
+            RingVersion::V2 => self.recv_v2(max, f),
+            RingVersion::V3 => self.recv_v3(max, f),
+        }
+    }
+
+    fn recv_v2(&mut self, max: usize, mut f: impl FnMut(Frame<'_>)) -> usize {
+        let mut n = 0;
+        while n < max {
+            // SAFETY: block < V2_FRAME_NR, so the frame lies in the mapping.
+            let frame = unsafe { self.ring.add(self.block * V2_FRAME_SIZE) };
+            // SAFETY: the frame header's first field is the 4-byte aligned
+            // status word the kernel writes concurrently: read it atomically.
+            let status = unsafe { &*frame.cast::<AtomicU32>() };
+            if status.load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
+                break;
+            }
+            // SAFETY: the frame is ours (TP_STATUS_USER) until handed back,
+            // and the kernel wrote a tpacket2_hdr at its start.
+            let hdr = unsafe { &*frame.cast::<libc::tpacket2_hdr>() };
+            let (mac, snap) = (hdr.tp_mac as usize, hdr.tp_snaplen as usize);
+            if mac >= VNET_HDR_LEN && mac + snap <= V2_FRAME_SIZE {
+                // SAFETY: [mac - 10, mac + snap) lies inside the frame
+                // (checked just above), untouched until handed back.
+                let (vnet, data) = unsafe {
+                    let base = frame.add(mac);
+                    (
+                        std::slice::from_raw_parts(base.sub(VNET_HDR_LEN), VNET_HDR_LEN),
+                        std::slice::from_raw_parts(base, snap),
+                    )
+                };
+                let st = hdr.tp_status;
+                let vlan = (st & libc::TP_STATUS_VLAN_VALID != 0).then(|| {
+                    let tpid = if st & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+                        hdr.tp_vlan_tpid
+                    } else {
+                        0x8100
+                    };
+                    (tpid, hdr.tp_vlan_tci)
+                });
+                f(Frame { vnet, data, len: hdr.tp_len as usize, vlan });
+                n += 1;
+            }
+            status.store(libc::TP_STATUS_KERNEL, Ordering::Release);
+            self.block = (self.block + 1) % V2_FRAME_NR;
+        }
+        n
+    }
+
+    fn recv_v3(&mut self, max: usize, mut f: impl FnMut(Frame<'_>)) -> usize {
         let mut n = 0;
         while n < max {
             if self.block_status(self.block).load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
@@ -281,20 +336,14 @@ impl RxRing {
                         };
                         (tpid, hdr.hv1.tp_vlan_tci as u16)
                     });
-                    f(Frame {
-                        vnet,
-                        data,
-                        len: hdr.tp_len as usize,
-                        vlan,
-                    });
+                    f(Frame { vnet, data, len: hdr.tp_len as usize, vlan });
                     n += 1;
                 }
                 self.pkt_in_block += 1;
                 self.next_offset = off + hdr.tp_next_offset as usize;
             }
             if self.pkt_in_block >= num {
-                self.block_status(self.block)
-                    .store(libc::TP_STATUS_KERNEL, Ordering::Release);
+                self.block_status(self.block).store(libc::TP_STATUS_KERNEL, Ordering::Release);
                 self.block = (self.block + 1) % BLOCK_NR;
                 self.pkt_in_block = 0;
             }
@@ -332,20 +381,8 @@ impl TxSocket {
     pub fn open(ifindex: u32) -> io::Result<Self> {
         let fd = packet_socket(0)?;
         let raw = fd.as_raw_fd();
-        setsockopt(
-            raw,
-            libc::SOL_PACKET,
-            libc::PACKET_VNET_HDR,
-            &1i32,
-            "PACKET_VNET_HDR",
-        )?;
-        setsockopt(
-            raw,
-            libc::SOL_PACKET,
-            libc::PACKET_QDISC_BYPASS,
-            &1i32,
-            "PACKET_QDISC_BYPASS",
-        )?;
+        setsockopt(raw, libc::SOL_PACKET, libc::PACKET_VNET_HDR, &1i32, "PACKET_VNET_HDR")?;
+        setsockopt(raw, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, &1i32, "PACKET_QDISC_BYPASS")?;
         bind(raw, ifindex, 0)?;
         Ok(TxSocket { fd })
     }
@@ -359,21 +396,14 @@ impl TxSocket {
             .iter()
             .map(|(h, d)| {
                 [
-                    libc::iovec {
-                        iov_base: h.as_ptr() as *mut _,
-                        iov_len: VNET_HDR_LEN,
-                    },
-                    libc::iovec {
-                        iov_base: d.as_ptr() as *mut _,
-                        iov_len: d.len(),
-                    },
+                    libc::iovec { iov_base: h.as_ptr() as *mut _, iov_len: VNET_HDR_LEN },
+                    libc::iovec { iov_base: d.as_ptr() as *mut _, iov_len: d.len() },
                 ]
             })
             .collect();
         // SAFETY: mmsghdr is plain old data; all-zero is a valid value.
-        let mut msgs: Vec<libc::mmsghdr> = (0..pkts.len())
-            .map(|_| unsafe { std::mem::zeroed() })
-            .collect();
+        let mut msgs: Vec<libc::mmsghdr> =
+            (0..pkts.len()).map(|_| unsafe { std::mem::zeroed() }).collect();
         for (m, iov) in msgs.iter_mut().zip(iovs.iter_mut()) {
             m.msg_hdr.msg_iov = iov.as_mut_ptr();
             m.msg_hdr.msg_iovlen = 2;

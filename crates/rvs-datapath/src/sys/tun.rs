@@ -95,10 +95,7 @@ pub fn open_tap(name: &str) -> io::Result<TapFd> {
     // SAFETY: the path is a NUL-terminated literal; open takes no other
     // pointers.
     let raw = unsafe {
-        libc::open(
-            c"/dev/net/tun".as_ptr(),
-            libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
-        )
+        libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC)
     };
     if raw < 0 {
         return Err(io::Error::last_os_error());
@@ -109,11 +106,7 @@ pub fn open_tap(name: &str) -> io::Result<TapFd> {
     let actual = ifreq_name(&r);
     let flags = get_flags(fd.as_fd())?;
     set_vnet_hdr_sz(fd.as_fd(), VNET_HDR_SZ)?;
-    Ok(TapFd {
-        fd,
-        name: actual,
-        was_persistent: flags & libc::IFF_PERSIST != 0,
-    })
+    Ok(TapFd { fd, name: actual, was_persistent: flags & libc::IFF_PERSIST != 0 })
 }
 
 /// The tap's `TUNGETIFF` flags (`IFF_TAP`, `IFF_VNET_HDR`, `IFF_PERSIST`,
@@ -139,13 +132,8 @@ pub fn set_vnet_hdr_sz(fd: BorrowedFd<'_>, size: usize) -> io::Result<()> {
         libc::c_int::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: TUNSETVNETHDRSZ reads one int through the pointer; `sz` is a
     // live local that outlives the call.
-    let rc = unsafe {
-        libc::ioctl(
-            fd.as_raw_fd(),
-            libc::TUNSETVNETHDRSZ,
-            &sz as *const libc::c_int,
-        )
-    };
+    let rc =
+        unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETVNETHDRSZ, &sz as *const libc::c_int) };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -173,30 +161,9 @@ pub struct Offloads {
 pub fn set_offload(fd: BorrowedFd<'_>) -> Offloads {
     let csum_tso = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
     let tries = [
-        (
-            csum_tso | libc::TUN_F_USO4 | TUN_F_USO6,
-            Offloads {
-                csum: true,
-                tso: true,
-                uso: true,
-            },
-        ),
-        (
-            csum_tso,
-            Offloads {
-                csum: true,
-                tso: true,
-                uso: false,
-            },
-        ),
-        (
-            libc::TUN_F_CSUM,
-            Offloads {
-                csum: true,
-                tso: false,
-                uso: false,
-            },
-        ),
+        (csum_tso | libc::TUN_F_USO4 | TUN_F_USO6, Offloads { csum: true, tso: true, uso: true }),
+        (csum_tso, Offloads { csum: true, tso: true, uso: false }),
+        (libc::TUN_F_CSUM, Offloads { csum: true, tso: false, uso: false }),
     ];
     for (bits, off) in tries {
         if ioctl_value(fd, libc::TUNSETOFFLOAD, libc::c_ulong::from(bits)).is_ok() {
@@ -266,11 +233,7 @@ pub fn write_frame(fd: BorrowedFd<'_>, hdr: &[u8; VNET_HDR_SZ], frame: &[u8]) ->
     // SAFETY: IoSlice is ABI-compatible with struct iovec; both describe
     // live buffers that outlive the call, and we pass the array's length.
     let n = unsafe {
-        libc::writev(
-            fd.as_raw_fd(),
-            iov.as_ptr().cast::<libc::iovec>(),
-            iov.len() as libc::c_int,
-        )
+        libc::writev(fd.as_raw_fd(), iov.as_ptr().cast::<libc::iovec>(), iov.len() as libc::c_int)
     };
     if n < 0 {
         return Err(io::Error::last_os_error());

@@ -234,11 +234,7 @@ fn extract_tunnel(t: &crate::buffer::TunnelMetadata, w: &mut [u64; KEY_WORDS]) {
 /// Parses the headers of `d` into `w` and returns their offsets.
 #[inline(always)]
 fn parse(d: &[u8], w: &mut [u64; KEY_WORDS]) -> Offsets {
-    let mut o = Offsets {
-        l2: NO_OFFSET,
-        l3: NO_OFFSET,
-        l4: NO_OFFSET,
-    };
+    let mut o = Offsets { l2: NO_OFFSET, l3: NO_OFFSET, l4: NO_OFFSET };
     let Some(eth) = hdr::<14>(d, 0) else {
         return o;
     };
@@ -322,11 +318,7 @@ fn parse_llc(d: &[u8], p: usize) -> (u16, usize) {
     match hdr::<8>(d, p) {
         Some(llc) if llc[..6] == [0xaa, 0xaa, 0x03, 0, 0, 0] => {
             let ty = be16_at(llc, 6);
-            let ty = if ty >= ETH_TYPE_MIN {
-                ty
-            } else {
-                FLOW_DL_TYPE_NONE
-            };
+            let ty = if ty >= ETH_TYPE_MIN { ty } else { FLOW_DL_TYPE_NONE };
             (ty, p + 8)
         }
         _ => (FLOW_DL_TYPE_NONE, p),

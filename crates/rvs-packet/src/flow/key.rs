@@ -521,9 +521,7 @@ impl Mask {
 
     /// A mask that matches every bit.
     pub const fn exact() -> Self {
-        Mask {
-            w: [u64::MAX; KEY_WORDS],
-        }
+        Mask { w: [u64::MAX; KEY_WORDS] }
     }
 
     /// Sets every bit of field `f`.
@@ -534,11 +532,7 @@ impl Mask {
     /// True when every bit of field `f` is set.
     pub fn is_exact(&self, f: Field) -> bool {
         let s = f.spec();
-        let full = if s.bits == 128 {
-            u128::MAX
-        } else {
-            (low_mask(s.bits)) as u128
-        };
+        let full = if s.bits == 128 { u128::MAX } else { (low_mask(s.bits)) as u128 };
         self.get(f) == full
     }
 
@@ -580,10 +574,7 @@ pub struct Match {
 impl Match {
     /// Builds a match, masking `key` so that bits outside `mask` are zero.
     pub fn new(key: FlowKey, mask: Mask) -> Self {
-        Match {
-            key: key.masked(&mask),
-            mask,
-        }
+        Match { key: key.masked(&mask), mask }
     }
 
     /// True when `key` falls under this match.
@@ -663,10 +654,7 @@ mod tests {
         k.set_tp_dst(80);
         assert_eq!(k.get(Field::EthSrc), 0x00005e005301);
         assert_eq!(k.get(Field::EthType), 0x0800);
-        assert_eq!(
-            k.get(Field::NwDst),
-            u32::from(Ipv4Addr::new(198, 18, 0, 2)) as u128
-        );
+        assert_eq!(k.get(Field::NwDst), u32::from(Ipv4Addr::new(198, 18, 0, 2)) as u128);
         assert_eq!(k.get(Field::TpDst), 80);
         k.set(Field::Ipv6Src, 0x2001_0db8_0000_0000_0000_0000_0000_0001);
         assert_eq!(k.ipv6_src(), "2001:db8::1".parse::<Ipv6Addr>().unwrap());

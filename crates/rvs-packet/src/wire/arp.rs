@@ -379,21 +379,14 @@ mod tests {
         assert_eq!(p.source_hardware_addr().len(), 2);
         assert!(matches!(
             Repr::parse(&p),
-            Err(crate::wire::WireError::Malformed {
-                field: "hardware length",
-                value: 2,
-                ..
-            })
+            Err(crate::wire::WireError::Malformed { field: "hardware length", value: 2, .. })
         ));
     }
 
     #[test]
     fn truncations_are_errors() {
         for len in 0..ETH_IPV4_LEN {
-            assert!(
-                Packet::new_checked(&ARP_REQUEST[14..14 + len]).is_err(),
-                "{len}"
-            );
+            assert!(Packet::new_checked(&ARP_REQUEST[14..14 + len]).is_err(), "{len}");
         }
     }
 }

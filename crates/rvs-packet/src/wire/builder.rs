@@ -77,11 +77,7 @@ impl PacketBuilder {
     /// Starts a frame from `src` to `dst`.
     pub fn ethernet(src: EthAddr, dst: EthAddr) -> PacketBuilder {
         PacketBuilder {
-            eth: ethernet::Repr {
-                src_addr: src,
-                dst_addr: dst,
-                ethertype: RAW_ETHERTYPE,
-            },
+            eth: ethernet::Repr { src_addr: src, dst_addr: dst, ethertype: RAW_ETHERTYPE },
             tags: Vec::new(),
             mpls: Vec::new(),
             l3: L3::None,
@@ -109,12 +105,7 @@ impl PacketBuilder {
     /// added gets the bottom-of-stack bit. The frame's EtherType becomes
     /// 0x8847.
     pub fn mpls(mut self, label: u32, tc: u8, ttl: u8) -> Self {
-        self.mpls.push(mpls::Repr {
-            label,
-            tc,
-            bottom: false,
-            ttl,
-        });
+        self.mpls.push(mpls::Repr { label, tc, bottom: false, ttl });
         self
     }
 
@@ -241,11 +232,7 @@ impl PacketBuilder {
 
     /// Adds a UDP header.
     pub fn udp(mut self, src_port: u16, dst_port: u16) -> Self {
-        self.l4 = L4::Udp(udp::Repr {
-            src_port,
-            dst_port,
-            payload_len: 0,
-        });
+        self.l4 = L4::Udp(udp::Repr { src_port, dst_port, payload_len: 0 });
         self
     }
 
@@ -258,12 +245,7 @@ impl PacketBuilder {
     /// Adds an ICMPv4 message of any type; `rest` is the four bytes after
     /// the checksum.
     pub fn icmpv4(mut self, msg_type: icmpv4::Icmpv4Type, code: u8, rest: u32) -> Self {
-        self.l4 = L4::Icmpv4(icmpv4::Repr {
-            msg_type,
-            code,
-            rest,
-            payload_len: 0,
-        });
+        self.l4 = L4::Icmpv4(icmpv4::Repr { msg_type, code, rest, payload_len: 0 });
         self
     }
 
@@ -306,12 +288,7 @@ impl PacketBuilder {
 
     /// Adds an SCTP common header; the payload is its chunks.
     pub fn sctp(mut self, src_port: u16, dst_port: u16, verification_tag: u32) -> Self {
-        self.l4 = L4::Sctp(sctp::Repr {
-            src_port,
-            dst_port,
-            verification_tag,
-            payload_len: 0,
-        });
+        self.l4 = L4::Sctp(sctp::Repr { src_port, dst_port, verification_tag, payload_len: 0 });
         self
     }
 
@@ -361,30 +338,21 @@ impl PacketBuilder {
             L4::None => return (pl.clone(), RAW_IP_PROTOCOL),
             L4::Tcp(r) => {
                 let ph = need_ip("tcp");
-                let r = tcp::Repr {
-                    payload_len: n,
-                    ..*r
-                };
+                let r = tcp::Repr { payload_len: n, ..*r };
                 buf = frame_with_payload(r.header_len(), pl);
                 r.emit(&mut tcp::Packet::new_unchecked(&mut buf[..]), &ph);
                 IpProtocol::Tcp
             }
             L4::Udp(r) => {
                 let ph = need_ip("udp");
-                let r = udp::Repr {
-                    payload_len: n,
-                    ..*r
-                };
+                let r = udp::Repr { payload_len: n, ..*r };
                 buf = frame_with_payload(udp::HEADER_LEN, pl);
                 r.emit(&mut udp::Packet::new_unchecked(&mut buf[..]), &ph);
                 IpProtocol::Udp
             }
             L4::Icmpv4(r) => {
                 v4_only("icmpv4");
-                let r = icmpv4::Repr {
-                    payload_len: n,
-                    ..*r
-                };
+                let r = icmpv4::Repr { payload_len: n, ..*r };
                 buf = frame_with_payload(icmpv4::HEADER_LEN, pl);
                 r.emit(&mut icmpv4::Packet::new_unchecked(&mut buf[..]));
                 IpProtocol::Icmp
@@ -394,30 +362,21 @@ impl PacketBuilder {
                 if !matches!(ph, PseudoHeader::V6(..)) {
                     panic!("PacketBuilder: icmpv6 needs .ipv6()");
                 }
-                let r = icmpv6::Repr {
-                    payload_len: n,
-                    ..*r
-                };
+                let r = icmpv6::Repr { payload_len: n, ..*r };
                 buf = frame_with_payload(r.buffer_len() - n, pl);
                 r.emit(&mut icmpv6::Packet::new_unchecked(&mut buf[..]), &ph);
                 IpProtocol::Icmpv6
             }
             L4::Sctp(r) => {
                 need_ip("sctp");
-                let r = sctp::Repr {
-                    payload_len: n,
-                    ..*r
-                };
+                let r = sctp::Repr { payload_len: n, ..*r };
                 buf = frame_with_payload(sctp::HEADER_LEN, pl);
                 r.emit(&mut sctp::Packet::new_unchecked(&mut buf[..]));
                 IpProtocol::Sctp
             }
             L4::Igmp(r) => {
                 v4_only("igmp");
-                let r = igmp::Repr {
-                    payload_len: n,
-                    ..*r
-                };
+                let r = igmp::Repr { payload_len: n, ..*r };
                 buf = frame_with_payload(igmp::HEADER_LEN, pl);
                 r.emit(&mut igmp::Packet::new_unchecked(&mut buf[..]));
                 IpProtocol::Igmp
@@ -445,11 +404,7 @@ impl PacketBuilder {
             }
             L3::Ipv4(r) => {
                 let (l4, proto) = self.build_l4();
-                let r = ipv4::Repr {
-                    protocol: proto,
-                    payload_len: l4.len(),
-                    ..*r
-                };
+                let r = ipv4::Repr { protocol: proto, payload_len: l4.len(), ..*r };
                 assert!(
                     r.header_len() + l4.len() <= 65535,
                     "PacketBuilder: IPv4 payload of {} bytes is too long",
@@ -464,10 +419,7 @@ impl PacketBuilder {
                 let (next, l4) = match frag {
                     None => (proto, l4),
                     Some(f) => {
-                        let f = ipv6ext::FragmentRepr {
-                            next_header: proto,
-                            ..*f
-                        };
+                        let f = ipv6ext::FragmentRepr { next_header: proto, ..*f };
                         let mut b = frame_with_payload(f.buffer_len(), &l4);
                         f.emit(&mut ipv6ext::FragmentPacket::new_unchecked(&mut b[..]));
                         (IpProtocol::Ipv6Frag, b)
@@ -478,11 +430,7 @@ impl PacketBuilder {
                     "PacketBuilder: IPv6 payload of {} bytes is too long (no jumbograms)",
                     l4.len()
                 );
-                let r = ipv6::Repr {
-                    next_header: next,
-                    payload_len: l4.len(),
-                    ..*r
-                };
+                let r = ipv6::Repr { next_header: next, payload_len: l4.len(), ..*r };
                 let mut b = frame_with_payload(ipv6::HEADER_LEN, &l4);
                 r.emit(&mut ipv6::Packet::new_unchecked(&mut b[..]));
                 (b, EtherType::Ipv6)
@@ -500,10 +448,7 @@ impl PacketBuilder {
         if !self.mpls.is_empty() {
             let mut stack = Vec::with_capacity(4 * self.mpls.len() + inner.len());
             for (i, e) in self.mpls.iter().enumerate() {
-                let e = mpls::Repr {
-                    bottom: i + 1 == self.mpls.len(),
-                    ..*e
-                };
+                let e = mpls::Repr { bottom: i + 1 == self.mpls.len(), ..*e };
                 stack.extend_from_slice(&e.lse().to_be_bytes());
             }
             stack.extend_from_slice(&inner);
@@ -519,10 +464,7 @@ impl PacketBuilder {
             inner = b;
             ethertype = tpid.into();
         }
-        let eth = ethernet::Repr {
-            ethertype,
-            ..self.eth
-        };
+        let eth = ethernet::Repr { ethertype, ..self.eth };
         let mut b = frame_with_payload(ethernet::HEADER_LEN, &inner);
         eth.emit(&mut ethernet::Packet::new_unchecked(&mut b[..]));
         b

@@ -131,11 +131,7 @@ impl Repr {
     /// Reads the header of a checked packet.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(p: &Packet<&T>) -> Result<Repr> {
         p.check_len()?;
-        Ok(Repr {
-            src_addr: p.src_addr(),
-            dst_addr: p.dst_addr(),
-            ethertype: p.ethertype(),
-        })
+        Ok(Repr { src_addr: p.src_addr(), dst_addr: p.dst_addr(), ethertype: p.ethertype() })
     }
 
     /// The header length: 14.
@@ -153,11 +149,7 @@ impl Repr {
 
 impl fmt::Display for Repr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "eth(src={},dst={}),eth_type({})",
-            self.src_addr, self.dst_addr, self.ethertype
-        )
+        write!(f, "eth(src={},dst={}),eth_type({})", self.src_addr, self.dst_addr, self.ethertype)
     }
 }
 

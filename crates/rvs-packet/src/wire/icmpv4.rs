@@ -259,12 +259,7 @@ impl Repr {
 
 impl fmt::Display for Repr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "icmp(type={},code={})",
-            u8::from(self.msg_type),
-            self.code
-        )
+        write!(f, "icmp(type={},code={})", u8::from(self.msg_type), self.code)
     }
 }
 
@@ -298,11 +293,7 @@ mod tests {
 
     #[test]
     fn emit_reproduces_captures() {
-        for m in [
-            &ICMP4_ECHO_REQUEST[34..],
-            &ICMP4_ECHO_REPLY[34..],
-            &ICMP4_PORT_UNREACH[34..],
-        ] {
+        for m in [&ICMP4_ECHO_REQUEST[34..], &ICMP4_ECHO_REPLY[34..], &ICMP4_PORT_UNREACH[34..]] {
             let r = Repr::parse(&Packet::new_checked(m).unwrap()).unwrap();
             let mut b = m.to_vec();
             b[..HEADER_LEN].fill(0);

@@ -172,10 +172,7 @@ impl Icmpv6Type {
 
     /// True for messages with a Target Address (NS, NA, Redirect).
     pub fn has_target(self) -> bool {
-        matches!(
-            self,
-            Self::NeighborSolicit | Self::NeighborAdvert | Self::Redirect
-        )
+        matches!(self, Self::NeighborSolicit | Self::NeighborAdvert | Self::Redirect)
     }
 
     /// Length of the fixed part of this message type (where ND options
@@ -240,10 +237,7 @@ impl<'a> Iterator for NdOptions<'a> {
         Some(Ok(match (kind, len) {
             (OPT_SOURCE_LL, 8) => NdOption::SourceLinkLayerAddr(EthAddr::from_bytes(&opt[2..])),
             (OPT_TARGET_LL, 8) => NdOption::TargetLinkLayerAddr(EthAddr::from_bytes(&opt[2..])),
-            _ => NdOption::Unknown {
-                kind,
-                data: &opt[2..],
-            },
+            _ => NdOption::Unknown { kind, data: &opt[2..] },
         }))
     }
 }
@@ -310,9 +304,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
     /// Target address of NS, NA and Redirect; `None` for other types.
     pub fn target_addr(&self) -> Option<Ipv6Addr> {
-        self.msg_type()
-            .has_target()
-            .then(|| ipv6_at(&self.buffer.as_ref()[field::TARGET]))
+        self.msg_type().has_target().then(|| ipv6_at(&self.buffer.as_ref()[field::TARGET]))
     }
     /// RA reachable time and retransmission timer; `None` for other types.
     pub fn ra_timers(&self) -> Option<(u32, u32)> {
@@ -324,11 +316,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// The ND options of an ND message (empty for other types).
     pub fn nd_options(&self) -> NdOptions<'_> {
         let t = self.msg_type();
-        let data = if t.is_nd() {
-            &self.buffer.as_ref()[t.fixed_len()..]
-        } else {
-            &[]
-        };
+        let data = if t.is_nd() { &self.buffer.as_ref()[t.fixed_len()..] } else { &[] };
         NdOptions::new(data)
     }
     /// True if the checksum over the whole buffer and the pseudo-header is
@@ -499,10 +487,7 @@ impl Repr {
             p.set_target_addr(t);
         }
         let mut at = fixed;
-        for (kind, a) in [
-            (OPT_SOURCE_LL, self.source_ll),
-            (OPT_TARGET_LL, self.target_ll),
-        ] {
+        for (kind, a) in [(OPT_SOURCE_LL, self.source_ll), (OPT_TARGET_LL, self.target_ll)] {
             if let Some(a) = a {
                 let o = &mut p.buffer.as_mut()[at..at + 8];
                 o[0] = kind;
@@ -517,12 +502,7 @@ impl Repr {
 
 impl fmt::Display for Repr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "icmpv6(type={},code={})",
-            u8::from(self.msg_type),
-            self.code
-        )?;
+        write!(f, "icmpv6(type={},code={})", u8::from(self.msg_type), self.code)?;
         if let Some(t) = self.target {
             write!(f, ",nd(target={t}")?;
             if let Some(a) = self.source_ll {
@@ -560,10 +540,7 @@ mod tests {
         assert!(p.verify_checksum(&ph));
         let r = Repr::parse(&p, Some(&ph)).unwrap();
         let target: Ipv6Addr = "2001:db8::2".parse().unwrap();
-        assert_eq!(
-            r,
-            Repr::neighbor_solicit(target, Some(mac("02:00:5e:00:53:0a")))
-        );
+        assert_eq!(r, Repr::neighbor_solicit(target, Some(mac("02:00:5e:00:53:0a"))));
         assert_eq!(
             r.to_string(),
             "icmpv6(type=135,code=0),nd(target=2001:db8::2,sll=02:00:5e:00:53:0a)"
@@ -657,10 +634,7 @@ mod tests {
         Packet::new_checked(&mut b[..]).unwrap().fill_checksum(&ph);
         assert!(Repr::parse(&Packet::new_checked(&b[..]).unwrap(), Some(&ph)).is_err());
         b[25] = 2; // runs past the message
-        assert!(Packet::new_checked(&b[..])
-            .unwrap()
-            .nd_options()
-            .any(|o| o.is_err()));
+        assert!(Packet::new_checked(&b[..]).unwrap().nd_options().any(|o| o.is_err()));
         let mut b = m.to_vec();
         b[1] = 1;
         Packet::new_checked(&mut b[..]).unwrap().fill_checksum(&ph);

@@ -371,14 +371,7 @@ mod tests {
         assert_eq!(r.num_group_records, 1);
         let recs: Vec<_> = p.group_records().map(|r| r.unwrap()).collect();
         // CHANGE_TO_EXCLUDE_MODE (4) with no sources: a join.
-        assert_eq!(
-            recs,
-            vec![GroupRecord {
-                record_type: 4,
-                mcast_addr: G,
-                sources: &[]
-            }]
-        );
+        assert_eq!(recs, vec![GroupRecord { record_type: 4, mcast_addr: G, sources: &[] }]);
         assert_eq!(r.to_string(), "igmp(type=0x22,records=1)");
     }
 

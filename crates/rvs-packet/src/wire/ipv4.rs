@@ -320,10 +320,7 @@ impl<'a> Iterator for Options<'a> {
                         self.data = &[];
                         return Some(Err(malformed("ipv4", "option length", len as u32)));
                     }
-                    let opt = Ipv4Option {
-                        kind,
-                        data: &self.data[2..len],
-                    };
+                    let opt = Ipv4Option { kind, data: &self.data[2..len] };
                     self.data = &self.data[len..];
                     return Some(Ok(opt));
                 }
@@ -493,12 +490,7 @@ mod tests {
 
     #[test]
     fn emit_reproduces_captures() {
-        for frame in [
-            &UDP4[..],
-            &TCP4_SYN[..],
-            &IPV4_LAST_FRAGMENT[..],
-            &IGMP2_REPORT[..],
-        ] {
+        for frame in [&UDP4[..], &TCP4_SYN[..], &IPV4_LAST_FRAGMENT[..], &IGMP2_REPORT[..]] {
             let ip = &frame[14..];
             let r = Repr::parse(&Packet::new_checked(ip).unwrap()).unwrap();
             let mut buf = ip.to_vec();
@@ -524,17 +516,8 @@ mod tests {
         let p = Packet::new_checked(&IGMP2_REPORT[14..]).unwrap();
         assert_eq!(p.header_len(), 24);
         let opts: Vec<_> = Options::new(p.options()).collect();
-        assert_eq!(
-            opts,
-            vec![Ok(Ipv4Option {
-                kind: OPT_ROUTER_ALERT,
-                data: &[0, 0]
-            })]
-        );
-        assert_eq!(
-            Repr::parse(&p).unwrap().options.as_bytes(),
-            &[0x94, 4, 0, 0]
-        );
+        assert_eq!(opts, vec![Ok(Ipv4Option { kind: OPT_ROUTER_ALERT, data: &[0, 0] })]);
+        assert_eq!(Repr::parse(&p).unwrap().options.as_bytes(), &[0x94, 4, 0, 0]);
     }
 
     #[test]
@@ -557,10 +540,7 @@ mod tests {
         b[14] = 0x65;
         assert!(matches!(
             Repr::parse(&Packet::new_checked(&b[14..]).unwrap()),
-            Err(crate::wire::WireError::Malformed {
-                field: "version",
-                ..
-            })
+            Err(crate::wire::WireError::Malformed { field: "version", .. })
         ));
     }
 

@@ -273,9 +273,7 @@ mod tests {
         assert_eq!(r.payload_len, 40);
         assert_eq!(r.hop_limit, 64);
         assert_eq!(p.payload().len(), 40);
-        assert!(r
-            .to_string()
-            .starts_with("ipv6(src=2001:db8::1,dst=2001:db8::2,label="));
+        assert!(r.to_string().starts_with("ipv6(src=2001:db8::1,dst=2001:db8::2,label="));
     }
 
     #[test]
@@ -296,15 +294,9 @@ mod tests {
         let mut p = Packet::new_unchecked(&mut b[14..]);
         p.set_traffic_class(0xb8);
         p.set_flow_label(0xabcde);
-        assert_eq!(
-            (p.version(), p.traffic_class(), p.flow_label()),
-            (6, 0xb8, 0xabcde)
-        );
+        assert_eq!((p.version(), p.traffic_class(), p.flow_label()), (6, 0xb8, 0xabcde));
         p.set_flow_label(0x1);
-        assert_eq!(
-            (p.version(), p.traffic_class(), p.flow_label()),
-            (6, 0xb8, 1)
-        );
+        assert_eq!((p.version(), p.traffic_class(), p.flow_label()), (6, 0xb8, 1));
     }
 
     #[test]

@@ -165,10 +165,7 @@ impl<'a> Repr<'a> {
     pub fn parse<T: AsRef<[u8]> + ?Sized>(p: &Packet<&'a T>) -> Result<Repr<'a>> {
         p.check_len()?;
         let all: &'a [u8] = p.buffer.as_ref();
-        Ok(Repr {
-            next_header: p.next_header(),
-            data: &all[field::OPTIONS..p.header_len()],
-        })
+        Ok(Repr { next_header: p.next_header(), data: &all[field::OPTIONS..p.header_len()] })
     }
 
     /// The header length: `2 + data.len()` rounded up to 8.
@@ -188,12 +185,7 @@ impl<'a> Repr<'a> {
 
 impl fmt::Display for Repr<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "ipv6ext(next={},len={})",
-            self.next_header,
-            self.buffer_len()
-        )
+        write!(f, "ipv6ext(next={},len={})", self.next_header, self.buffer_len())
     }
 }
 
@@ -396,19 +388,10 @@ impl Chain {
     /// upper-layer header can be read there. `Err` if a header is truncated
     /// or the chain is longer than [`Chain::MAX_HEADERS`].
     pub fn walk(first: IpProtocol, payload: &[u8]) -> Result<Chain> {
-        let mut chain = Chain {
-            protocol: first,
-            offset: 0,
-            fragment: None,
-            headers: 0,
-        };
+        let mut chain = Chain { protocol: first, offset: 0, fragment: None, headers: 0 };
         while Self::is_extension(chain.protocol) {
             if chain.headers == Self::MAX_HEADERS {
-                return Err(malformed(
-                    "ipv6",
-                    "extension header count",
-                    chain.headers as u32,
-                ));
+                return Err(malformed("ipv6", "extension header count", chain.headers as u32));
             }
             let rest = payload.get(chain.offset..).unwrap_or(&[]);
             if chain.protocol == IpProtocol::Ipv6Frag {
@@ -451,19 +434,10 @@ mod tests {
         let h = Packet::new_checked(payload).unwrap();
         assert_eq!(h.header_len(), 8);
         let opts: Vec<_> = Options::new(h.data()).map(|o| o.unwrap()).collect();
-        assert_eq!(
-            opts[0],
-            Ipv6Option {
-                kind: 5,
-                data: &[0, 0]
-            }
-        );
+        assert_eq!(opts[0], Ipv6Option { kind: 5, data: &[0, 0] });
         assert_eq!(opts[1].kind, 1);
         let c = Chain::walk(first, payload).unwrap();
-        assert_eq!(
-            (c.protocol, c.offset, c.headers),
-            (IpProtocol::Icmpv6, 8, 1)
-        );
+        assert_eq!((c.protocol, c.offset, c.headers), (IpProtocol::Icmpv6, 8, 1));
         assert_eq!(c.fragment, None);
         assert_eq!(payload[c.offset], 143); // MLDv2 report
     }
@@ -479,9 +453,7 @@ mod tests {
         assert!(!f.more_frags);
         assert_eq!((c.protocol, c.offset), (IpProtocol::Udp, 8));
         assert_eq!(payload.len() - c.offset, 60);
-        assert!(f
-            .to_string()
-            .starts_with("frag(next=17,offset=1448,more=false"));
+        assert!(f.to_string().starts_with("frag(next=17,offset=1448,more=false"));
     }
 
     #[test]
@@ -495,20 +467,11 @@ mod tests {
     fn emitted_chain_walks_to_the_upper_layer() {
         // hop-by-hop -> routing (type 0, 0 left) -> dest opts -> fragment -> udp
         let mut buf = [0u8; 40];
-        let hbh = Repr {
-            next_header: IpProtocol::Ipv6Route,
-            data: &[1, 4, 0, 0, 0, 0],
-        };
+        let hbh = Repr { next_header: IpProtocol::Ipv6Route, data: &[1, 4, 0, 0, 0, 0] };
         hbh.emit(&mut Packet::new_unchecked(&mut buf[0..8]));
-        let rt = Repr {
-            next_header: IpProtocol::Ipv6Opts,
-            data: &[0; 14],
-        };
+        let rt = Repr { next_header: IpProtocol::Ipv6Opts, data: &[0; 14] };
         rt.emit(&mut Packet::new_unchecked(&mut buf[8..24]));
-        let dst = Repr {
-            next_header: IpProtocol::Ipv6Frag,
-            data: &[],
-        };
+        let dst = Repr { next_header: IpProtocol::Ipv6Frag, data: &[] };
         dst.emit(&mut Packet::new_unchecked(&mut buf[24..32]));
         let fr = FragmentRepr {
             next_header: IpProtocol::Udp,
@@ -525,10 +488,7 @@ mod tests {
         assert_eq!(c.fragment, Some(fr));
         // Truncating anywhere inside the chain is an error, not a panic.
         for len in 0..40 {
-            assert!(
-                Chain::walk(IpProtocol::HopByHop, &buf[..len]).is_err(),
-                "{len}"
-            );
+            assert!(Chain::walk(IpProtocol::HopByHop, &buf[..len]).is_err(), "{len}");
         }
     }
 

@@ -252,11 +252,7 @@ pub(crate) fn ipv6_at(b: &[u8]) -> Ipv6Addr {
 
 /// A malformed-field error.
 pub(crate) fn malformed(proto: &'static str, field: &'static str, value: u32) -> WireError {
-    WireError::Malformed {
-        proto,
-        field,
-        value,
-    }
+    WireError::Malformed { proto, field, value }
 }
 
 /// Up to 40 bytes of IPv4 or TCP options, kept inline so that a `Repr`
@@ -270,10 +266,7 @@ pub struct OptionBytes {
 
 impl Default for OptionBytes {
     fn default() -> Self {
-        OptionBytes {
-            len: 0,
-            bytes: [0; 40],
-        }
+        OptionBytes { len: 0, bytes: [0; 40] }
     }
 }
 

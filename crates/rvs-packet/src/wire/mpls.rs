@@ -128,12 +128,7 @@ impl Repr {
     /// Reads a checked entry. Labels past 20 bits cannot occur on the wire.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(p: &Packet<&T>) -> Result<Repr> {
         p.check_len()?;
-        Ok(Repr {
-            label: p.label(),
-            tc: p.tc(),
-            bottom: p.bottom(),
-            ttl: p.ttl(),
-        })
+        Ok(Repr { label: p.label(), tc: p.tc(), bottom: p.bottom(), ttl: p.ttl() })
     }
 
     /// The entry as a word.
@@ -185,11 +180,7 @@ impl<'a> Stack<'a> {
 
     /// Walks `data` (the payload of an MPLS EtherType).
     pub fn new(data: &'a [u8]) -> Stack<'a> {
-        Stack {
-            data,
-            offset: 0,
-            done: false,
-        }
+        Stack { data, offset: 0, done: false }
     }
 
     /// Bytes walked so far: once the bottom is reached, the offset of the
@@ -208,11 +199,7 @@ impl Iterator for Stack<'_> {
         }
         if self.offset == Self::MAX_DEPTH * HEADER_LEN {
             self.done = true;
-            return Some(Err(malformed(
-                "mpls",
-                "stack depth",
-                Self::MAX_DEPTH as u32,
-            )));
+            return Some(Err(malformed("mpls", "stack depth", Self::MAX_DEPTH as u32)));
         }
         let rest = self.data.get(self.offset..).unwrap_or(&[]);
         let r = Packet::new_checked(rest).and_then(|p| Repr::parse(&p));
@@ -243,25 +230,9 @@ mod tests {
     fn walks_a_two_entry_stack() {
         let mut s = Stack::new(&STACK);
         let top = s.next().unwrap().unwrap();
-        assert_eq!(
-            top,
-            Repr {
-                label: 16,
-                tc: 5,
-                bottom: false,
-                ttl: 64
-            }
-        );
+        assert_eq!(top, Repr { label: 16, tc: 5, bottom: false, ttl: 64 });
         let bos = s.next().unwrap().unwrap();
-        assert_eq!(
-            bos,
-            Repr {
-                label: 1000,
-                tc: 0,
-                bottom: true,
-                ttl: 63
-            }
-        );
+        assert_eq!(bos, Repr { label: 1000, tc: 0, bottom: true, ttl: 63 });
         assert!(s.next().is_none());
         assert_eq!(s.offset(), 8);
         assert_eq!(bos.to_string(), "mpls(label=1000,tc=0,ttl=63,bos=1)");
@@ -270,12 +241,7 @@ mod tests {
     #[test]
     fn emit_round_trips() {
         let mut b = [0u8; 4];
-        let r = Repr {
-            label: 0xfffff,
-            tc: 7,
-            bottom: true,
-            ttl: 255,
-        };
+        let r = Repr { label: 0xfffff, tc: 7, bottom: true, ttl: 255 };
         r.emit(&mut Packet::new_unchecked(&mut b[..]));
         assert_eq!(b, [0xff; 4]);
         assert_eq!(Repr::parse(&Packet::new_checked(&b[..]).unwrap()), Ok(r));

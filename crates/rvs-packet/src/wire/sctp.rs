@@ -97,11 +97,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// The CRC32c of the whole buffer with the checksum field taken as zero.
     pub fn compute_checksum(&self) -> u32 {
         let d = self.buffer.as_ref();
-        let bytes = d[..8]
-            .iter()
-            .chain(&[0u8; 4])
-            .chain(&d[HEADER_LEN..])
-            .copied();
+        let bytes = d[..8].iter().chain(&[0u8; 4]).chain(&d[HEADER_LEN..]).copied();
         !crate::checksum::crc32c_update(!0, bytes)
     }
     /// True if the checksum is right.
@@ -110,9 +106,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
     /// Walks the chunks.
     pub fn chunks(&self) -> Chunks<'_> {
-        Chunks {
-            data: &self.buffer.as_ref()[field::CHUNKS],
-        }
+        Chunks { data: &self.buffer.as_ref()[field::CHUNKS] }
     }
 }
 
@@ -176,11 +170,7 @@ impl<'a> Iterator for Chunks<'a> {
         if self.data.is_empty() {
             return None;
         }
-        let len = if self.data.len() >= 4 {
-            be16(&self.data[2..4]) as usize
-        } else {
-            0
-        };
+        let len = if self.data.len() >= 4 { be16(&self.data[2..4]) as usize } else { 0 };
         // RFC 9260 3.2: "Chunk Length: ... the size of the chunk in bytes,
         // including the Chunk Type, Chunk Flags, Chunk Length, and Chunk Value
         // fields."
@@ -188,11 +178,7 @@ impl<'a> Iterator for Chunks<'a> {
             self.data = &[];
             return Some(Err(malformed("sctp", "chunk length", len as u32)));
         }
-        let c = Chunk {
-            kind: self.data[0],
-            flags: self.data[1],
-            value: &self.data[4..len],
-        };
+        let c = Chunk { kind: self.data[0], flags: self.data[1], value: &self.data[4..len] };
         // "The Chunk Length value does not include terminating padding".
         let padded = len.div_ceil(4) * 4;
         self.data = self.data.get(padded..).unwrap_or(&[]);
@@ -281,12 +267,7 @@ mod tests {
         let r = Repr::parse(&p).unwrap();
         assert_eq!(
             r,
-            Repr {
-                src_port: 40002,
-                dst_port: 9899,
-                verification_tag: 0,
-                payload_len: 20
-            }
+            Repr { src_port: 40002, dst_port: 9899, verification_tag: 0, payload_len: 20 }
         );
         let chunks: Vec<_> = p.chunks().map(|c| c.unwrap()).collect();
         assert_eq!(chunks.len(), 1);
@@ -308,10 +289,7 @@ mod tests {
         for i in 0..INIT.len() {
             let mut b = INIT;
             b[i] ^= 0x10;
-            assert!(
-                Repr::parse(&Packet::new_checked(&b[..]).unwrap()).is_err(),
-                "{i}"
-            );
+            assert!(Repr::parse(&Packet::new_checked(&b[..]).unwrap()).is_err(), "{i}");
         }
     }
 

@@ -202,10 +202,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// right.
     pub fn verify_checksum(&self, ph: &PseudoHeader) -> bool {
         let data = self.buffer.as_ref();
-        checksum::finish(checksum::accumulate(
-            ph.sum(IpProtocol::Tcp, data.len()),
-            data,
-        )) == 0
+        checksum::finish(checksum::accumulate(ph.sum(IpProtocol::Tcp, data.len()), data)) == 0
     }
 }
 
@@ -269,10 +266,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn fill_checksum(&mut self, ph: &PseudoHeader) {
         self.set_checksum(0);
         let data = self.buffer.as_ref();
-        let c = checksum::finish(checksum::accumulate(
-            ph.sum(IpProtocol::Tcp, data.len()),
-            data,
-        ));
+        let c = checksum::finish(checksum::accumulate(ph.sum(IpProtocol::Tcp, data.len()), data));
         self.set_checksum(c);
     }
 }
@@ -361,11 +355,7 @@ impl Repr {
 
 impl fmt::Display for Repr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "tcp(src={},dst={}),tcp_flags({})",
-            self.src_port, self.dst_port, self.flags
-        )
+        write!(f, "tcp(src={},dst={}),tcp_flags({})", self.src_port, self.dst_port, self.flags)
     }
 }
 
@@ -381,10 +371,7 @@ mod tests {
         PseudoHeader::V4(Ipv4Addr::new(198, 18, 0, 2), Ipv4Addr::new(198, 18, 0, 1));
 
     fn ph6() -> PseudoHeader {
-        PseudoHeader::V6(
-            "2001:db8::1".parse().unwrap(),
-            "2001:db8::2".parse().unwrap(),
-        )
+        PseudoHeader::V6("2001:db8::1".parse().unwrap(), "2001:db8::2".parse().unwrap())
     }
 
     /// The folded pseudo-header sum that veth's checksum offload leaves in
@@ -426,12 +413,8 @@ mod tests {
     #[test]
     fn completed_checksum_matches_etherparse() {
         let ip = etherparse::Ipv4HeaderSlice::from_slice(&TCP4_SYN[14..34]).unwrap();
-        let tcp = etherparse::TcpHeader::from_slice(&TCP4_SYN[34..])
-            .unwrap()
-            .0;
-        let want = tcp
-            .calc_checksum_ipv4_raw(ip.source(), ip.destination(), &[])
-            .unwrap();
+        let tcp = etherparse::TcpHeader::from_slice(&TCP4_SYN[34..]).unwrap().0;
+        let want = tcp.calc_checksum_ipv4_raw(ip.source(), ip.destination(), &[]).unwrap();
         let full = completed(&TCP4_SYN[34..], &PH4);
         assert_eq!(Packet::new_checked(&full[..]).unwrap().checksum(), want);
     }
@@ -445,10 +428,7 @@ mod tests {
         assert_eq!(r.flags.to_string(), "rst|ack");
         assert_eq!(r.ack_number, 3866574575);
         let seg = &TCP6_SYN[54..];
-        assert_eq!(
-            Packet::new_checked(seg).unwrap().checksum(),
-            partial(&ph6(), seg.len())
-        );
+        assert_eq!(Packet::new_checked(seg).unwrap().checksum(), partial(&ph6(), seg.len()));
         let mut b = completed(seg, &ph6());
         assert!(Repr::parse(&Packet::new_checked(&b[..]).unwrap(), Some(&ph6())).is_ok());
         b[6] ^= 1;

@@ -107,10 +107,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
             return matches!(ph, PseudoHeader::V4(..));
         }
         let data = &self.buffer.as_ref()[..self.len() as usize];
-        checksum::finish(checksum::accumulate(
-            ph.sum(IpProtocol::Udp, data.len()),
-            data,
-        )) == 0
+        checksum::finish(checksum::accumulate(ph.sum(IpProtocol::Udp, data.len()), data)) == 0
     }
 }
 
@@ -147,10 +144,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn fill_checksum(&mut self, ph: &PseudoHeader) {
         self.set_checksum(0);
         let data = &self.buffer.as_ref()[..self.len() as usize];
-        let c = checksum::finish(checksum::accumulate(
-            ph.sum(IpProtocol::Udp, data.len()),
-            data,
-        ));
+        let c = checksum::finish(checksum::accumulate(ph.sum(IpProtocol::Udp, data.len()), data));
         // RFC 768: "If the computed checksum is zero, it is transmitted as
         // all ones".
         self.set_checksum(if c == 0 { 0xffff } else { c });
@@ -222,20 +216,14 @@ mod tests {
         PseudoHeader::V4(Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2));
 
     fn ph6() -> PseudoHeader {
-        PseudoHeader::V6(
-            "2001:db8::1".parse().unwrap(),
-            "2001:db8::2".parse().unwrap(),
-        )
+        PseudoHeader::V6("2001:db8::1".parse().unwrap(), "2001:db8::2".parse().unwrap())
     }
 
     /// A copy of `d` with its checksum completed (see `captures`: veth
     /// left the folded pseudo-header sum in the field).
     fn completed(d: &[u8], ph: &PseudoHeader) -> Vec<u8> {
         let p = Packet::new_checked(d).unwrap();
-        assert_eq!(
-            p.checksum(),
-            !checksum::finish(ph.sum(IpProtocol::Udp, d.len()))
-        );
+        assert_eq!(p.checksum(), !checksum::finish(ph.sum(IpProtocol::Udp, d.len())));
         assert!(!p.verify_checksum(ph));
         let mut b = d.to_vec();
         Packet::new_checked(&mut b[..]).unwrap().fill_checksum(ph);
@@ -247,14 +235,7 @@ mod tests {
         let d = completed(&UDP4[34..], &PH4);
         let p = Packet::new_checked(&d[..]).unwrap();
         let r = Repr::parse(&p, Some(&PH4)).unwrap();
-        assert_eq!(
-            r,
-            Repr {
-                src_port: 40000,
-                dst_port: 5354,
-                payload_len: 9
-            }
-        );
+        assert_eq!(r, Repr { src_port: 40000, dst_port: 5354, payload_len: 9 });
         assert_eq!(p.payload(), b"hello rvs");
         assert_eq!(r.to_string(), "udp(src=40000,dst=5354)");
         let d = completed(&UDP6[54..], &ph6());
@@ -267,19 +248,16 @@ mod tests {
     fn completed_checksum_matches_etherparse() {
         let ip = etherparse::Ipv4HeaderSlice::from_slice(&UDP4[14..34]).unwrap();
         let udp = etherparse::UdpHeader::from_slice(&UDP4[34..]).unwrap().0;
-        let want = udp
-            .calc_checksum_ipv4_raw(ip.source(), ip.destination(), b"hello rvs")
-            .unwrap();
+        let want = udp.calc_checksum_ipv4_raw(ip.source(), ip.destination(), b"hello rvs").unwrap();
         let d = completed(&UDP4[34..], &PH4);
         assert_eq!(Packet::new_checked(&d[..]).unwrap().checksum(), want);
     }
 
     #[test]
     fn emit_reproduces_captures() {
-        for (d, ph) in [
-            (completed(&UDP4[34..], &PH4), PH4),
-            (completed(&UDP6[54..], &ph6()), ph6()),
-        ] {
+        for (d, ph) in
+            [(completed(&UDP4[34..], &PH4), PH4), (completed(&UDP6[54..], &ph6()), ph6())]
+        {
             let r = Repr::parse(&Packet::new_checked(&d[..]).unwrap(), Some(&ph)).unwrap();
             let mut b = d.clone();
             b[..8].fill(0);
@@ -295,9 +273,7 @@ mod tests {
         assert!(Packet::new_checked(&b[34..]).unwrap().verify_checksum(&PH4));
         let mut b = UDP6;
         b[60..62].fill(0);
-        assert!(!Packet::new_checked(&b[54..])
-            .unwrap()
-            .verify_checksum(&ph6()));
+        assert!(!Packet::new_checked(&b[54..]).unwrap().verify_checksum(&ph6()));
     }
 
     #[test]

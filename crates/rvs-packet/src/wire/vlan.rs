@@ -154,12 +154,7 @@ impl Repr {
     /// Reads a checked tag.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(p: &Packet<&T>) -> Result<Repr> {
         p.check_len()?;
-        Ok(Repr {
-            pcp: p.pcp(),
-            dei: p.dei(),
-            vid: p.vid(),
-            ethertype: p.ethertype(),
-        })
+        Ok(Repr { pcp: p.pcp(), dei: p.dei(), vid: p.vid(), ethertype: p.ethertype() })
     }
 
     /// The TCI these fields make.
@@ -212,13 +207,7 @@ pub struct Tags<'a> {
 impl<'a> Tags<'a> {
     /// Starts at `data` (the Ethernet payload) with the frame's EtherType.
     pub fn new(ethertype: EtherType, data: &'a [u8]) -> Tags<'a> {
-        Tags {
-            data,
-            ethertype,
-            offset: 0,
-            count: 0,
-            failed: false,
-        }
+        Tags { data, ethertype, offset: 0, count: 0, failed: false }
     }
 
     /// The EtherType after the tags walked so far.
@@ -247,16 +236,8 @@ impl Iterator for Tags<'_> {
                 return Some(Err(e));
             }
         };
-        let repr = Repr {
-            pcp: p.pcp(),
-            dei: p.dei(),
-            vid: p.vid(),
-            ethertype: p.ethertype(),
-        };
-        let tag = Tag {
-            tpid: self.ethertype,
-            repr,
-        };
+        let repr = Repr { pcp: p.pcp(), dei: p.dei(), vid: p.vid(), ethertype: p.ethertype() };
+        let tag = Tag { tpid: self.ethertype, repr };
         self.ethertype = repr.ethertype;
         self.offset += HEADER_LEN;
         self.count += 1;
@@ -327,12 +308,7 @@ mod tests {
         assert_eq!((p.pcp(), p.vid()), (3, 4095));
         p.set_pcp(7);
         assert_eq!((p.pcp(), p.vid(), p.dei()), (7, 4095, false));
-        let r = Repr {
-            pcp: 1,
-            dei: true,
-            vid: 100,
-            ethertype: EtherType::Ipv6,
-        };
+        let r = Repr { pcp: 1, dei: true, vid: 100, ethertype: EtherType::Ipv6 };
         r.emit(&mut Packet::new_unchecked(&mut b[..]));
         assert_eq!(b, [0x30, 0x64, 0x86, 0xdd]);
         assert_eq!(Repr::parse(&Packet::new_checked(&b[..]).unwrap()), Ok(r));

@@ -49,12 +49,7 @@ pub(super) fn udp(src: u16, dst: u16) -> Vec<u8> {
 }
 
 pub(super) fn tcp(src: u16, dst: u16, off_flags: u16) -> Vec<u8> {
-    let mut t = cat(&[
-        &src.to_be_bytes(),
-        &dst.to_be_bytes(),
-        &[0; 8],
-        &off_flags.to_be_bytes(),
-    ]);
+    let mut t = cat(&[&src.to_be_bytes(), &dst.to_be_bytes(), &[0; 8], &off_flags.to_be_bytes()]);
     t.extend_from_slice(&[0; 6]);
     t
 }
@@ -99,14 +94,8 @@ fn metadata_and_tunnel_fields_are_copied() {
     assert_eq!(f(&k, Field::SkbPriority), 5);
     assert_eq!(f(&k, Field::PktMark), 0x42);
     assert_eq!(f(&k, Field::TunId), 0x1234_5678_9abc);
-    assert_eq!(
-        f(&k, Field::TunIpv4Src),
-        u32::from(Ipv4Addr::new(198, 18, 1, 1)).into()
-    );
-    assert_eq!(
-        f(&k, Field::TunIpv4Dst),
-        u32::from(Ipv4Addr::new(198, 18, 1, 2)).into()
-    );
+    assert_eq!(f(&k, Field::TunIpv4Src), u32::from(Ipv4Addr::new(198, 18, 1, 1)).into());
+    assert_eq!(f(&k, Field::TunIpv4Dst), u32::from(Ipv4Addr::new(198, 18, 1, 2)).into());
     assert_eq!(f(&k, Field::TunTos), 0x10);
     assert_eq!(f(&k, Field::TunTtl), 63);
     assert_eq!(f(&k, Field::TunTpSrc), 49152);
@@ -131,17 +120,8 @@ fn metadata_and_tunnel_fields_are_copied() {
     assert_eq!(f(&k, Field::TunIpv4Src), 0);
 
     // Without a tunnel destination the tunnel fields stay zero.
-    let unset = TunnelMetadata {
-        dst: None,
-        ..md.tunnel
-    };
-    let (k, _) = run_md(
-        &[],
-        Metadata {
-            tunnel: unset,
-            ..md
-        },
-    );
+    let unset = TunnelMetadata { dst: None, ..md.tunnel };
+    let (k, _) = run_md(&[], Metadata { tunnel: unset, ..md });
     assert_eq!(f(&k, Field::TunId), 0);
     assert_eq!(f(&k, Field::TunTtl), 0);
     assert_eq!(f(&k, Field::PktMark), 0x42);
@@ -150,10 +130,7 @@ fn metadata_and_tunnel_fields_are_copied() {
 #[test]
 fn short_frame_sets_no_offsets_and_no_l2_fields() {
     let (k, md) = run(&eth(0x0800)[..13]);
-    assert_eq!(
-        (md.l2_ofs, md.l3_ofs, md.l4_ofs),
-        (NO_OFFSET, NO_OFFSET, NO_OFFSET)
-    );
+    assert_eq!((md.l2_ofs, md.l3_ofs, md.l4_ofs), (NO_OFFSET, NO_OFFSET, NO_OFFSET));
     assert!(k.w[1..].iter().all(|&w| w == 0), "{k:?}");
     assert_eq!(k.eth_type(), 0);
 }
@@ -189,10 +166,7 @@ fn arp_opcode_past_8_bits_and_non_ethernet_arp() {
     // Not Ethernet/IPv4: nothing from the ARP body.
     for body in [arp(6, 0x0800, 1), arp(1, 0x86dd, 1)] {
         let (k, _) = run(&cat(&[&eth(0x0806), &body]));
-        assert_eq!(
-            (k.nw_src(), k.nw_proto(), f(&k, Field::ArpSha)),
-            (Ipv4Addr::UNSPECIFIED, 0, 0)
-        );
+        assert_eq!((k.nw_src(), k.nw_proto(), f(&k, Field::ArpSha)), (Ipv4Addr::UNSPECIFIED, 0, 0));
     }
     // One byte short.
     let (k, _) = run(&cat(&[&eth(0x0806), &arp(1, 0x0800, 1)[..27]]));
@@ -220,12 +194,8 @@ fn double_vlan_and_the_vlan_limit() {
     assert_eq!(k.tp_dst(), 2);
 
     // A third tag is past the limit: its TPID is the eth_type.
-    let triple = cat(&[
-        &DST,
-        &SRC,
-        &[0x88, 0xa8, 0, 1, 0x81, 0, 0, 2, 0x81, 0, 0, 3, 0x08, 0],
-        &ip,
-    ]);
+    let triple =
+        cat(&[&DST, &SRC, &[0x88, 0xa8, 0, 1, 0x81, 0, 0, 2, 0x81, 0, 0, 3, 0x08, 0], &ip]);
     let (k, md) = run(&triple);
     assert_eq!(k.eth_type(), 0x8100);
     assert_eq!(k.vlan1_tci(), 2 | VLAN_CFI);
@@ -240,11 +210,7 @@ fn double_vlan_and_the_vlan_limit() {
 #[test]
 fn llc_snap_and_plain_802_3() {
     let ip = cat(&[&ipv4(6, 0, 20), &tcp(80, 443, 0x5012)]);
-    let snap = cat(&[
-        &eth(ip.len() as u16 + 8),
-        &[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00],
-        &ip,
-    ]);
+    let snap = cat(&[&eth(ip.len() as u16 + 8), &[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00], &ip]);
     let (k, md) = run(&snap);
     assert_eq!(k.eth_type(), 0x0800);
     assert_eq!((md.l3_ofs, md.l4_ofs), (22, 42));
@@ -255,10 +221,7 @@ fn llc_snap_and_plain_802_3() {
     let (k, md) = run(&stp);
     assert_eq!((k.eth_type(), md.l3_ofs), (0x05ff, 14));
     // SNAP with a non-Ethernet OUI, and SNAP with a length-sized type.
-    let (k, _) = run(&cat(&[
-        &eth(30),
-        &[0xaa, 0xaa, 0x03, 0, 0, 0x0c, 0x20, 0x00],
-    ]));
+    let (k, _) = run(&cat(&[&eth(30), &[0xaa, 0xaa, 0x03, 0, 0, 0x0c, 0x20, 0x00]]));
     assert_eq!(k.eth_type(), 0x05ff);
     let (k, md) = run(&cat(&[&eth(30), &[0xaa, 0xaa, 0x03, 0, 0, 0, 0x01, 0x00]]));
     assert_eq!((k.eth_type(), md.l3_ofs), (0x05ff, 22));
@@ -276,21 +239,11 @@ fn mpls_stack_keeps_three_entries_and_stops() {
     let two = cat(&[&eth(0x8847), &lse(100, false, 64), &lse(200, true, 63), &ip]);
     let (k, md) = run(&two);
     assert_eq!(k.eth_type(), 0x8847);
-    assert_eq!(
-        f(&k, Field::MplsLse0),
-        u32::from_be_bytes(lse(100, false, 64)).into()
-    );
-    assert_eq!(
-        f(&k, Field::MplsLse1),
-        u32::from_be_bytes(lse(200, true, 63)).into()
-    );
+    assert_eq!(f(&k, Field::MplsLse0), u32::from_be_bytes(lse(100, false, 64)).into());
+    assert_eq!(f(&k, Field::MplsLse1), u32::from_be_bytes(lse(200, true, 63)).into());
     assert_eq!(f(&k, Field::MplsLse2), 0);
     assert_eq!((md.l3_ofs, md.l4_ofs), (22, NO_OFFSET));
-    assert_eq!(
-        (k.nw_proto(), k.nw_src()),
-        (0, Ipv4Addr::UNSPECIFIED),
-        "no L3 under MPLS"
-    );
+    assert_eq!((k.nw_proto(), k.nw_src()), (0, Ipv4Addr::UNSPECIFIED), "no L3 under MPLS");
 
     let four = cat(&[
         &eth(0x8848),
@@ -301,18 +254,12 @@ fn mpls_stack_keeps_three_entries_and_stops() {
         &ip,
     ]);
     let (k, md) = run(&four);
-    assert_eq!(
-        f(&k, Field::MplsLse2),
-        u32::from_be_bytes(lse(3, false, 3)).into()
-    );
+    assert_eq!(f(&k, Field::MplsLse2), u32::from_be_bytes(lse(3, false, 3)).into());
     assert_eq!(md.l3_ofs, 30, "L3 is after the whole stack");
 
     // No bottom of stack before the end: every label is consumed.
     let (k, md) = run(&cat(&[&eth(0x8847), &lse(7, false, 1), &[0, 0]]));
-    assert_eq!(
-        f(&k, Field::MplsLse0),
-        u32::from_be_bytes(lse(7, false, 1)).into()
-    );
+    assert_eq!(f(&k, Field::MplsLse0), u32::from_be_bytes(lse(7, false, 1)).into());
     assert_eq!(md.l3_ofs, 18);
 }
 
@@ -345,11 +292,7 @@ fn ipv4_validation_follows_ovs() {
     let check_bad = |bytes: &[u8], why: &str| {
         let (k, md) = run(bytes);
         assert_eq!((md.l3_ofs, md.l4_ofs), (14, NO_OFFSET), "{why}");
-        assert_eq!(
-            (k.nw_src(), k.nw_proto(), k.tp_src()),
-            (Ipv4Addr::UNSPECIFIED, 0, 0),
-            "{why}"
-        );
+        assert_eq!((k.nw_src(), k.nw_proto(), k.tp_src()), (Ipv4Addr::UNSPECIFIED, 0, 0), "{why}");
         assert_eq!(k.eth_type(), 0x0800, "{why}");
     };
     let mut b = good.clone();
@@ -397,10 +340,7 @@ fn igmp_sctp_icmp() {
     let igmp = [0x16, 0x00, 0xfa, 0x04, 239, 1, 2, 3];
     let (k, _) = run(&cat(&[&eth(0x0800), &ipv4(2, 0, 8), &igmp]));
     assert_eq!((k.tp_src(), k.tp_dst()), (0x16, 0));
-    assert_eq!(
-        f(&k, Field::IgmpGroup),
-        u32::from(Ipv4Addr::new(239, 1, 2, 3)).into()
-    );
+    assert_eq!(f(&k, Field::IgmpGroup), u32::from(Ipv4Addr::new(239, 1, 2, 3)).into());
     let (k, _) = run(&cat(&[&eth(0x0800), &ipv4(2, 0, 7), &igmp[..7]]));
     assert_eq!((k.tp_src(), f(&k, Field::IgmpGroup)), (0, 0));
 
@@ -410,11 +350,7 @@ fn igmp_sctp_icmp() {
     let (k, _) = run(&cat(&[&eth(0x0800), &ipv4(132, 0, 11), &sctp[..11]]));
     assert_eq!((k.tp_src(), k.tp_dst()), (0, 0));
 
-    let (k, _) = run(&cat(&[
-        &eth(0x0800),
-        &ipv4(1, 0, 8),
-        &[3, 4, 0, 0, 0, 0, 5, 0xdc],
-    ]));
+    let (k, _) = run(&cat(&[&eth(0x0800), &ipv4(1, 0, 8), &[3, 4, 0, 0, 0, 0, 5, 0xdc]]));
     assert_eq!((k.tp_src(), k.tp_dst()), (3, 4));
 }
 
@@ -435,10 +371,7 @@ pub(super) const TLL: [u8; 8] = [2, 1, 0x02, 0xbb, 0, 0, 0, 2];
 fn nd_solicit_and_advert_with_options() {
     let (k, md) = run(&nd(135, 0, "2001:db8::99", &[&SLL]));
     assert_eq!((k.tp_src(), k.tp_dst(), k.nw_proto()), (135, 0, 58));
-    assert_eq!(
-        Ipv6Addr::from(f(&k, Field::NdTarget)),
-        "2001:db8::99".parse::<Ipv6Addr>().unwrap()
-    );
+    assert_eq!(Ipv6Addr::from(f(&k, Field::NdTarget)), "2001:db8::99".parse::<Ipv6Addr>().unwrap());
     assert_eq!(f(&k, Field::ArpSha), 0x02aa_0000_0001);
     assert_eq!(f(&k, Field::ArpTha), 0);
     assert_eq!(md.l4_ofs, 54);
@@ -448,27 +381,16 @@ fn nd_solicit_and_advert_with_options() {
     let (k, _) = run(&nd(136, 0, "2001:db8::98", &[&other, &TLL]));
     assert_eq!(f(&k, Field::ArpTha), 0x02bb_0000_0002);
     assert_eq!(f(&k, Field::ArpSha), 0);
-    assert_eq!(
-        Ipv6Addr::from(f(&k, Field::NdTarget)),
-        "2001:db8::98".parse::<Ipv6Addr>().unwrap()
-    );
+    assert_eq!(Ipv6Addr::from(f(&k, Field::NdTarget)), "2001:db8::98".parse::<Ipv6Addr>().unwrap());
 
     // OVS stores either option whichever the message.
     let (k, _) = run(&nd(136, 0, "2001:db8::98", &[&SLL, &TLL]));
-    assert_eq!(
-        (f(&k, Field::ArpSha), f(&k, Field::ArpTha)),
-        (0x02aa_0000_0001, 0x02bb_0000_0002)
-    );
+    assert_eq!((f(&k, Field::ArpSha), f(&k, Field::ArpTha)), (0x02aa_0000_0001, 0x02bb_0000_0002));
 
     // Code != 0: not ND, only type and code.
     let (k, _) = run(&nd(135, 1, "2001:db8::99", &[&SLL]));
     assert_eq!(
-        (
-            k.tp_src(),
-            k.tp_dst(),
-            f(&k, Field::NdTarget),
-            f(&k, Field::ArpSha)
-        ),
+        (k.tp_src(), k.tp_dst(), f(&k, Field::NdTarget), f(&k, Field::ArpSha)),
         (135, 1, 0, 0)
     );
 
@@ -485,17 +407,11 @@ fn malformed_nd_options_follow_ovs() {
     // A duplicate link-layer option makes the message invalid: target and
     // addresses are zeroed, type and code kept.
     let (k, _) = run(&nd(135, 0, "2001:db8::99", &[&SLL, &SLL]));
-    assert_eq!(
-        (k.tp_src(), f(&k, Field::NdTarget), f(&k, Field::ArpSha)),
-        (135, 0, 0)
-    );
+    assert_eq!((k.tp_src(), f(&k, Field::NdTarget), f(&k, Field::ArpSha)), (135, 0, 0));
     // A zero-length option stops the walk, keeping what was found.
     let zero = [2u8, 0, 0, 0, 0, 0, 0, 0];
     let (k, _) = run(&nd(135, 0, "2001:db8::99", &[&SLL, &zero, &TLL]));
-    assert_eq!(
-        (f(&k, Field::ArpSha), f(&k, Field::ArpTha)),
-        (0x02aa_0000_0001, 0)
-    );
+    assert_eq!((f(&k, Field::ArpSha), f(&k, Field::ArpTha)), (0x02aa_0000_0001, 0));
     assert_ne!(f(&k, Field::NdTarget), 0);
     // An option longer than what is left stops the walk too.
     let long = [2u8, 3, 0x02, 0xbb, 0, 0, 0, 2];
@@ -505,10 +421,7 @@ fn malformed_nd_options_follow_ovs() {
     // A link-layer option of the wrong size is skipped, not stored.
     let sll16 = [1u8, 2, 0x02, 0xaa, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
     let (k, _) = run(&nd(135, 0, "2001:db8::99", &[&sll16, &TLL]));
-    assert_eq!(
-        (f(&k, Field::ArpSha), f(&k, Field::ArpTha)),
-        (0, 0x02bb_0000_0002)
-    );
+    assert_eq!((f(&k, Field::ArpSha), f(&k, Field::ArpTha)), (0, 0x02bb_0000_0002));
 }
 
 /// A generic IPv6 extension header of `units` 8-byte units after the first.
@@ -540,10 +453,7 @@ fn ipv6_extension_chain() {
     let bad = cat(&[&ext(17, 2)[..16]]);
     let (k, md) = run(&cat(&[&eth(0x86dd), &ipv6(0, bad.len()), &bad]));
     assert_eq!(k.ipv6_src(), V6_SRC.parse::<Ipv6Addr>().unwrap());
-    assert_eq!(
-        (k.nw_proto(), f(&k, Field::Ipv6Label), f(&k, Field::NwTtl)),
-        (0, 0, 0)
-    );
+    assert_eq!((k.nw_proto(), f(&k, Field::Ipv6Label), f(&k, Field::NwTtl)), (0, 0, 0));
     assert_eq!((md.l3_ofs, md.l4_ofs), (14, NO_OFFSET));
 
     // No next header (59): nothing to parse, proto 59.
@@ -552,10 +462,7 @@ fn ipv6_extension_chain() {
 
     // Payload length past the data: no L3 fields.
     let (k, md) = run(&cat(&[&eth(0x86dd), &ipv6(17, 9), &l4]));
-    assert_eq!(
-        (k.ipv6_src(), md.l4_ofs),
-        (Ipv6Addr::UNSPECIFIED, NO_OFFSET)
-    );
+    assert_eq!((k.ipv6_src(), md.l4_ofs), (Ipv6Addr::UNSPECIFIED, NO_OFFSET));
 }
 
 pub(super) fn frag6(next: u8, offset: u16, mf: bool) -> Vec<u8> {

@@ -107,19 +107,17 @@ fn l3_strategy() -> impl Strategy<Value = L3> {
         ),
         0usize..=10,
     )
-        .prop_map(
-            |(src, dst, (dscp, ecn, ttl), (df, mf, frag_off), opts)| L3::V4 {
-                src,
-                dst,
-                dscp,
-                ecn,
-                ttl,
-                df,
-                mf,
-                frag_off,
-                opts,
-            },
-        );
+        .prop_map(|(src, dst, (dscp, ecn, ttl), (df, mf, frag_off), opts)| L3::V4 {
+            src,
+            dst,
+            dscp,
+            ecn,
+            ttl,
+            df,
+            mf,
+            frag_off,
+            opts,
+        });
     let ext_len = || prop::option::weighted(0.3, 0usize..3);
     let exts = (
         ext_len(),
@@ -127,34 +125,21 @@ fn l3_strategy() -> impl Strategy<Value = L3> {
         ext_len(),
         prop::option::weighted(
             0.3,
-            (
-                prop::sample::select(vec![0u16, 0, 1, 0x1fff]),
-                any::<bool>(),
-            ),
+            (prop::sample::select(vec![0u16, 0, 1, 0x1fff]), any::<bool>()),
         ),
         prop::option::weighted(0.2, 1usize..4),
     )
-        .prop_map(|(hop, dest, routing, frag, auth)| V6Exts {
-            hop,
-            dest,
-            routing,
-            frag,
-            auth,
-        });
-    let v6 = (
-        any::<[u8; 16]>(),
-        any::<[u8; 16]>(),
-        (any::<u8>(), 0u32..=0xfffff, any::<u8>()),
-        exts,
-    )
-        .prop_map(|(src, dst, (tc, label, hlim), exts)| L3::V6 {
-            src,
-            dst,
-            tc,
-            label,
-            hlim,
-            exts,
-        });
+        .prop_map(|(hop, dest, routing, frag, auth)| V6Exts { hop, dest, routing, frag, auth });
+    let v6 =
+        (any::<[u8; 16]>(), any::<[u8; 16]>(), (any::<u8>(), 0u32..=0xfffff, any::<u8>()), exts)
+            .prop_map(|(src, dst, (tc, label, hlim), exts)| L3::V6 {
+                src,
+                dst,
+                tc,
+                label,
+                hlim,
+                exts,
+            });
     prop_oneof![v4, v6]
 }
 
@@ -197,17 +182,7 @@ fn vlan_tag(pcp: u8, dei: bool, vid: u16) -> SingleVlanHeader {
 /// Builds the packet `s` describes with etherparse's `PacketBuilder`.
 fn build(s: &Spec) -> Vec<u8> {
     let ip = match &s.l3 {
-        L3::V4 {
-            src,
-            dst,
-            dscp,
-            ecn,
-            ttl,
-            df,
-            mf,
-            frag_off,
-            opts,
-        } => {
+        L3::V4 { src, dst, dscp, ecn, ttl, df, mf, frag_off, opts } => {
             let mut h = Ipv4Header::new(0, *ttl, IpNumber(0), *src, *dst).unwrap();
             h.dscp = IpDscp::try_new(*dscp).unwrap();
             h.ecn = IpEcn::try_new(*ecn).unwrap();
@@ -218,14 +193,7 @@ fn build(s: &Spec) -> Vec<u8> {
             h.options = Ipv4Options::try_from(&vec![1u8; 4 * opts][..]).unwrap();
             IpHeaders::Ipv4(h, Ipv4Extensions::default())
         }
-        L3::V6 {
-            src,
-            dst,
-            tc,
-            label,
-            hlim,
-            exts,
-        } => {
+        L3::V6 { src, dst, tc, label, hlim, exts } => {
             let h = Ipv6Header {
                 traffic_class: *tc,
                 flow_label: Ipv6FlowLabel::try_new(*label).unwrap(),
@@ -251,9 +219,7 @@ fn build(s: &Spec) -> Vec<u8> {
                         0x1234_5678,
                     )
                 }),
-                auth: exts
-                    .auth
-                    .map(|_| IpAuthHeader::new(IpNumber(59), 1, 2, &icv).unwrap()),
+                auth: exts.auth.map(|_| IpAuthHeader::new(IpNumber(59), 1, 2, &icv).unwrap()),
             };
             IpHeaders::Ipv6(h, e)
         }
@@ -286,24 +252,15 @@ fn build(s: &Spec) -> Vec<u8> {
             step.tcp_header(t).write(&mut out, &s.payload).unwrap();
         }
         L4::Udp { src, dst } => step.udp(*src, *dst).write(&mut out, &s.payload).unwrap(),
-        L4::Icmp { ty, code, rest } if is_v6 => step
-            .icmpv6_raw(*ty, *code, *rest)
-            .write(&mut out, &s.payload)
-            .unwrap(),
-        L4::Icmp { ty, code, rest } => step
-            .icmpv4_raw(*ty, *code, *rest)
-            .write(&mut out, &s.payload)
-            .unwrap(),
+        L4::Icmp { ty, code, rest } if is_v6 => {
+            step.icmpv6_raw(*ty, *code, *rest).write(&mut out, &s.payload).unwrap()
+        }
+        L4::Icmp { ty, code, rest } => {
+            step.icmpv4_raw(*ty, *code, *rest).write(&mut out, &s.payload).unwrap()
+        }
         L4::Raw { proto, bytes } => step.write(&mut out, IpNumber(*proto), bytes).unwrap(),
     }
-    if let L3::V6 {
-        exts: V6Exts {
-            frag: Some((off, mf)),
-            ..
-        },
-        ..
-    } = s.l3
-    {
+    if let L3::V6 { exts: V6Exts { frag: Some((off, mf)), .. }, .. } = s.l3 {
         // etherparse 0.19 writes the fragment offset and M flag at the wrong
         // bit positions (etherparse issue #150, fixed in 0.20): write them as
         // RFC 8200 section 4.5 has them, the offset in the top 13 bits of
@@ -318,9 +275,7 @@ fn build(s: &Spec) -> Vec<u8> {
 /// Where etherparse finds the IPv6 fragment header in `bytes`.
 fn frag_header_offset(bytes: &[u8]) -> usize {
     let sp = SlicedPacket::from_ethernet(bytes).unwrap();
-    let Some(NetSlice::Ipv6(ip)) = &sp.net else {
-        panic!("not IPv6")
-    };
+    let Some(NetSlice::Ipv6(ip)) = &sp.net else { panic!("not IPv6") };
     for e in ip.extensions().clone() {
         if let etherparse::Ipv6ExtensionSlice::Fragment(fh) = e {
             return usize::from(offset_in(bytes, fh.slice()));
@@ -350,21 +305,14 @@ fn oracle(bytes: &[u8], md: &Metadata) -> Expected {
     k.set(Field::SkbPriority, md.skb_priority.into());
     k.set(Field::PktMark, md.pkt_mark.into());
 
-    let Some(LinkSlice::Ethernet2(eth)) = &sp.link else {
-        panic!("no Ethernet header")
-    };
+    let Some(LinkSlice::Ethernet2(eth)) = &sp.link else { panic!("no Ethernet header") };
     k.set_eth_dst(EthAddr(eth.destination()));
     k.set_eth_src(EthAddr(eth.source()));
     let mut ty = eth.ether_type().0;
     let mut l3 = 14u16;
-    let tags = [
-        (Field::Vlan0Tpid, Field::Vlan0Tci),
-        (Field::Vlan1Tpid, Field::Vlan1Tci),
-    ];
+    let tags = [(Field::Vlan0Tpid, Field::Vlan0Tci), (Field::Vlan1Tpid, Field::Vlan1Tci)];
     for (ext, (tpid_f, tci_f)) in sp.link_exts.iter().zip(tags) {
-        let LinkExtSlice::Vlan(v) = ext else {
-            panic!("unexpected link extension")
-        };
+        let LinkExtSlice::Vlan(v) = ext else { panic!("unexpected link extension") };
         let tci = u16::from(v.priority_code_point().value()) << 13
             | u16::from(v.drop_eligible_indicator()) << 12
             | v.vlan_identifier().value();

@@ -12,60 +12,19 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
     let v6_chain = cat(&[&ext(60, 0), &ext(44, 0), &frag6(17, 0, true), &udp(5, 6)]);
     let igmp = [0x11u8, 0x64, 0, 0, 224, 0, 0, 1];
     vec![
-        (
-            "tcp4",
-            cat(&[
-                &eth(0x0800),
-                &ipv4(6, 0, 20),
-                &tcp(1234, 80, 0x5018),
-                &[0; 6],
-            ]),
-        ),
-        (
-            "udp4 options",
-            cat(&[&eth(0x0800), &v4_opts, &[1; 8], &udp(53, 5353)]),
-        ),
-        (
-            "icmp4",
-            cat(&[&eth(0x0800), &ipv4(1, 0, 8), &[8, 0, 0, 0, 0, 1, 0, 1]]),
-        ),
+        ("tcp4", cat(&[&eth(0x0800), &ipv4(6, 0, 20), &tcp(1234, 80, 0x5018), &[0; 6]])),
+        ("udp4 options", cat(&[&eth(0x0800), &v4_opts, &[1; 8], &udp(53, 5353)])),
+        ("icmp4", cat(&[&eth(0x0800), &ipv4(1, 0, 8), &[8, 0, 0, 0, 0, 1, 0, 1]])),
         ("igmp", cat(&[&eth(0x0800), &ipv4(2, 0, 8), &igmp])),
-        (
-            "sctp4",
-            cat(&[
-                &eth(0x0800),
-                &ipv4(132, 0, 12),
-                &[0, 9, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0],
-            ]),
-        ),
-        (
-            "tcp6",
-            cat(&[&eth(0x86dd), &ipv6(6, 20), &tcp(443, 50000, 0x5011)]),
-        ),
-        (
-            "udp6 ext chain",
-            cat(&[&eth(0x86dd), &ipv6(0, v6_chain.len()), &v6_chain]),
-        ),
+        ("sctp4", cat(&[&eth(0x0800), &ipv4(132, 0, 12), &[0, 9, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0]])),
+        ("tcp6", cat(&[&eth(0x86dd), &ipv6(6, 20), &tcp(443, 50000, 0x5011)])),
+        ("udp6 ext chain", cat(&[&eth(0x86dd), &ipv6(0, v6_chain.len()), &v6_chain])),
         ("ns with sll", nd(135, 0, "2001:db8::7", &[&SLL])),
         ("na with tll", nd(136, 0, "2001:db8::7", &[&TLL])),
         ("arp", cat(&[&eth(0x0806), &arp(1, 0x0800, 2)])),
-        (
-            "mpls",
-            cat(&[&eth(0x8847), &lse(16, false), &lse(17, true), &v4_udp]),
-        ),
-        (
-            "qinq udp4",
-            cat(&[
-                &DST,
-                &SRC,
-                &[0x88, 0xa8, 0, 10, 0x81, 0, 0, 20, 0x08, 0],
-                &v4_udp,
-            ]),
-        ),
-        (
-            "snap udp4",
-            cat(&[&eth(36), &[0xaa, 0xaa, 3, 0, 0, 0, 0x08, 0], &v4_udp]),
-        ),
+        ("mpls", cat(&[&eth(0x8847), &lse(16, false), &lse(17, true), &v4_udp])),
+        ("qinq udp4", cat(&[&DST, &SRC, &[0x88, 0xa8, 0, 10, 0x81, 0, 0, 20, 0x08, 0], &v4_udp])),
+        ("snap udp4", cat(&[&eth(36), &[0xaa, 0xaa, 3, 0, 0, 0, 0x08, 0], &v4_udp])),
         (
             "vlan6 later frag",
             cat(&[
@@ -92,19 +51,10 @@ fn l4_need(proto: u8) -> usize {
 
 #[test]
 fn every_truncation_parses_a_sensible_prefix() {
-    let l4_fields = [
-        Field::TpSrc,
-        Field::TpDst,
-        Field::TcpFlags,
-        Field::IgmpGroup,
-        Field::NdTarget,
-    ];
+    let l4_fields =
+        [Field::TpSrc, Field::TpDst, Field::TcpFlags, Field::IgmpGroup, Field::NdTarget];
     for (name, full) in corpus() {
-        let md = Metadata {
-            in_port: OdpPort(1),
-            recirc_id: 2,
-            ..Metadata::default()
-        };
+        let md = Metadata { in_port: OdpPort(1), recirc_id: 2, ..Metadata::default() };
         let (kf, mdf) = run_md(&full, md);
         assert_ne!(mdf.l3_ofs, NO_OFFSET, "{name}: corpus packet parses");
         for n in 0..=full.len() {
@@ -124,11 +74,7 @@ fn every_truncation_parses_a_sensible_prefix() {
                 continue;
             }
             assert_eq!(m.l2_ofs, 0, "{ctx}");
-            assert_eq!(
-                (k.eth_src(), k.eth_dst()),
-                (kf.eth_src(), kf.eth_dst()),
-                "{ctx}"
-            );
+            assert_eq!((k.eth_src(), k.eth_dst()), (kf.eth_src(), kf.eth_dst()), "{ctx}");
             assert!(m.l3_ofs != NO_OFFSET && m.l3_ofs <= mdf.l3_ofs, "{ctx}");
             if n >= usize::from(mdf.l3_ofs) {
                 for fl in [
@@ -154,10 +100,7 @@ fn every_truncation_parses_a_sensible_prefix() {
                 k.w[25] != 0 || f(&k, Field::IgmpGroup) != 0 || f(&k, Field::NdTarget) != 0;
             if l4_present {
                 assert_ne!(m.l4_ofs, NO_OFFSET, "{ctx}");
-                assert!(
-                    n >= usize::from(mdf.l4_ofs) + l4_need(kf.nw_proto()),
-                    "{ctx}"
-                );
+                assert!(n >= usize::from(mdf.l4_ofs) + l4_need(kf.nw_proto()), "{ctx}");
             }
             if m.l4_ofs == NO_OFFSET {
                 for fl in l4_fields {

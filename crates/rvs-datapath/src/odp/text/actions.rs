@@ -46,11 +46,8 @@ const ARP: &[FDesc] = &[
     f("sha", Kind::Mac, U48),
     f("tha", Kind::Mac, U48),
 ];
-const ND: &[FDesc] = &[
-    f("target", Kind::Ip6, u128::MAX),
-    f("sll", Kind::Mac, U48),
-    f("tll", Kind::Mac, U48),
-];
+const ND: &[FDesc] =
+    &[f("target", Kind::Ip6, u128::MAX), f("sll", Kind::Mac, U48), f("tll", Kind::Mac, U48)];
 /// Tunnel fields; the IPv4 and IPv6 address pairs are alternatives.
 const TUNNEL: &[FDesc] = &[
     f("tun_id", Kind::Hex, u64::MAX as u128),
@@ -71,34 +68,12 @@ fn explode(sf: &SetField) -> (&'static str, &'static [FDesc], Vec<u128>) {
     let mac = |a: EthAddr| a.to_u64() as u128;
     match *sf {
         SetField::Eth { src, dst } => ("eth", ETH, vec![mac(src), mac(dst)]),
-        SetField::Ipv4 {
-            src,
-            dst,
-            proto,
-            tos,
-            ttl,
-            frag,
-        } => (
+        SetField::Ipv4 { src, dst, proto, tos, ttl, frag } => (
             "ipv4",
             IPV4,
-            vec![
-                ip4(src),
-                ip4(dst),
-                proto.into(),
-                tos.into(),
-                ttl.into(),
-                frag.into(),
-            ],
+            vec![ip4(src), ip4(dst), proto.into(), tos.into(), ttl.into(), frag.into()],
         ),
-        SetField::Ipv6 {
-            src,
-            dst,
-            label,
-            proto,
-            tclass,
-            hlimit,
-            frag,
-        } => (
+        SetField::Ipv6 { src, dst, label, proto, tclass, hlimit, frag } => (
             "ipv6",
             IPV6,
             vec![
@@ -116,36 +91,15 @@ fn explode(sf: &SetField) -> (&'static str, &'static [FDesc], Vec<u128>) {
         SetField::Sctp { src, dst } => ("sctp", PORTS, vec![src.into(), dst.into()]),
         SetField::Icmp { typ, code } => ("icmp", ICMP, vec![typ.into(), code.into()]),
         SetField::Icmpv6 { typ, code } => ("icmpv6", ICMP, vec![typ.into(), code.into()]),
-        SetField::Arp {
-            sip,
-            tip,
-            op,
-            sha,
-            tha,
-        } => (
-            "arp",
-            ARP,
-            vec![ip4(sip), ip4(tip), op.into(), mac(sha), mac(tha)],
-        ),
+        SetField::Arp { sip, tip, op, sha, tha } => {
+            ("arp", ARP, vec![ip4(sip), ip4(tip), op.into(), mac(sha), mac(tha)])
+        }
         SetField::Nd { target, sll, tll } => ("nd", ND, vec![target.into(), mac(sll), mac(tll)]),
         SetField::Priority(v) => ("skb_priority", &[], vec![v.into()]),
         SetField::Mark(v) => ("skb_mark", &[], vec![v.into()]),
-        SetField::Tunnel {
-            tun_id,
-            src,
-            dst,
-            ipv6,
-            tos,
-            ttl,
-            tp_src,
-            tp_dst,
-            ..
-        } => {
-            let (s4, d4, s6, d6) = if ipv6 {
-                (0, 0, src, dst)
-            } else {
-                (src & U32, dst & U32, 0, 0)
-            };
+        SetField::Tunnel { tun_id, src, dst, ipv6, tos, ttl, tp_src, tp_dst, .. } => {
+            let (s4, d4, s6, d6) =
+                if ipv6 { (0, 0, src, dst) } else { (src & U32, dst & U32, 0, 0) };
             (
                 "tunnel",
                 TUNNEL,
@@ -171,10 +125,7 @@ fn implode(name: &str, v: &[u128], flags: u16, ipv6: bool) -> SetField {
     let ip6 = Ipv6Addr::from;
     let mac = |x: u128| EthAddr::from_u64(x as u64);
     match name {
-        "eth" => SetField::Eth {
-            src: mac(v[0]),
-            dst: mac(v[1]),
-        },
+        "eth" => SetField::Eth { src: mac(v[0]), dst: mac(v[1]) },
         "ipv4" => SetField::Ipv4 {
             src: ip4(v[0]),
             dst: ip4(v[1]),
@@ -192,26 +143,11 @@ fn implode(name: &str, v: &[u128], flags: u16, ipv6: bool) -> SetField {
             hlimit: v[5] as u8,
             frag: v[6] as u8,
         },
-        "tcp" => SetField::Tcp {
-            src: v[0] as u16,
-            dst: v[1] as u16,
-        },
-        "udp" => SetField::Udp {
-            src: v[0] as u16,
-            dst: v[1] as u16,
-        },
-        "sctp" => SetField::Sctp {
-            src: v[0] as u16,
-            dst: v[1] as u16,
-        },
-        "icmp" => SetField::Icmp {
-            typ: v[0] as u8,
-            code: v[1] as u8,
-        },
-        "icmpv6" => SetField::Icmpv6 {
-            typ: v[0] as u8,
-            code: v[1] as u8,
-        },
+        "tcp" => SetField::Tcp { src: v[0] as u16, dst: v[1] as u16 },
+        "udp" => SetField::Udp { src: v[0] as u16, dst: v[1] as u16 },
+        "sctp" => SetField::Sctp { src: v[0] as u16, dst: v[1] as u16 },
+        "icmp" => SetField::Icmp { typ: v[0] as u8, code: v[1] as u8 },
+        "icmpv6" => SetField::Icmpv6 { typ: v[0] as u8, code: v[1] as u8 },
         "arp" => SetField::Arp {
             sip: ip4(v[0]),
             tip: ip4(v[1]),
@@ -219,11 +155,7 @@ fn implode(name: &str, v: &[u128], flags: u16, ipv6: bool) -> SetField {
             sha: mac(v[3]),
             tha: mac(v[4]),
         },
-        "nd" => SetField::Nd {
-            target: ip6(v[0]),
-            sll: mac(v[1]),
-            tll: mac(v[2]),
-        },
+        "nd" => SetField::Nd { target: ip6(v[0]), sll: mac(v[1]), tll: mac(v[2]) },
         "skb_priority" => SetField::Priority(v[0] as u32),
         "skb_mark" => SetField::Mark(v[0] as u32),
         _ => SetField::Tunnel {
@@ -276,11 +208,7 @@ pub fn normalize_set(value: &SetField, mask: Option<&SetField>) -> OdpAction {
         mflags = 0;
     }
     clamp(name, &mut mvals);
-    let fulls: Vec<u128> = if scalar {
-        vec![U32]
-    } else {
-        descs.iter().map(|d| d.full).collect()
-    };
+    let fulls: Vec<u128> = if scalar { vec![U32] } else { descs.iter().map(|d| d.full).collect() };
     // The tunnel's unused address family is not part of it.
     let used = |i: usize| name != "tunnel" || !matches!((i, ipv6), (1 | 2, true) | (3 | 4, false));
     let exact = (0..vals.len()).all(|i| !used(i) || mvals[i] == fulls[i])
@@ -478,10 +406,7 @@ fn write_set(out: &mut String, a: &OdpAction) {
         }
         format_fields(&mut parts, &d, &v, mvals.as_ref().map(|_| &m[..]), true);
         let fm = mask.map_or(u16::MAX, |m| tun_flags(m).0);
-        parts.push(format!(
-            "flags({})",
-            format_flags(TUN_FLAG_NAMES, flags, fm, u16::MAX)
-        ));
+        parts.push(format!("flags({})", format_flags(TUN_FLAG_NAMES, flags, fm, u16::MAX)));
     } else {
         format_fields(&mut parts, descs, &vals, mvals.as_deref(), false);
     }
@@ -510,10 +435,7 @@ fn parse_list(s: &str, depth: usize) -> Result<Vec<OdpAction>> {
     }
     let items = split_list(t)?;
     if items.is_empty() {
-        return Err(OdpParseError::Syntax {
-            expected: "actions (or drop)",
-            found: s.into(),
-        });
+        return Err(OdpParseError::Syntax { expected: "actions (or drop)", found: s.into() });
     }
     items.into_iter().map(|i| parse_action(i, depth)).collect()
 }
@@ -525,17 +447,11 @@ fn parse_action(item: &str, depth: usize) -> Result<OdpAction> {
     }
     let (name, body) = split_call(item)?;
     fn need_body<'a>(b: Option<&'a str>, item: &str) -> Result<&'a str> {
-        b.ok_or_else(|| OdpParseError::Syntax {
-            expected: "name(...)",
-            found: item.into(),
-        })
+        b.ok_or_else(|| OdpParseError::Syntax { expected: "name(...)", found: item.into() })
     }
     let no_body = |b: Option<&str>, a| match b {
         None => Ok(a),
-        Some(_) => Err(OdpParseError::Syntax {
-            expected: "no arguments",
-            found: item.into(),
-        }),
+        Some(_) => Err(OdpParseError::Syntax { expected: "no arguments", found: item.into() }),
     };
     match name {
         "drop" => match body {
@@ -563,17 +479,14 @@ fn parse_action(item: &str, depth: usize) -> Result<OdpAction> {
                     "push_vlan needs vid= and pcp=, without masks (TCI mask {m:#06x})"
                 )));
             }
-            Ok(OdpAction::PushVlan {
-                tpid: tpid.unwrap_or(0x8100),
-                tci,
-            })
+            Ok(OdpAction::PushVlan { tpid: tpid.unwrap_or(0x8100), tci })
         }
-        "recirc" => Ok(OdpAction::Recirc(
-            parse_num("recirc", "id", need_body(body, item)?, U32)? as u32,
-        )),
-        "trunc" => Ok(OdpAction::Trunc(
-            parse_num("trunc", "max_len", need_body(body, item)?, U32)? as u32,
-        )),
+        "recirc" => {
+            Ok(OdpAction::Recirc(parse_num("recirc", "id", need_body(body, item)?, U32)? as u32))
+        }
+        "trunc" => {
+            Ok(OdpAction::Trunc(parse_num("trunc", "max_len", need_body(body, item)?, U32)? as u32))
+        }
         "hash" => {
             let (alg, basis) = split_call(need_body(body, item)?.trim())?;
             let alg = match alg {
@@ -588,19 +501,11 @@ fn parse_action(item: &str, depth: usize) -> Result<OdpAction> {
                     })
                 }
             };
-            let basis = basis.ok_or(OdpParseError::Syntax {
-                expected: "hash(l4(basis))",
-                found: item.into(),
-            })?;
-            Ok(OdpAction::Hash {
-                alg,
-                basis: parse_num("hash", "basis", basis, U32)? as u32,
-            })
+            let basis = basis
+                .ok_or(OdpParseError::Syntax { expected: "hash(l4(basis))", found: item.into() })?;
+            Ok(OdpAction::Hash { alg, basis: parse_num("hash", "basis", basis, U32)? as u32 })
         }
-        "clone" => Ok(OdpAction::Clone(parse_list(
-            need_body(body, item)?,
-            depth + 1,
-        )?)),
+        "clone" => Ok(OdpAction::Clone(parse_list(need_body(body, item)?, depth + 1)?)),
         "check_pkt_len" => parse_check_pkt_len(need_body(body, item)?, depth),
         "userspace" => parse_userspace(need_body(body, item)?),
         "set" => parse_set(need_body(body, item)?),
@@ -613,9 +518,7 @@ fn parse_drop_reason(r: &str) -> Result<DropReason> {
         return Ok(DropReason::Action);
     }
     if let Some(n) = r.strip_prefix("xlate_error_") {
-        return Ok(DropReason::Xlate(
-            parse_num("drop", "xlate_error", n, U32)? as u32
-        ));
+        return Ok(DropReason::Xlate(parse_num("drop", "xlate_error", n, U32)? as u32));
     }
     DropReason::NAMED
         .iter()
@@ -637,10 +540,7 @@ fn parse_check_pkt_len(body: &str, depth: usize) -> Result<OdpAction> {
             field: f.into(),
         };
         if let Some(v) = item.strip_prefix("size=") {
-            if size
-                .replace(parse_num("check_pkt_len", "size", v, U16)? as u16)
-                .is_some()
-            {
+            if size.replace(parse_num("check_pkt_len", "size", v, U16)? as u16).is_some() {
                 return Err(dup("size"));
             }
             continue;
@@ -664,10 +564,7 @@ fn parse_check_pkt_len(body: &str, depth: usize) -> Result<OdpAction> {
             }
         }
     }
-    let missing = |field| OdpParseError::MissingField {
-        attr: "check_pkt_len".into(),
-        field,
-    };
+    let missing = |field| OdpParseError::MissingField { attr: "check_pkt_len".into(), field };
     Ok(OdpAction::CheckPktLen {
         pkt_len: size.ok_or_else(|| missing("size"))?,
         gt: gt.ok_or_else(|| missing("gt"))?,
@@ -676,19 +573,13 @@ fn parse_check_pkt_len(body: &str, depth: usize) -> Result<OdpAction> {
 }
 
 fn parse_userspace(body: &str) -> Result<OdpAction> {
-    let mut u = UserspaceAction {
-        pid: 0,
-        userdata: Vec::new(),
-        tunnel_out_port: None,
-        actions: false,
-    };
+    let mut u =
+        UserspaceAction { pid: 0, userdata: Vec::new(), tunnel_out_port: None, actions: false };
     let mut pid = false;
     let mut userdata = false;
     for item in split_list(body)? {
-        let dup = |f: &str| OdpParseError::DuplicateField {
-            attr: "userspace".into(),
-            field: f.into(),
-        };
+        let dup =
+            |f: &str| OdpParseError::DuplicateField { attr: "userspace".into(), field: f.into() };
         if let Some(v) = item.strip_prefix("pid=") {
             if std::mem::replace(&mut pid, true) {
                 return Err(dup("pid"));
@@ -717,10 +608,7 @@ fn parse_userspace(body: &str) -> Result<OdpAction> {
         }
     }
     if !pid {
-        return Err(OdpParseError::MissingField {
-            attr: "userspace".into(),
-            field: "pid",
-        });
+        return Err(OdpParseError::MissingField { attr: "userspace".into(), field: "pid" });
     }
     Ok(OdpAction::Userspace(u))
 }
@@ -743,10 +631,8 @@ fn parse_hex_bytes(s: &str) -> Result<Vec<u8>> {
 
 fn parse_set(body: &str) -> Result<OdpAction> {
     let (name, inner) = split_call(body.trim())?;
-    let inner = inner.ok_or(OdpParseError::Syntax {
-        expected: "set(attribute(...))",
-        found: body.into(),
-    })?;
+    let inner = inner
+        .ok_or(OdpParseError::Syntax { expected: "set(attribute(...))", found: body.into() })?;
     let descs: &[FDesc] = match name {
         "eth" => ETH,
         "ipv4" => IPV4,

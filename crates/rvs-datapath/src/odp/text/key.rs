@@ -25,10 +25,7 @@ const U8: u128 = 0xff;
 const U16: u128 = 0xffff;
 const U32: u128 = 0xffff_ffff;
 
-const ETH: &[KDesc] = &[
-    ("src", Kind::Mac, 0, Field::EthSrc),
-    ("dst", Kind::Mac, 0, Field::EthDst),
-];
+const ETH: &[KDesc] = &[("src", Kind::Mac, 0, Field::EthSrc), ("dst", Kind::Mac, 0, Field::EthDst)];
 const IPV4: &[KDesc] = &[
     ("src", Kind::Ip4, 0, Field::NwSrc),
     ("dst", Kind::Ip4, 0, Field::NwDst),
@@ -46,14 +43,10 @@ const IPV6: &[KDesc] = &[
     ("hlimit", Kind::Dec, U8, Field::NwTtl),
     ("frag", Kind::Frag, U8, Field::NwFrag),
 ];
-const PORTS: &[KDesc] = &[
-    ("src", Kind::Dec, U16, Field::TpSrc),
-    ("dst", Kind::Dec, U16, Field::TpDst),
-];
-const ICMP: &[KDesc] = &[
-    ("type", Kind::Dec, U8, Field::TpSrc),
-    ("code", Kind::Dec, U8, Field::TpDst),
-];
+const PORTS: &[KDesc] =
+    &[("src", Kind::Dec, U16, Field::TpSrc), ("dst", Kind::Dec, U16, Field::TpDst)];
+const ICMP: &[KDesc] =
+    &[("type", Kind::Dec, U8, Field::TpSrc), ("code", Kind::Dec, U8, Field::TpDst)];
 const ARP: &[KDesc] = &[
     ("sip", Kind::Ip4, 0, Field::NwSrc),
     ("tip", Kind::Ip4, 0, Field::NwDst),
@@ -137,29 +130,18 @@ fn push_scalar(out: &mut Vec<String>, name: &str, f: Field, hexval: bool, k: &Fl
 pub fn implied_mask(k: &FlowKey) -> Mask {
     let mut m = Mask::zero();
     let exact = |m: &mut Mask, fs: &[Field]| fs.iter().for_each(|&f| m.set_exact(f));
-    exact(
-        &mut m,
-        &[Field::RecircId, Field::InPort, Field::EthSrc, Field::EthDst],
-    );
+    exact(&mut m, &[Field::RecircId, Field::InPort, Field::EthSrc, Field::EthDst]);
     for f in [Field::SkbPriority, Field::PktMark, Field::DpHash] {
         if k.get(f) != 0 {
             m.set_exact(f);
         }
     }
-    let addrs = [
-        Field::TunIpv4Src,
-        Field::TunIpv4Dst,
-        Field::TunIpv6Src,
-        Field::TunIpv6Dst,
-    ];
+    let addrs = [Field::TunIpv4Src, Field::TunIpv4Dst, Field::TunIpv6Src, Field::TunIpv6Dst];
     if addrs.iter().any(|&f| k.get(f) != 0) {
         let flags = k.get(Field::TunFlags) as u16;
-        for f in addrs.into_iter().chain([
-            Field::TunTos,
-            Field::TunTpSrc,
-            Field::TunTpDst,
-            Field::TunId,
-        ]) {
+        for f in
+            addrs.into_iter().chain([Field::TunTos, Field::TunTpSrc, Field::TunTpDst, Field::TunId])
+        {
             if k.get(f) != 0 {
                 m.set_exact(f);
             }
@@ -260,10 +242,7 @@ fn format_tunnel(out: &mut Vec<String>, k: &FlowKey, m: &Mask) {
     format_fields(&mut parts, &descs(TUNNEL), &vals, Some(&masks), false);
     if fm != 0 {
         let fv = k.get(Field::TunFlags) as u16;
-        parts.push(format!(
-            "flags({})",
-            format_flags(TUN_FLAG_NAMES, fv, fm, 0xffff)
-        ));
+        parts.push(format!("flags({})", format_flags(TUN_FLAG_NAMES, fv, fm, 0xffff)));
     }
     out.push(format!("tunnel({})", parts.join(",")));
 }
@@ -271,20 +250,14 @@ fn format_tunnel(out: &mut Vec<String>, k: &FlowKey, m: &Mask) {
 /// From the VLAN tag at `level` inwards: `eth_type(tpid),vlan(..),encap(..)`
 /// for a tag, else `eth_type`, L3 and L4.
 fn format_l2_rest(out: &mut Vec<String>, k: &FlowKey, m: &Mask, level: usize) {
-    let tags = [
-        (Field::Vlan0Tpid, Field::Vlan0Tci),
-        (Field::Vlan1Tpid, Field::Vlan1Tci),
-    ];
+    let tags = [(Field::Vlan0Tpid, Field::Vlan0Tci), (Field::Vlan1Tpid, Field::Vlan1Tci)];
     if let Some(&(tpid, tci)) = tags.get(level) {
         // "No tag here", matched exactly, is written as no vlan() at all
         // (OVS's reading of a key whose eth_type has no vlan beside it).
         let untagged = k.get(tci) == 0 && m.get(tci) == 0xffff && m.get(tpid) == 0;
         if !untagged && (m.get(tpid) != 0 || m.get(tci) != 0) {
             push_eth_type(out, k, m, tpid);
-            out.push(format!(
-                "vlan({})",
-                format_vlan_tci(k.get(tci) as u16, m.get(tci) as u16)
-            ));
+            out.push(format!("vlan({})", format_vlan_tci(k.get(tci) as u16, m.get(tci) as u16)));
             let mut inner = Vec::new();
             format_l2_rest(&mut inner, k, m, level + 1);
             out.push(format!("encap({})", inner.join(",")));
@@ -322,10 +295,7 @@ fn format_l2_rest(out: &mut Vec<String>, k: &FlowKey, m: &Mask, level: usize) {
             let fm = m.get(Field::TcpFlags) as u16;
             if fm != 0 {
                 let fv = k.get(Field::TcpFlags) as u16;
-                out.push(format!(
-                    "tcp_flags({})",
-                    format_flags(TCP_FLAG_NAMES, fv, fm, 0x0fff)
-                ));
+                out.push(format!("tcp_flags({})", format_flags(TCP_FLAG_NAMES, fv, fm, 0x0fff)));
             }
         }
         17 => push_attr(out, "udp", k, m, PORTS),
@@ -401,11 +371,7 @@ impl KeyParse {
 /// its mask. A field given without `/mask` is exact; fields and attributes
 /// not given are wildcarded.
 pub fn parse_key(s: &str) -> std::result::Result<(FlowKey, Mask), OdpParseError> {
-    let mut p = KeyParse {
-        key: FlowKey::new(),
-        mask: Mask::zero(),
-        seen: HashSet::new(),
-    };
+    let mut p = KeyParse { key: FlowKey::new(), mask: Mask::zero(), seen: HashSet::new() };
     parse_level(&mut p, s, 0)?;
     validate(&p)?;
     Ok((p.key.masked(&p.mask), p.mask))
@@ -430,10 +396,7 @@ fn parse_level(p: &mut KeyParse, s: &str, level: usize) -> Result<()> {
         let (name, body) = split_call(item)?;
         let body = body.ok_or_else(|| {
             if is_attr(name) {
-                OdpParseError::Syntax {
-                    expected: "name(...)",
-                    found: item.into(),
-                }
+                OdpParseError::Syntax { expected: "name(...)", found: item.into() }
             } else {
                 OdpParseError::UnknownKeyAttr(name.into())
             }
@@ -561,28 +524,18 @@ fn parse_tunnel(p: &mut KeyParse, body: &str) -> Result<()> {
 
 fn parse_mpls(p: &mut KeyParse, body: &str) -> Result<()> {
     // (name, max, shift, width mask)
-    const SUB: [(&str, u32, u32); 4] = [
-        ("label", 0xfffff, 12),
-        ("tc", 7, 9),
-        ("ttl", 0xff, 0),
-        ("bos", 1, 8),
-    ];
+    const SUB: [(&str, u32, u32); 4] =
+        [("label", 0xfffff, 12), ("tc", 7, 9), ("ttl", 0xff, 0), ("bos", 1, 8)];
     let mut lses: Vec<(u32, u32, [bool; 4])> = Vec::new();
     for item in split_list(body)? {
-        let (name, value) = item
-            .split_once('=')
-            .ok_or_else(|| OdpParseError::UnknownField {
-                attr: "mpls".into(),
-                field: item.into(),
-            })?;
+        let (name, value) = item.split_once('=').ok_or_else(|| OdpParseError::UnknownField {
+            attr: "mpls".into(),
+            field: item.into(),
+        })?;
         let name = name.trim();
-        let i =
-            SUB.iter()
-                .position(|s| s.0 == name)
-                .ok_or_else(|| OdpParseError::UnknownField {
-                    attr: "mpls".into(),
-                    field: name.into(),
-                })?;
+        let i = SUB.iter().position(|s| s.0 == name).ok_or_else(|| {
+            OdpParseError::UnknownField { attr: "mpls".into(), field: name.into() }
+        })?;
         if lses.last().is_none_or(|l| l.2[i]) {
             if lses.len() == 3 {
                 return Err(OdpParseError::Inconsistent(
@@ -627,16 +580,8 @@ fn validate(p: &KeyParse) -> Result<()> {
     let ip = et == 0x0800 || et == 0x86dd;
     need("ipv4", et == 0x0800, "eth_type(0x0800)")?;
     need("ipv6", et == 0x86dd, "eth_type(0x86dd)")?;
-    need(
-        "arp",
-        et == 0x0806 || et == 0x8035,
-        "eth_type(0x0806) or eth_type(0x8035)",
-    )?;
-    need(
-        "mpls",
-        et == 0x8847 || et == 0x8848,
-        "eth_type(0x8847) or eth_type(0x8848)",
-    )?;
+    need("arp", et == 0x0806 || et == 0x8035, "eth_type(0x0806) or eth_type(0x8035)")?;
+    need("mpls", et == 0x8847 || et == 0x8848, "eth_type(0x8847) or eth_type(0x8848)")?;
     need("tcp", ip && proto == 6, "an IP proto=6")?;
     need("tcp_flags", ip && proto == 6, "an IP proto=6")?;
     need("udp", ip && proto == 17, "an IP proto=17")?;

@@ -314,12 +314,7 @@ struct FDesc {
 }
 
 const fn fd(name: &'static str, kind: Kind, max: u128, full: u128) -> FDesc {
-    FDesc {
-        name,
-        kind,
-        max,
-        full,
-    }
+    FDesc { name, kind, max, full }
 }
 
 fn frag_name(v: u128) -> Option<&'static str> {
@@ -351,11 +346,7 @@ fn format_mask(kind: Kind, m: u128) -> String {
 }
 
 fn parse_value(attr: &str, d: &FDesc, s: &str, is_mask: bool) -> Result<u128> {
-    let field = if is_mask {
-        format!("{} mask", d.name)
-    } else {
-        d.name.to_string()
-    };
+    let field = if is_mask { format!("{} mask", d.name) } else { d.name.to_string() };
     let bad = |expected| OdpParseError::BadValue {
         attr: attr.into(),
         field: field.clone(),
@@ -378,18 +369,13 @@ fn parse_value(attr: &str, d: &FDesc, s: &str, is_mask: bool) -> Result<u128> {
             }
             parse_num(attr, &field, s, d.full)
         }
-        Kind::Ip4 => s
-            .parse::<Ipv4Addr>()
-            .map(|a| u32::from(a) as u128)
-            .map_err(|_| bad("an IPv4 address")),
-        Kind::Ip6 => s
-            .parse::<Ipv6Addr>()
-            .map(u128::from)
-            .map_err(|_| bad("an IPv6 address")),
-        Kind::Mac => s
-            .parse::<EthAddr>()
-            .map(|a| a.to_u64() as u128)
-            .map_err(|_| bad("an Ethernet address")),
+        Kind::Ip4 => {
+            s.parse::<Ipv4Addr>().map(|a| u32::from(a) as u128).map_err(|_| bad("an IPv4 address"))
+        }
+        Kind::Ip6 => s.parse::<Ipv6Addr>().map(u128::from).map_err(|_| bad("an IPv6 address")),
+        Kind::Mac => {
+            s.parse::<EthAddr>().map(|a| a.to_u64() as u128).map_err(|_| bad("an Ethernet address"))
+        }
     }
 }
 
@@ -447,34 +433,22 @@ fn parse_fields(
     mut extra: impl FnMut(&str) -> Result<bool>,
 ) -> Result<Fields> {
     let n = descs.len();
-    let mut f = Fields {
-        vals: vec![0; n],
-        masks: vec![0; n],
-        seen: vec![false; n],
-        any_mask: false,
-    };
+    let mut f =
+        Fields { vals: vec![0; n], masks: vec![0; n], seen: vec![false; n], any_mask: false };
     for item in split_list(body)? {
         let Some((name, value)) = item.split_once('=') else {
             if extra(item)? {
                 continue;
             }
-            return Err(OdpParseError::UnknownField {
-                attr: attr.into(),
-                field: item.into(),
-            });
+            return Err(OdpParseError::UnknownField { attr: attr.into(), field: item.into() });
         };
         let name = name.trim();
-        let i = descs.iter().position(|d| d.name == name).ok_or_else(|| {
-            OdpParseError::UnknownField {
-                attr: attr.into(),
-                field: name.into(),
-            }
-        })?;
+        let i = descs
+            .iter()
+            .position(|d| d.name == name)
+            .ok_or_else(|| OdpParseError::UnknownField { attr: attr.into(), field: name.into() })?;
         if f.seen[i] {
-            return Err(OdpParseError::DuplicateField {
-                attr: attr.into(),
-                field: name.into(),
-            });
+            return Err(OdpParseError::DuplicateField { attr: attr.into(), field: name.into() });
         }
         f.seen[i] = true;
         let (v, m) = split_mask(value);
@@ -501,11 +475,7 @@ fn flag_name(names: &[(u16, &'static str)], bit: u16) -> String {
 /// Bits of `m` in print order: named ones in `names` order, then the rest
 /// from the lowest.
 fn flag_bits(names: &[(u16, &'static str)], m: u16) -> Vec<u16> {
-    let mut bits: Vec<u16> = names
-        .iter()
-        .map(|(b, _)| *b)
-        .filter(|b| m & b != 0)
-        .collect();
+    let mut bits: Vec<u16> = names.iter().map(|(b, _)| *b).filter(|b| m & b != 0).collect();
     for i in 0..16 {
         let b = 1u16 << i;
         if m & b != 0 && !bits.contains(&b) {
@@ -523,24 +493,14 @@ fn format_flags(names: &[(u16, &'static str)], v: u16, m: u16, full: u16) -> Str
         if bits.is_empty() {
             return "0".into();
         }
-        return bits
-            .iter()
-            .map(|&b| flag_name(names, b))
-            .collect::<Vec<_>>()
-            .join("|");
+        return bits.iter().map(|&b| flag_name(names, b)).collect::<Vec<_>>().join("|");
     }
     if m == 0 {
         return "0/0".into();
     }
     flag_bits(names, m)
         .iter()
-        .map(|&b| {
-            format!(
-                "{}{}",
-                if v & b != 0 { '+' } else { '-' },
-                flag_name(names, b)
-            )
-        })
+        .map(|&b| format!("{}{}", if v & b != 0 { '+' } else { '-' }, flag_name(names, b)))
         .collect()
 }
 
@@ -673,10 +633,7 @@ fn parse_vlan_tci(
     for item in split_list(body)? {
         let (name, value) = item
             .split_once('=')
-            .ok_or_else(|| OdpParseError::UnknownField {
-                attr: attr.into(),
-                field: item.into(),
-            })?;
+            .ok_or_else(|| OdpParseError::UnknownField { attr: attr.into(), field: item.into() })?;
         let name = name.trim();
         let (idx, max, shift) = match name {
             "vid" => (0, 0xfffu16, 0),
@@ -686,17 +643,11 @@ fn parse_vlan_tci(
                 if extra(name, value)? {
                     continue;
                 }
-                return Err(OdpParseError::UnknownField {
-                    attr: attr.into(),
-                    field: name.into(),
-                });
+                return Err(OdpParseError::UnknownField { attr: attr.into(), field: name.into() });
             }
         };
         if std::mem::replace(&mut seen[idx], true) {
-            return Err(OdpParseError::DuplicateField {
-                attr: attr.into(),
-                field: name.into(),
-            });
+            return Err(OdpParseError::DuplicateField { attr: attr.into(), field: name.into() });
         }
         let (v, m) = split_mask(value);
         let v = parse_num(attr, name, v, max as u128)? as u16;

@@ -182,10 +182,7 @@ fn action_shapes() {
     assert_eq!(format_actions(&[]), "drop");
     assert_eq!(
         parse_actions("1,drop").unwrap(),
-        vec![
-            OdpAction::Output(OdpPort(1)),
-            OdpAction::Drop(DropReason::Action)
-        ]
+        vec![OdpAction::Output(OdpPort(1)), OdpAction::Drop(DropReason::Action)]
     );
     assert_eq!(
         parse_actions("drop(xlate_error_5)").unwrap(),
@@ -201,10 +198,7 @@ fn action_shapes() {
     ));
     assert_eq!(
         parse_actions("push_vlan(vid=10,pcp=0)").unwrap(),
-        vec![OdpAction::PushVlan {
-            tpid: 0x8100,
-            tci: VLAN_CFI | 10
-        }]
+        vec![OdpAction::PushVlan { tpid: 0x8100, tci: VLAN_CFI | 10 }]
     );
     let u = OdpAction::Userspace(UserspaceAction {
         pid: 1,
@@ -213,33 +207,17 @@ fn action_shapes() {
         actions: true,
     });
     assert_eq!(u.to_string(), "userspace(pid=1,userdata(0a0b),actions)");
-    assert_eq!(
-        OdpAction::Hash {
-            alg: HashAlg::SymL4,
-            basis: 0
-        }
-        .to_string(),
-        "hash(sym_l4(0))"
-    );
+    assert_eq!(OdpAction::Hash { alg: HashAlg::SymL4, basis: 0 }.to_string(), "hash(sym_l4(0))");
     // A masked set with an exact mask is a set.
     let v = SetField::Tcp { src: 1, dst: 2 };
-    let full = SetField::Tcp {
-        src: 0xffff,
-        dst: 0xffff,
-    };
+    let full = SetField::Tcp { src: 0xffff, dst: 0xffff };
     assert_eq!(normalize_set(&v, Some(&full)), OdpAction::Set(v));
     assert_eq!(
-        format_actions(&[OdpAction::SetMasked {
-            value: Box::new(v),
-            mask: Box::new(full)
-        }]),
+        format_actions(&[OdpAction::SetMasked { value: Box::new(v), mask: Box::new(full) }]),
         "set(tcp(src=1,dst=2))"
     );
     // [Drop(Action)] is the same as [].
-    assert_eq!(
-        normalize_actions(&[OdpAction::Drop(DropReason::Action)]),
-        vec![]
-    );
+    assert_eq!(normalize_actions(&[OdpAction::Drop(DropReason::Action)]), vec![]);
 }
 
 fn err_key(s: &str, want: &str) {
@@ -255,39 +233,18 @@ fn err_act(s: &str, want: &str) {
 #[test]
 fn bad_input_names_the_problem() {
     err_key("foo(1)", "unknown key attribute \"foo\"");
-    err_key(
-        "eth_type(0x0800),ipv4(ttl=300)",
-        "ipv4 field ttl: 300 is out of range 0-255",
-    );
-    err_key(
-        "eth_type(0x0800),ipv4(src=1.2.3)",
-        "ipv4 field src: \"1.2.3\" is not an IPv4 address",
-    );
-    err_key(
-        "eth_type(0x0800),ipv4(bogus=1)",
-        "ipv4: unknown field \"bogus\"",
-    );
-    err_key(
-        "eth_type(0x0800),ipv4(ttl=1,ttl=2)",
-        "field ttl is given twice",
-    );
-    err_key(
-        "in_port(1),in_port(2)",
-        "key attribute in_port is given twice",
-    );
+    err_key("eth_type(0x0800),ipv4(ttl=300)", "ipv4 field ttl: 300 is out of range 0-255");
+    err_key("eth_type(0x0800),ipv4(src=1.2.3)", "ipv4 field src: \"1.2.3\" is not an IPv4 address");
+    err_key("eth_type(0x0800),ipv4(bogus=1)", "ipv4: unknown field \"bogus\"");
+    err_key("eth_type(0x0800),ipv4(ttl=1,ttl=2)", "field ttl is given twice");
+    err_key("in_port(1),in_port(2)", "key attribute in_port is given twice");
     err_key("in_port(1", "unbalanced");
     err_key("in_port(1))", "unbalanced");
     err_key("in_port(x)", "in_port field value: \"x\" is not a number");
     err_key("in_port(99999999999)", "out of range 0-4294967295");
     err_key("in_port", "name(...)");
-    err_key(
-        "eth_type(0x86dd),ipv4(ttl=1)",
-        "ipv4(...) needs eth_type(0x0800)",
-    );
-    err_key(
-        "eth_type(0x0800),ipv4(proto=17),tcp(dst=1)",
-        "tcp(...) needs an IP proto=6",
-    );
+    err_key("eth_type(0x86dd),ipv4(ttl=1)", "ipv4(...) needs eth_type(0x0800)");
+    err_key("eth_type(0x0800),ipv4(proto=17),tcp(dst=1)", "tcp(...) needs an IP proto=6");
     err_key(
         "eth(src=00:00:00:00:00:0g)",
         "eth field src: \"00:00:00:00:00:0g\" is not an Ethernet address",
@@ -312,31 +269,16 @@ fn bad_input_names_the_problem() {
 
     err_act("foo", "unknown action \"foo\"");
     err_act("", "expected actions");
-    err_act(
-        "99999999999",
-        "output field port: 99999999999 is out of range",
-    );
-    err_act(
-        "push_vlan(vid=5000,pcp=0)",
-        "push_vlan field vid: 5000 is out of range 0-4095",
-    );
+    err_act("99999999999", "output field port: 99999999999 is out of range");
+    err_act("push_vlan(vid=5000,pcp=0)", "push_vlan field vid: 5000 is out of range 0-4095");
     err_act("push_vlan(vid=5)", "push_vlan needs vid= and pcp=");
     err_act("hash(l3(0))", "hash field algorithm: \"l3\"");
     err_act("userspace(userdata(0a))", "userspace: field pid is missing");
     err_act("userspace(pid=1,userdata(0a0))", "userdata");
-    err_act(
-        "set(ipv4(ttl=256))",
-        "ipv4 field ttl: 256 is out of range 0-255",
-    );
+    err_act("set(ipv4(ttl=256))", "ipv4 field ttl: 256 is out of range 0-255");
     err_act("set(vlan(vid=5))", "a settable attribute");
-    err_act(
-        "check_pkt_len(size=70000,gt(1),le(2))",
-        "check_pkt_len field size: 70000",
-    );
-    err_act(
-        "check_pkt_len(size=10,gt(1))",
-        "check_pkt_len: field le is missing",
-    );
+    err_act("check_pkt_len(size=70000,gt(1),le(2))", "check_pkt_len field size: 70000");
+    err_act("check_pkt_len(size=10,gt(1))", "check_pkt_len: field le is missing");
     err_act("drop(bogus)", "drop field reason: \"bogus\"");
     err_act("pop_vlan(1)", "no arguments");
     err_act("set(tunnel(src=1.1.1.1,ipv6_dst=::1))", "not both");
@@ -351,9 +293,7 @@ fn bad_input_names_the_problem() {
 fn arb_key() -> impl Strategy<Value = FlowKey> {
     (
         prop::array::uniform26(any::<u64>()),
-        prop::sample::select(vec![
-            0x0800u16, 0x86dd, 0x0806, 0x8035, 0x8847, 0x8848, 0x1234,
-        ]),
+        prop::sample::select(vec![0x0800u16, 0x86dd, 0x0806, 0x8035, 0x8847, 0x8848, 0x1234]),
         prop::sample::select(vec![6u8, 17, 132, 1, 58, 47]),
         0u8..4,
         prop::sample::select(vec![0u8, FRAG_ANY, FRAG_ANY | FRAG_LATER]),
@@ -385,12 +325,9 @@ fn arb_key() -> impl Strategy<Value = FlowKey> {
             }
             if k.get(Field::TunIpv4Dst) % 3 < 1 {
                 // Untunnelled packets too.
-                for f in [
-                    Field::TunIpv4Src,
-                    Field::TunIpv4Dst,
-                    Field::TunIpv6Src,
-                    Field::TunIpv6Dst,
-                ] {
+                for f in
+                    [Field::TunIpv4Src, Field::TunIpv4Dst, Field::TunIpv6Src, Field::TunIpv6Dst]
+                {
                     k.set(f, 0);
                 }
             }
@@ -408,10 +345,7 @@ fn arb_mask(k: &FlowKey) -> impl Strategy<Value = Mask> {
         .copied()
         .filter(|&f| base.get(f) != 0)
         .filter(|&f| {
-            !matches!(
-                f,
-                Field::EthType | Field::NwProto | Field::Vlan0Tci | Field::Vlan1Tci
-            )
+            !matches!(f, Field::EthType | Field::NwProto | Field::Vlan0Tci | Field::Vlan1Tci)
         })
         .collect();
     let n = fields.len();
@@ -487,22 +421,9 @@ fn arb_set_field() -> impl Strategy<Value = SetField> {
     let ip6 = any::<u128>().prop_map(std::net::Ipv6Addr::from);
     prop_oneof![
         (mac.clone(), mac.clone()).prop_map(|(src, dst)| SetField::Eth { src, dst }),
-        (
-            ip4.clone(),
-            ip4.clone(),
-            any::<u8>(),
-            any::<u8>(),
-            any::<u8>(),
-            any::<u8>()
-        )
-            .prop_map(|(src, dst, proto, tos, ttl, frag)| SetField::Ipv4 {
-                src,
-                dst,
-                proto,
-                tos,
-                ttl,
-                frag
-            }),
+        (ip4.clone(), ip4.clone(), any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()).prop_map(
+            |(src, dst, proto, tos, ttl, frag)| SetField::Ipv4 { src, dst, proto, tos, ttl, frag }
+        ),
         (
             ip6.clone(),
             ip6.clone(),
@@ -512,31 +433,22 @@ fn arb_set_field() -> impl Strategy<Value = SetField> {
             any::<u8>(),
             any::<u8>()
         )
-            .prop_map(
-                |(src, dst, label, proto, tclass, hlimit, frag)| SetField::Ipv6 {
-                    src,
-                    dst,
-                    label,
-                    proto,
-                    tclass,
-                    hlimit,
-                    frag
-                }
-            ),
+            .prop_map(|(src, dst, label, proto, tclass, hlimit, frag)| SetField::Ipv6 {
+                src,
+                dst,
+                label,
+                proto,
+                tclass,
+                hlimit,
+                frag
+            }),
         (any::<u16>(), any::<u16>()).prop_map(|(src, dst)| SetField::Tcp { src, dst }),
         (any::<u16>(), any::<u16>()).prop_map(|(src, dst)| SetField::Udp { src, dst }),
         (any::<u16>(), any::<u16>()).prop_map(|(src, dst)| SetField::Sctp { src, dst }),
         (any::<u8>(), any::<u8>()).prop_map(|(typ, code)| SetField::Icmp { typ, code }),
         (any::<u8>(), any::<u8>()).prop_map(|(typ, code)| SetField::Icmpv6 { typ, code }),
-        (ip4.clone(), ip4, any::<u16>(), mac.clone(), mac.clone()).prop_map(
-            |(sip, tip, op, sha, tha)| SetField::Arp {
-                sip,
-                tip,
-                op,
-                sha,
-                tha
-            }
-        ),
+        (ip4.clone(), ip4, any::<u16>(), mac.clone(), mac.clone())
+            .prop_map(|(sip, tip, op, sha, tha)| SetField::Arp { sip, tip, op, sha, tha }),
         (ip6, mac.clone(), mac).prop_map(|(target, sll, tll)| SetField::Nd { target, sll, tll }),
         any::<u32>().prop_map(SetField::Priority),
         any::<u32>().prop_map(SetField::Mark),
@@ -598,24 +510,13 @@ fn arb_leaf_action() -> impl Strategy<Value = OdpAction> {
             any::<bool>()
         )
             .prop_map(|(pid, userdata, t, actions)| OdpAction::Userspace(
-                UserspaceAction {
-                    pid,
-                    userdata,
-                    tunnel_out_port: t.map(OdpPort),
-                    actions
-                }
+                UserspaceAction { pid, userdata, tunnel_out_port: t.map(OdpPort), actions }
             )),
         arb_set_field().prop_map(OdpAction::Set),
-        arb_set_field()
-            .prop_flat_map(|v| (Just(v), arb_set_mask(v)))
-            .prop_map(|(value, mask)| OdpAction::SetMasked {
-                value: Box::new(value),
-                mask: Box::new(mask)
-            }),
-        (
-            prop::sample::select(vec![0x8100u16, 0x88a8, 0x9100]),
-            any::<u16>()
-        )
+        arb_set_field().prop_flat_map(|v| (Just(v), arb_set_mask(v))).prop_map(|(value, mask)| {
+            OdpAction::SetMasked { value: Box::new(value), mask: Box::new(mask) }
+        }),
+        (prop::sample::select(vec![0x8100u16, 0x88a8, 0x9100]), any::<u16>())
             .prop_map(|(tpid, tci)| OdpAction::PushVlan { tpid, tci }),
         Just(OdpAction::PopVlan),
         any::<u32>().prop_map(OdpAction::Recirc),

@@ -22,13 +22,7 @@ fn b6() -> Ipv6Addr {
 #[test]
 fn rebuilds_captured_arp_request() {
     let f = PacketBuilder::ethernet(mac("02:00:5e:00:53:0a"), EthAddr::BROADCAST)
-        .arp(
-            ArpOperation::Request,
-            mac("02:00:5e:00:53:0a"),
-            A,
-            EthAddr::ZERO,
-            B,
-        )
+        .arp(ArpOperation::Request, mac("02:00:5e:00:53:0a"), A, EthAddr::ZERO, B)
         .build();
     assert_eq!(f, ARP_REQUEST);
 }
@@ -107,10 +101,7 @@ fn sctp_and_ipv6_fragment() {
     assert_eq!(c.fragment.map(|f| (f.ident, f.more_frags)), Some((7, true)));
     let s = sctp::Packet::new_checked(&ip.payload()[c.offset..]).unwrap();
     let r = sctp::Repr::parse(&s).unwrap();
-    assert_eq!(
-        (r.src_port, r.dst_port, r.verification_tag),
-        (5000, 6000, 0x01020304)
-    );
+    assert_eq!((r.src_port, r.dst_port, r.verification_tag), (5000, 6000, 0x01020304));
 }
 
 #[test]
@@ -130,18 +121,13 @@ fn neighbor_advertisement() {
 #[test]
 #[should_panic(expected = "a transport layer needs .ipv4() or .ipv6()")]
 fn tcp_without_ip_panics() {
-    PacketBuilder::ethernet(EthAddr::ZERO, EthAddr::ZERO)
-        .tcp(1, 2, TcpFlags::SYN)
-        .build();
+    PacketBuilder::ethernet(EthAddr::ZERO, EthAddr::ZERO).tcp(1, 2, TcpFlags::SYN).build();
 }
 
 #[test]
 #[should_panic(expected = "icmpv6 needs .ipv6()")]
 fn icmpv6_over_ipv4_panics() {
-    PacketBuilder::ethernet(EthAddr::ZERO, EthAddr::ZERO)
-        .ipv4(A, B, 64)
-        .icmpv6_echo(1, 2)
-        .build();
+    PacketBuilder::ethernet(EthAddr::ZERO, EthAddr::ZERO).ipv4(A, B, 64).icmpv6_echo(1, 2).build();
 }
 
 #[derive(Debug, Clone)]
