@@ -271,3 +271,109 @@ fn v2_receive_rings_forward_too_and_bad_options_are_refused() {
     assert!(t.ping(&a, "198.18.4.2", 56, 3));
     assert!(t.ping(&b, "198.18.4.1", 3200, 2));
 }
+
+#[test]
+fn an_internal_port_serves_a_namespace_as_its_only_nic() {
+    if !have_root("an_internal_port_serves_a_namespace_as_its_only_nic") {
+        return;
+    }
+    let mut t = Topo::new();
+    let (a, c) = (t.netns("a"), t.netns("c"));
+    let va = format!("rva{}", tag());
+    t.veth(&a, &va, &["198.18.5.1/24", "2001:db8:5::1/64"]);
+    let reg = DatapathRegistry::default();
+    // A `netdev` datapath: its LOCAL port is an internal port named after it.
+    let dpname = format!("rvs{}", tag());
+    let dp = reg
+        .create(&dpname, DpClass::Netdev, DpConfig { n_threads: 1, ..DpConfig::default() })
+        .unwrap();
+    assert!(rvs_testbed::try_run(&["ip", "link", "show", &dpname]), "LOCAL is a Linux interface");
+    let hub = Arc::new(Hub { ports: Mutex::new(vec![OdpPort::LOCAL]) });
+    let pa =
+        dp.port_add(reg.netdevs().open("system", &va, &BTreeMap::new()).unwrap(), None).unwrap();
+    hub.ports.lock().unwrap().push(pa);
+    // A container NIC: an internal port moved into namespace c.
+    let nic = format!("rvi{}", tag());
+    let pi =
+        dp.port_add(reg.netdevs().open("internal", &nic, &BTreeMap::new()).unwrap(), None).unwrap();
+    hub.ports.lock().unwrap().push(pi);
+    dp.register_upcall_handler(Some(hub.clone()));
+    rvs_testbed::run(&["ip", "link", "set", &nic, "netns", &c]);
+    rvs_testbed::run(&["ip", "-n", &c, "link", "set", &nic, "up"]);
+    rvs_testbed::run(&["ip", "-n", &c, "addr", "add", "198.18.5.3/24", "dev", &nic]);
+    rvs_testbed::run(&["ip", "-n", &c, "addr", "add", "2001:db8:5::3/64", "dev", &nic, "nodad"]);
+    let only = String::from_utf8(t.exec(&c, &["ip", "-o", "link", "show"]).stdout).unwrap();
+    assert_eq!(only.lines().count(), 2, "lo and the internal port only: {only}");
+    assert!(t.ping(&a, "198.18.5.3", 56, 3), "veth namespace -> container");
+    assert!(t.ping(&c, "198.18.5.1", 1600, 2), "container -> veth namespace, fragments");
+    assert!(t.ping(&c, "2001:db8:5::1", 56, 2), "IPv6");
+    drop(dp);
+    drop(reg);
+    assert!(
+        !rvs_testbed::try_run(&["ip", "link", "show", &dpname]),
+        "LOCAL removed with the datapath"
+    );
+    let gone = String::from_utf8(t.exec(&c, &["ip", "-o", "link", "show"]).stdout).unwrap();
+    assert_eq!(gone.lines().count(), 1, "the container NIC went with its port: {gone}");
+}
+
+/// A stand-in for a VM: opens a tap by itself and answers ARP and ICMP echo
+/// for 198.18.6.9 on it, for `secs` seconds.
+const PY_VM: &str = r#"
+import fcntl, os, struct, select, sys, time
+name, secs = sys.argv[1], float(sys.argv[2])
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", name.encode(), 0x0002 | 0x1000))  # TUNSETIFF, IFF_TAP|IFF_NO_PI
+os.system("ip link set %s up" % name)
+mac = bytes.fromhex("020000000609"); ip = bytes([198, 18, 6, 9])
+print("ready", flush=True)
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b)); s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return (~s) & 0xffff
+end = time.time() + secs
+while time.time() < end:
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if not r: continue
+    f = os.read(fd, 65535)
+    et = f[12:14]
+    if et == b"\x08\x06" and f[20:22] == b"\x00\x01" and f[38:42] == ip:
+        rep = f[6:12] + mac + b"\x08\x06" + f[14:20] + b"\x00\x02" + mac + ip + f[22:28] + f[28:32]
+        os.write(fd, rep)
+    elif et == b"\x08\x00" and f[23] == 1 and f[30:34] == ip and f[34] == 8:
+        ihl = (f[14] & 15) * 4
+        iph = bytearray(f[14:14 + ihl]); iph[12:16], iph[16:20] = f[30:34], f[26:30]; iph[10:12] = b"\0\0"
+        iph[10:12] = struct.pack("!H", csum(bytes(iph)))
+        icmp = bytearray(f[14 + ihl:]); icmp[0] = 0; icmp[2:4] = b"\0\0"; icmp[2:4] = struct.pack("!H", csum(bytes(icmp)))
+        os.write(fd, f[6:12] + mac + b"\x08\x00" + bytes(iph) + bytes(icmp))
+"#;
+
+#[test]
+fn a_tap_opened_by_another_process_exchanges_frames_with_a_namespace() {
+    if !have_root("a_tap_opened_by_another_process_exchanges_frames_with_a_namespace") {
+        return;
+    }
+    let mut t = Topo::new();
+    let a = t.netns("a");
+    let va = format!("rva{}", tag());
+    t.veth(&a, &va, &["198.18.6.1/24"]);
+    let tap = format!("rvtap{}", tag());
+    let mut vm = Command::new("python3")
+        .args(["-c", PY_VM, &tap, "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3");
+    // Wait for the "VM" to own its tap.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !rvs_testbed::try_run(&["ip", "link", "show", &tap]) {
+        assert!(Instant::now() < deadline, "the VM did not create its tap");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sw = switch(&[&va, &tap]);
+    let ok = t.ping(&a, "198.18.6.9", 56, 3);
+    let _ = vm.kill();
+    let _ = vm.wait();
+    assert!(ok, "the namespace reached the VM through its tap");
+    assert!(sw.dp.stats().hits > 0);
+}

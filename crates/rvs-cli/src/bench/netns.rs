@@ -5,7 +5,8 @@
 //! measures TCP throughput with the kernel's default offloads and with
 //! transmit offloads off, 64-byte UDP packets delivered per second with the
 //! loss, and ping latency under TCP load, then prints a table with ratios to
-//! OVS and to the Linux bridge.
+//! OVS and to the Linux bridge. `rvs-v2` is rvs with TPACKET_V2 receive
+//! rings (`rx_ring=v2`).
 //!
 //! Needs root, `iperf3` and `ethtool`; OVS is optional
 //! (`apt-get install iperf3 ethtool openvswitch-switch`).
@@ -190,16 +191,21 @@ impl UpcallHandler for Patch {
     }
 }
 
-fn bench_rvs(secs: u32) -> Result<Row> {
+fn bench_rvs(secs: u32, v2_ring: bool) -> Result<Row> {
     let mut t = Topo::new();
     let (a, b, oa, ob) = two_hosts(&mut t);
     let reg = DatapathRegistry::default();
     let dp =
         reg.create("rvs-bench", DpClass::Dummy, DpConfig { n_threads: 1, ..DpConfig::default() })?;
-    let pa = dp.port_add(reg.netdevs().open("system", &oa, &BTreeMap::new())?, None)?;
-    let pb = dp.port_add(reg.netdevs().open("system", &ob, &BTreeMap::new())?, None)?;
+    let mut opts = BTreeMap::new();
+    if v2_ring {
+        opts.insert("rx_ring".to_string(), "v2".to_string());
+    }
+    let pa = dp.port_add(reg.netdevs().open("system", &oa, &opts)?, None)?;
+    let pb = dp.port_add(reg.netdevs().open("system", &ob, &opts)?, None)?;
     dp.register_upcall_handler(Some(Arc::new(Patch(pa, pb))));
-    measure("rvs", &t, &a, &b, (&format!("{oa}i"), &format!("{ob}i")), secs)
+    let name = if v2_ring { "rvs-v2" } else { "rvs" };
+    measure(name, &t, &a, &b, (&format!("{oa}i"), &format!("{ob}i")), secs)
 }
 
 fn bench_bridge(secs: u32) -> Result<Row> {
@@ -392,7 +398,10 @@ pub fn run_all(opts: &Options, out: &mut dyn FnMut(Value)) -> Result<String> {
         push(bench_bridge(opts.secs), "linux-bridge", &mut rows);
     }
     if want("rvs") {
-        push(bench_rvs(opts.secs), "rvs", &mut rows);
+        push(bench_rvs(opts.secs, false), "rvs", &mut rows);
+    }
+    if want("rvs-v2") {
+        push(bench_rvs(opts.secs, true), "rvs-v2", &mut rows);
     }
     if have("ovs-vswitchd") {
         if want("ovs") {
