@@ -41,6 +41,9 @@ enum Cmd {
         /// Run only the switches whose name contains this.
         #[arg(long)]
         only: Option<String>,
+        /// rvs's busy-poll window before its poll thread sleeps (µs).
+        #[arg(long, default_value_t = 200)]
+        busy_poll_us: u64,
     },
 }
 
@@ -51,8 +54,9 @@ fn main() -> Result<()> {
             let opts = datapath::Options { secs, only, memory_flows };
             datapath::run(&opts, &mut |v| println!("{v}"))
         }
-        Cmd::Netns { secs, only } => {
-            let table = netns::run_all(&netns::Options { secs, only }, &mut |v| println!("{v}"))?;
+        Cmd::Netns { secs, only, busy_poll_us } => {
+            let opts = netns::Options { secs, only, busy_poll_us };
+            let table = netns::run_all(&opts, &mut |v| println!("{v}"))?;
             eprint!("\n{table}");
             Ok(())
         }
