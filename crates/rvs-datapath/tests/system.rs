@@ -377,3 +377,58 @@ fn a_tap_opened_by_another_process_exchanges_frames_with_a_namespace() {
     assert!(ok, "the namespace reached the VM through its tap");
     assert!(sw.dp.stats().hits > 0);
 }
+
+/// Sends one 802.1Q-tagged (VID 10) broadcast frame out of an interface.
+const PY_SEND_TAGGED: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((sys.argv[1], 0))
+frame = b"\xff" * 6 + bytes.fromhex("02000000070a") + b"\x81\x00\x00\x0a" + b"\x88\xb5" + b"rvs-vlan-test" + b"\x00" * 40
+for _ in range(3):
+    s.send(frame)
+"#;
+
+#[test]
+fn vlan_tags_the_kernel_strips_are_put_back() {
+    if !have_root("vlan_tags_the_kernel_strips_are_put_back") {
+        return;
+    }
+    let mut t = Topo::new();
+    let a = t.netns("a");
+    let va = format!("rva{}", tag());
+    t.veth(&a, &va, &[]);
+    let sw = switch(&[&va]);
+    // A dummy port records what the switch sends.
+    let rec =
+        rvs_datapath::netdev::dummy::DummyNetdev::new("rec", false, &BTreeMap::new()).unwrap();
+    let pr = sw.dp.port_add(rec.clone(), None).unwrap();
+    sw.hub.ports.lock().unwrap().push(pr);
+    // veth strips the tag on receive (into the skb); the ring reports it and
+    // the port puts it back.
+    let o = t.exec(&a, &["python3", "-c", PY_SEND_TAGGED, &format!("{va}i")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Other frames (IPv6 router solicitations of the new link) may come
+    // first: collect until the test frame shows up.
+    let is_test_frame =
+        |p: &rvs_packet::Packet| p.data().len() > 18 && p.data()[16..18] == [0x88, 0xb5];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = Vec::new();
+    while !seen.iter().any(is_test_frame) && Instant::now() < deadline {
+        seen.extend(rec.wait_sent(1, Duration::from_millis(200)));
+    }
+    let f =
+        seen.iter().find(|p| is_test_frame(p)).expect("the tagged frame came out of the switch");
+    assert_eq!(&f.data()[12..16], &[0x81, 0x00, 0x00, 0x0a], "the 802.1Q tag is back in the frame");
+    let tagged = sw.dp.flow_dump().iter().any(|fl| fl.key.vlan0_tci() & 0x0fff == 10);
+    assert!(tagged, "a megaflow matched VLAN 10");
+
+    let status = |p: OdpPort| sw.dp.port_netdev(p).unwrap().status().get("link_state").cloned();
+    let p1 = sw.dp.port_query_by_name(&va).unwrap().port_no;
+    assert_eq!(status(p1).as_deref(), Some("up"));
+    rvs_testbed::run(&["ip", "-n", &a, "link", "set", &format!("{va}i"), "down"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while status(p1).as_deref() != Some("down") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(status(p1).as_deref(), Some("down"), "losing carrier shows in the status");
+}

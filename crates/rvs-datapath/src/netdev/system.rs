@@ -158,7 +158,13 @@ impl Netdev for SystemNetdev {
     fn status(&self) -> BTreeMap<String, String> {
         let mut m = BTreeMap::new();
         m.insert("ifindex".into(), self.ifindex.to_string());
-        m.insert("rx_ring".into(), "tpacket_v3".into());
+        let ring = match *self.ring.lock().unwrap() {
+            RingVersion::V2 => "tpacket_v2",
+            RingVersion::V3 => "tpacket_v3",
+        };
+        m.insert("rx_ring".into(), ring.into());
+        m.insert("link_state".into(), if self.carrier() { "up" } else { "down" }.into());
+        m.insert("admin_state".into(), if linux::is_up(&self.name) { "up" } else { "down" }.into());
         m
     }
 
