@@ -246,6 +246,22 @@ pub enum DpifError {
     /// No port has this name.
     #[error("no port named \"{0}\"")]
     NoSuchPortName(String),
+    /// A port has no receive queue with this number.
+    #[error("port {port} has no receive queue {qid}")]
+    NoSuchQueue {
+        /// The port.
+        port: OdpPort,
+        /// The queue asked for.
+        qid: usize,
+    },
+    /// No poll thread has this id.
+    #[error("no poll thread {thread} (the datapath has threads 1 to {n})")]
+    NoSuchThread {
+        /// The thread asked for.
+        thread: usize,
+        /// Number of poll threads.
+        n: usize,
+    },
     /// The LOCAL port cannot be deleted.
     #[error("port 0 (\"{0}\") is the datapath's LOCAL port and cannot be deleted")]
     LocalPort(String),

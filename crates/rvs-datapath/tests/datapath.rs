@@ -628,3 +628,41 @@ fn super_frames_are_segmented_for_ports_without_offloads() {
     }
     assert_eq!(joined, payload);
 }
+
+#[test]
+fn receive_queues_can_be_pinned_to_a_poll_thread() {
+    let reg = DatapathRegistry::default();
+    let dp = reg
+        .create("dp0", DpClass::Dummy, DpConfig { n_threads: 2, ..DpConfig::default() })
+        .unwrap();
+    let mut opts = BTreeMap::new();
+    opts.insert("n_rxq".to_string(), "2".to_string());
+    let p1 = DummyNetdev::new("p1", false, &opts).unwrap();
+    let p2 = dummy("p2");
+    dp.port_add(p1.clone(), None).unwrap();
+    dp.port_add(p2.clone(), None).unwrap();
+    assert!(matches!(
+        dp.pin_rxq(OdpPort(1), 0, 7),
+        Err(DpifError::NoSuchThread { thread: 7, n: 2 })
+    ));
+    assert!(matches!(dp.pin_rxq(OdpPort(1), 5, 1), Err(DpifError::NoSuchQueue { .. })));
+    dp.pin_rxq(OdpPort(1), 0, 2).unwrap();
+    dp.pin_rxq(OdpPort(1), 1, 2).unwrap();
+    let on: Vec<usize> = dp
+        .rxq_assignment()
+        .iter()
+        .filter(|(_, p, _)| *p == OdpPort(1))
+        .map(|(t, _, _)| *t)
+        .collect();
+    assert_eq!(on, vec![2, 2]);
+    let mut extra = Mask::zero();
+    extra.set_exact(Field::TpSrc);
+    dp.register_upcall_handler(Some(handler(vec![OdpAction::Output(OdpPort(2))], extra)));
+    for i in 0..100u16 {
+        p1.receive_on((i % 2) as usize, Packet::from_bytes(&tcp(i % 4, 80)));
+    }
+    assert_eq!(p2.wait_sent(100, WAIT).len(), 100);
+    let by_thread: Vec<(usize, u64)> = dp.pmd_stats().iter().map(|s| (s.id, s.packets)).collect();
+    assert!(by_thread.contains(&(2, 100)), "thread 2 polled every packet: {by_thread:?}");
+    assert!(by_thread.contains(&(1, 0)), "{by_thread:?}");
+}

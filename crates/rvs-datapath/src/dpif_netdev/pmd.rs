@@ -45,6 +45,9 @@ pub(crate) enum Msg {
     AddRxq(RxqSlot),
     /// Drop every rxq and pending output of the port, then acknowledge.
     RemovePort(OdpPort, Sender<()>),
+    /// Stop polling queue `.1` of port `.0` and hand it back (for moving it
+    /// to another thread).
+    ReleaseRxq(OdpPort, usize, Sender<Option<RxqSlot>>),
     InsertFlow(Arc<Flow>),
     RemoveFlow(Arc<Flow>),
     SetEmcInvProb(u32),
@@ -219,6 +222,17 @@ impl PollThread {
                 self.emc.sweep_dead();
                 self.update_subtable_count();
                 let _ = ack.send(());
+            }
+            Msg::ReleaseRxq(port, qid, back) => {
+                let slot = self.rxqs.iter().position(|s| s.port == port && s.qid == qid).map(|i| {
+                    let s = self.rxqs.remove(i);
+                    if let (Some(ep), Some(fd)) = (&self.epoll, s.fd) {
+                        ep.del(fd);
+                    }
+                    s
+                });
+                self.stats.rxqs.store(self.rxqs.len() as u64, Ordering::Relaxed);
+                let _ = back.send(slot);
             }
             Msg::InsertFlow(f) => {
                 if !f.is_dead() {
