@@ -662,7 +662,15 @@ fn receive_queues_can_be_pinned_to_a_poll_thread() {
         p1.receive_on((i % 2) as usize, Packet::from_bytes(&tcp(i % 4, 80)));
     }
     assert_eq!(p2.wait_sent(100, WAIT).len(), 100);
-    let by_thread: Vec<(usize, u64)> = dp.pmd_stats().iter().map(|s| (s.id, s.packets)).collect();
+    // A thread adds to its counters at the end of an iteration, just after
+    // its outputs went out: wait (bounded) for them.
+    let by_thread =
+        || -> Vec<(usize, u64)> { dp.pmd_stats().iter().map(|s| (s.id, s.packets)).collect() };
+    let deadline = std::time::Instant::now() + WAIT;
+    while !by_thread().contains(&(2, 100)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let by_thread = by_thread();
     assert!(by_thread.contains(&(2, 100)), "thread 2 polled every packet: {by_thread:?}");
     assert!(by_thread.contains(&(1, 0)), "{by_thread:?}");
 }
