@@ -1,15 +1,15 @@
 //! The userspace datapath (OVS's dpif-netdev).
 //!
 //! # How a packet goes through
-//! A poll thread ([`pmd`]) receives a batch of up to 32 packets from one of
+//! A poll thread (module `pmd`) receives a batch of up to 32 packets from one of
 //! its receive queues, extracts each packet's [`FlowKey`], and looks it up in
-//! its exact-match cache ([`emc`]), then in the megaflow classifier of the
-//! input port ([`cls`], tuple space search with subtables ranked by hits),
+//! its exact-match cache (module `emc`), then in the megaflow classifier of the
+//! input port (module `cls`, tuple space search with subtables ranked by hits),
 //! then, on a miss, calls the registered [`UpcallHandler`] synchronously. The
 //! handler's actions and mask become a new megaflow (unless over the flow
 //! limit) with the invariant bits added. Packets are grouped by flow, each
 //! group's statistics are updated once, and its actions run over the group
-//! ([`exec`]); outputs are queued per port and sent once per iteration.
+//! (module `exec`); outputs are queued per port and sent once per iteration.
 //!
 //! # Threads and sharing
 //! Each poll thread owns its cache, its classifiers and its receive queues.

@@ -16,8 +16,8 @@ fn ioctl_socket() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// An `ifreq` with its name set.
-fn ifreq(name: &str) -> io::Result<libc::ifreq> {
+/// An `ifreq` with its name set (the rest zero).
+pub(crate) fn named(name: &str) -> io::Result<libc::ifreq> {
     if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('\0') {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -56,7 +56,7 @@ pub fn index(name: &str) -> io::Result<u32> {
 
 /// The MTU of `name`.
 pub fn mtu(name: &str) -> io::Result<u32> {
-    let mut r = ifreq(name)?;
+    let mut r = named(name)?;
     ioctl(libc::SIOCGIFMTU, &mut r)?;
     // SAFETY: SIOCGIFMTU filled the `ifru_mtu` member of the union.
     Ok(unsafe { r.ifr_ifru.ifru_mtu } as u32)
@@ -64,14 +64,14 @@ pub fn mtu(name: &str) -> io::Result<u32> {
 
 /// Sets the MTU of `name`.
 pub fn set_mtu(name: &str, mtu: u32) -> io::Result<()> {
-    let mut r = ifreq(name)?;
+    let mut r = named(name)?;
     r.ifr_ifru.ifru_mtu = mtu as libc::c_int;
     ioctl(libc::SIOCSIFMTU, &mut r)
 }
 
 /// The hardware address of `name`.
 pub fn mac(name: &str) -> io::Result<[u8; 6]> {
-    let mut r = ifreq(name)?;
+    let mut r = named(name)?;
     ioctl(libc::SIOCGIFHWADDR, &mut r)?;
     // SAFETY: SIOCGIFHWADDR filled the `ifru_hwaddr` member of the union.
     let sa = unsafe { r.ifr_ifru.ifru_hwaddr };
@@ -84,7 +84,7 @@ pub fn mac(name: &str) -> io::Result<[u8; 6]> {
 
 /// Sets the hardware address of `name`.
 pub fn set_mac(name: &str, mac: [u8; 6]) -> io::Result<()> {
-    let mut r = ifreq(name)?;
+    let mut r = named(name)?;
     // SAFETY: ifru_hwaddr is plain old data; all-zero is a valid value.
     let mut sa: libc::sockaddr = unsafe { std::mem::zeroed() };
     sa.sa_family = libc::ARPHRD_ETHER;
@@ -97,7 +97,7 @@ pub fn set_mac(name: &str, mac: [u8; 6]) -> io::Result<()> {
 
 /// The interface flags (`IFF_UP`, `IFF_RUNNING`, ...).
 pub fn flags(name: &str) -> io::Result<i32> {
-    let mut r = ifreq(name)?;
+    let mut r = named(name)?;
     ioctl(libc::SIOCGIFFLAGS, &mut r)?;
     // SAFETY: SIOCGIFFLAGS filled the `ifru_flags` member of the union.
     Ok(unsafe { r.ifr_ifru.ifru_flags } as i32 & 0xffff)
@@ -110,7 +110,7 @@ pub fn set_up(name: &str, up: bool) -> io::Result<()> {
     if nf == f {
         return Ok(());
     }
-    let mut r = ifreq(name)?;
+    let mut r = named(name)?;
     r.ifr_ifru.ifru_flags = nf as libc::c_short;
     ioctl(libc::SIOCSIFFLAGS, &mut r)
 }

@@ -35,17 +35,7 @@ pub struct TapFd {
 
 /// An `ifreq` carrying `name` and `flags` (the union's `ifru_flags`).
 fn ifreq(name: &str, flags: libc::c_int) -> io::Result<libc::ifreq> {
-    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('\0') {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("\"{name}\" is not a valid interface name (1 to 15 bytes)"),
-        ));
-    }
-    // SAFETY: ifreq is plain old data; all-zero is a valid value.
-    let mut r: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (d, s) in r.ifr_name.iter_mut().zip(name.bytes()) {
-        *d = s as libc::c_char;
-    }
+    let mut r = super::ifreq::named(name)?;
     r.ifr_ifru.ifru_flags = flags as libc::c_short;
     Ok(r)
 }
