@@ -233,6 +233,13 @@ fn three_namespaces_on_one_switch() {
             }
         }
     }
+    // Idle, the poll thread sleeps on the rings instead of spinning: over
+    // a second it uses a few ticks at most (a spinning thread uses ~100).
+    std::thread::sleep(Duration::from_millis(100));
+    let before = rvs_testbed::thread_cpu_ticks("pmd-");
+    std::thread::sleep(Duration::from_secs(1));
+    let used = rvs_testbed::thread_cpu_ticks("pmd-") - before;
+    assert!(used <= 10, "an idle switch's poll thread used {used} ticks (1/100 s) in 1 s");
 }
 
 #[test]

@@ -160,3 +160,24 @@ impl Drop for Topo {
         }
     }
 }
+
+/// CPU time (user + system, in clock ticks of 1/100 s) used so far by this
+/// process's threads whose name starts with `prefix` (e.g. "pmd-").
+pub fn thread_cpu_ticks(prefix: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0 };
+    let mut total = 0;
+    for t in tasks.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        // Fields after the ")" that ends the name: state is field 3, utime
+        // and stime are fields 14 and 15.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        total += num(11) + num(12);
+    }
+    total
+}
