@@ -1,36 +1,16 @@
 //! System tests (root): namespaces joined by veth pairs through the userspace
 //! datapath's AF_PACKET `system` ports, with the kernel's default offloads.
 
-use rvs_datapath::dpif::{Upcall, UpcallError, UpcallReply};
-use rvs_datapath::odp::OdpAction;
-use rvs_datapath::{DatapathRegistry, DpClass, DpConfig, DpNetdev, Dpif, UpcallHandler};
-use rvs_packet::{Mask, OdpPort};
+mod common;
+
+use common::Hub;
+use rvs_datapath::{DatapathRegistry, DpClass, DpConfig, DpNetdev, Dpif};
+use rvs_packet::OdpPort;
 use rvs_testbed::{have_root, tag, Topo};
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Sends every miss out of every other port (a hub); the megaflow matches
-/// only the invariants, so one flow per input port and ethertype.
-struct Hub {
-    ports: Mutex<Vec<OdpPort>>,
-}
-
-impl UpcallHandler for Hub {
-    fn upcall(&self, u: &Upcall<'_>) -> Result<UpcallReply, UpcallError> {
-        let inp = u.key.in_port();
-        let actions = self
-            .ports
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|p| **p != inp)
-            .map(|p| OdpAction::Output(*p))
-            .collect();
-        Ok(UpcallReply { actions, mask: Mask::zero(), ufid: None, install: true })
-    }
-}
 
 struct Switch {
     dp: Arc<DpNetdev>,

@@ -2,34 +2,15 @@
 //! descriptors and the host's links, which tests running in parallel in the
 //! same process would disturb.
 
-use rvs_datapath::dpif::{Upcall, UpcallError, UpcallReply};
-use rvs_datapath::odp::OdpAction;
-use rvs_datapath::{DatapathRegistry, DpClass, DpConfig, Dpif, UpcallHandler};
-use rvs_packet::{Mask, OdpPort};
+mod common;
+
+use common::Hub;
+use rvs_datapath::{DatapathRegistry, DpClass, DpConfig, Dpif};
 use rvs_testbed::{have_root, run, tag, Topo};
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-struct Hub {
-    ports: Mutex<Vec<OdpPort>>,
-}
-
-impl UpcallHandler for Hub {
-    fn upcall(&self, u: &Upcall<'_>) -> Result<UpcallReply, UpcallError> {
-        let inp = u.key.in_port();
-        let actions = self
-            .ports
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|p| **p != inp)
-            .map(|p| OdpAction::Output(*p))
-            .collect();
-        Ok(UpcallReply { actions, mask: Mask::zero(), ufid: None, install: true })
-    }
-}
 
 fn links() -> Vec<String> {
     let out = String::from_utf8(run(&["ip", "-o", "link", "show"]).stdout).unwrap();
