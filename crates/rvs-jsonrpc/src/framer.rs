@@ -16,6 +16,9 @@
 //! Like OVS, which closes a connection on a JSON syntax error, the framer is
 //! poisoned by its first error and reports it from then on.
 //!
+//! Nesting deeper than `serde_json`'s limit of 128 levels is a syntax error
+//! ("recursion limit exceeded"); OVSDB's messages nest a dozen levels at most.
+//!
 //! Only objects and arrays may be top-level texts: a bare scalar has no
 //! closing byte, so its end could not be found without reading past it.
 
@@ -368,6 +371,11 @@ mod tests {
         // Invalid UTF-8 inside a string is caught by serde_json.
         assert!(matches!(first_error(b"[\"\xff\"]"), FrameError::Syntax { .. }));
         assert!(matches!(first_error(b"[tru]"), FrameError::Syntax { .. }));
+        let deep = [vec![b'['; 200], vec![b']'; 200]].concat();
+        match first_error(&deep) {
+            FrameError::Syntax { reason, .. } => assert!(reason.contains("recursion"), "{reason}"),
+            e => panic!("{e}"),
+        }
     }
 
     #[test]
