@@ -194,10 +194,7 @@ impl Atom {
         ty: AtomicType,
         symbols: Option<&mut SymbolTable>,
     ) -> Result<Atom, AtomError> {
-        let wrong = || AtomError::WrongType {
-            expected: ty,
-            got: json.to_string(),
-        };
+        let wrong = || AtomError::WrongType { expected: ty, got: json.to_string() };
         match ty {
             AtomicType::Integer => match json {
                 Value::Number(n) => {
@@ -219,10 +216,9 @@ impl Atom {
                 _ => Err(wrong()),
             },
             AtomicType::Boolean => json.as_bool().map(Atom::Boolean).ok_or_else(wrong),
-            AtomicType::String => json
-                .as_str()
-                .map(|s| Atom::String(s.to_string()))
-                .ok_or_else(wrong),
+            AtomicType::String => {
+                json.as_str().map(|s| Atom::String(s.to_string())).ok_or_else(wrong)
+            }
             AtomicType::Uuid => {
                 let Some([Value::String(tag), Value::String(s)]) =
                     json.as_array().map(Vec::as_slice)
@@ -419,10 +415,7 @@ impl SymbolTable {
     pub fn resolve(&mut self, name: &str) -> Uuid {
         self.symbols
             .entry(name.to_string())
-            .or_insert_with(|| Symbol {
-                uuid: Uuid::new_v4(),
-                created: false,
-            })
+            .or_insert_with(|| Symbol { uuid: Uuid::new_v4(), created: false })
             .uuid
     }
 
@@ -454,14 +447,8 @@ mod tests {
 
     #[test]
     fn parses_each_type() {
-        assert_eq!(
-            Atom::from_json(&json!(5), AtomicType::Integer, None),
-            Ok(Atom::Integer(5))
-        );
-        assert_eq!(
-            Atom::from_json(&json!(5), AtomicType::Real, None),
-            Ok(Atom::Real(5.0))
-        );
+        assert_eq!(Atom::from_json(&json!(5), AtomicType::Integer, None), Ok(Atom::Integer(5)));
+        assert_eq!(Atom::from_json(&json!(5), AtomicType::Real, None), Ok(Atom::Real(5.0)));
         assert!(Atom::from_json(&json!(5.5), AtomicType::Integer, None).is_err());
         assert_eq!(
             Atom::from_json(&json!(18446744073709551615u64), AtomicType::Integer, None)
@@ -473,17 +460,12 @@ mod tests {
             Atom::from_json(&json!(true), AtomicType::Boolean, None),
             Ok(Atom::Boolean(true))
         );
-        assert_eq!(
-            Atom::from_json(&json!("x"), AtomicType::String, None),
-            Ok(Atom::from("x"))
-        );
+        assert_eq!(Atom::from_json(&json!("x"), AtomicType::String, None), Ok(Atom::from("x")));
         let u = json!(["uuid", "550e8400-e29b-41d4-a716-446655440000"]);
         let a = Atom::from_json(&u, AtomicType::Uuid, None).unwrap();
         assert_eq!(a.to_json(), u);
         assert_eq!(
-            Atom::from_json(&json!("x"), AtomicType::Integer, None)
-                .unwrap_err()
-                .to_string(),
+            Atom::from_json(&json!("x"), AtomicType::Integer, None).unwrap_err().to_string(),
             "expected integer, got \"x\""
         );
     }
@@ -501,7 +483,9 @@ mod tests {
         assert_eq!(a, Atom::Uuid(u));
         assert!(!already);
         assert!(t.declare("row1").1);
-        assert!(Atom::from_json(&json!(["named-uuid", "1x"]), AtomicType::Uuid, Some(&mut t)).is_err());
+        assert!(
+            Atom::from_json(&json!(["named-uuid", "1x"]), AtomicType::Uuid, Some(&mut t)).is_err()
+        );
     }
 
     #[test]

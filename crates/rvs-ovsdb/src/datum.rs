@@ -99,7 +99,9 @@ impl Datum {
             (0, None) => Datum::empty_set(),
             (0, Some(_)) => Datum::empty_map(),
             (_, None) => Datum::scalar(ty.key().default_atom()),
-            (_, Some(v)) => Datum::Map(BTreeMap::from([(ty.key().default_atom(), v.default_atom())])),
+            (_, Some(v)) => {
+                Datum::Map(BTreeMap::from([(ty.key().default_atom(), v.default_atom())]))
+            }
         }
     }
 
@@ -168,20 +170,14 @@ impl Datum {
             let entries = match tagged(json, "map") {
                 Some(Value::Array(a)) => a,
                 Some(_) => {
-                    return Err(DatumError::Malformed {
-                        what: "map",
-                        got: json.to_string(),
-                    })
+                    return Err(DatumError::Malformed { what: "map", got: json.to_string() })
                 }
                 None => return Err(DatumError::ExpectedMap(json.to_string())),
             };
             let mut m = BTreeMap::new();
             for e in entries {
                 let Some([k, v]) = e.as_array().map(Vec::as_slice) else {
-                    return Err(DatumError::Malformed {
-                        what: "map entry",
-                        got: e.to_string(),
-                    });
+                    return Err(DatumError::Malformed { what: "map entry", got: e.to_string() });
                 };
                 let k = ty.key().parse_atom(k, symbols.as_deref_mut())?;
                 let v = vt.parse_atom(v, symbols.as_deref_mut())?;
@@ -204,10 +200,7 @@ impl Datum {
                     }
                 }
                 Some(_) => {
-                    return Err(DatumError::Malformed {
-                        what: "set",
-                        got: json.to_string(),
-                    })
+                    return Err(DatumError::Malformed { what: "set", got: json.to_string() })
                 }
                 None => {
                     s.insert(ty.key().parse_atom(json, symbols)?);
@@ -246,7 +239,9 @@ impl Datum {
                     check_atom(v, vt)?;
                 }
             }
-            (Datum::Set(_), Some(_)) => return Err(DatumError::ExpectedMap(self.to_json().to_string())),
+            (Datum::Set(_), Some(_)) => {
+                return Err(DatumError::ExpectedMap(self.to_json().to_string()))
+            }
             (Datum::Map(_), None) => {
                 return Err(DatumError::Atom(AtomError::WrongType {
                     expected: ty.key().atomic_type(),
@@ -268,9 +263,7 @@ impl Datum {
             Datum::Map(m) => Value::Array(vec![
                 "map".into(),
                 Value::Array(
-                    m.iter()
-                        .map(|(k, v)| Value::Array(vec![k.to_json(), v.to_json()]))
-                        .collect(),
+                    m.iter().map(|(k, v)| Value::Array(vec![k.to_json(), v.to_json()])).collect(),
                 ),
             ]),
         }
@@ -279,10 +272,7 @@ impl Datum {
 
 fn check_atom(a: &Atom, base: &crate::types::BaseType) -> Result<(), AtomError> {
     if a.atomic_type() != base.atomic_type() {
-        return Err(AtomError::WrongType {
-            expected: base.atomic_type(),
-            got: a.to_string(),
-        });
+        return Err(AtomError::WrongType { expected: base.atomic_type(), got: a.to_string() });
     }
     base.check_atom(a)
 }
@@ -335,7 +325,10 @@ mod tests {
         let j = json!(["map", [["b", 2], ["a", 1]]]);
         let d = Datum::from_json(&j, &t, None).unwrap();
         assert_eq!(d.to_json(), json!(["map", [["a", 1], ["b", 2]]]));
-        assert_eq!(Datum::from_json(&json!(["map", [["a", 1]]]), &t, None).unwrap().to_json(), json!(["map", [["a", 1]]]));
+        assert_eq!(
+            Datum::from_json(&json!(["map", [["a", 1]]]), &t, None).unwrap().to_json(),
+            json!(["map", [["a", 1]]])
+        );
         for (j, msg) in [
             (json!(["map", [["a", 1], ["a", 2]]]), "map contains duplicate key \"a\""),
             (json!(["map", [["a"]]]), "malformed map entry: [\"a\"]"),
@@ -348,14 +341,19 @@ mod tests {
 
     #[test]
     fn uuids_and_strings_that_look_like_tags() {
-        let t = ty(json!({"key": {"type": "uuid", "refTable": "Port"}, "min": 0, "max": "unlimited"}));
+        let t =
+            ty(json!({"key": {"type": "uuid", "refTable": "Port"}, "min": 0, "max": "unlimited"}));
         let u = json!(["uuid", "550e8400-e29b-41d4-a716-446655440000"]);
         let d = Datum::from_json(&u, &t, None).unwrap();
         assert_eq!(d.len(), 1);
         assert_eq!(d.to_json(), u);
         let mut syms = SymbolTable::new();
-        let d = Datum::from_json(&json!(["set", [["named-uuid", "a"], ["named-uuid", "b"]]]), &t, Some(&mut syms))
-            .unwrap();
+        let d = Datum::from_json(
+            &json!(["set", [["named-uuid", "a"], ["named-uuid", "b"]]]),
+            &t,
+            Some(&mut syms),
+        )
+        .unwrap();
         assert_eq!(d.len(), 2);
         // A string atom may be "set" or "map".
         let s = ty(json!({"key": "string", "min": 0, "max": "unlimited"}));
@@ -373,10 +371,15 @@ mod tests {
             json!(["uuid", "00000000-0000-0000-0000-000000000000"])
         );
         assert_eq!(
-            Datum::default_for(&ty(json!({"key": "string", "value": "string", "min": 0, "max": "unlimited"}))),
+            Datum::default_for(&ty(
+                json!({"key": "string", "value": "string", "min": 0, "max": "unlimited"})
+            )),
             Datum::empty_map()
         );
-        assert_eq!(Datum::default_for(&ty(json!({"key": "integer", "min": 0}))), Datum::empty_set());
+        assert_eq!(
+            Datum::default_for(&ty(json!({"key": "integer", "min": 0}))),
+            Datum::empty_set()
+        );
     }
 
     #[test]

@@ -80,11 +80,7 @@ impl Row {
                 column: name.clone(),
             })?;
             let d = Datum::from_json(v, col.ty(), symbols.as_deref_mut()).map_err(|source| {
-                RowError::BadValue {
-                    table: table.name().into(),
-                    column: name.clone(),
-                    source,
-                }
+                RowError::BadValue { table: table.name().into(), column: name.clone(), source }
             })?;
             columns.insert(name.clone(), d);
         }

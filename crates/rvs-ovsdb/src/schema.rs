@@ -89,7 +89,7 @@ pub enum SchemaError {
         /// The column.
         column: String,
         /// What is wrong with its type.
-        source: TypeError,
+        source: Box<TypeError>,
     },
     /// A table has no columns.
     #[error("table {0} must have at least one column")]
@@ -137,12 +137,7 @@ impl ColumnSchema {
     /// A column; `ephemeral` columns are not persisted, immutable ones are
     /// set only by `insert`.
     pub fn new(name: impl Into<String>, ty: Type, ephemeral: bool, mutable: bool) -> ColumnSchema {
-        ColumnSchema {
-            name: name.into(),
-            ty,
-            ephemeral,
-            mutable,
-        }
+        ColumnSchema { name: name.into(), ty, ephemeral, mutable }
     }
 
     /// The column's name.
@@ -174,14 +169,13 @@ impl ColumnSchema {
         let what = || format!("column {table}.{name}");
         let obj = as_object(json, &what())?;
         check_members(obj, &["type", "ephemeral", "mutable"], &what())?;
-        let ty_json = obj.get("type").ok_or_else(|| SchemaError::MissingMember {
-            what: what(),
-            member: "type",
-        })?;
+        let ty_json = obj
+            .get("type")
+            .ok_or_else(|| SchemaError::MissingMember { what: what(), member: "type" })?;
         let ty = Type::from_json(ty_json).map_err(|source| SchemaError::ColumnType {
             table: table.into(),
             column: name.into(),
-            source,
+            source: Box::new(source),
         })?;
         Ok(ColumnSchema {
             name: name.into(),
@@ -257,10 +251,9 @@ impl TableSchema {
         check_name("table", name)?;
         let obj = as_object(json, &what)?;
         check_members(obj, &["columns", "maxRows", "isRoot", "indexes"], &what)?;
-        let cols_json = obj.get("columns").ok_or_else(|| SchemaError::MissingMember {
-            what: what.clone(),
-            member: "columns",
-        })?;
+        let cols_json = obj
+            .get("columns")
+            .ok_or_else(|| SchemaError::MissingMember { what: what.clone(), member: "columns" })?;
         let cols_obj = as_object(cols_json, &format!("{what} columns"))?;
         if cols_obj.is_empty() {
             return Err(SchemaError::NoColumns(name.into()));
@@ -272,18 +265,13 @@ impl TableSchema {
         }
         let uuid = Type::scalar(BaseType::new(AtomicType::Uuid));
         for implicit in ["_uuid", "_version"] {
-            columns.insert(
-                implicit.into(),
-                ColumnSchema::new(implicit, uuid.clone(), false, false),
-            );
+            columns
+                .insert(implicit.into(), ColumnSchema::new(implicit, uuid.clone(), false, false));
         }
         let max_rows = match obj.get("maxRows") {
             None => None,
             Some(v) => Some(v.as_u64().filter(|&n| n >= 1).ok_or_else(|| {
-                SchemaError::BadMaxRows {
-                    table: name.into(),
-                    got: v.to_string(),
-                }
+                SchemaError::BadMaxRows { table: name.into(), got: v.to_string() }
             })?),
         };
         let is_root = get_bool(obj, "isRoot", &what)?.unwrap_or(false);
@@ -328,21 +316,13 @@ impl TableSchema {
                 indexes.push(names);
             }
         }
-        Ok(TableSchema {
-            name: name.into(),
-            columns,
-            max_rows,
-            is_root,
-            indexes,
-        })
+        Ok(TableSchema { name: name.into(), columns, max_rows, is_root, indexes })
     }
 
     fn to_json(&self, default_is_root: bool) -> Value {
         let mut obj = Map::new();
-        let cols: Map<String, Value> = self
-            .user_columns()
-            .map(|c| (c.name.clone(), c.to_json()))
-            .collect();
+        let cols: Map<String, Value> =
+            self.user_columns().map(|c| (c.name.clone(), c.to_json())).collect();
         obj.insert("columns".into(), Value::Object(cols));
         if let Some(m) = self.max_rows {
             obj.insert("maxRows".into(), m.into());
@@ -404,10 +384,8 @@ impl Schema {
     /// Reads and parses a schema file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Schema, SchemaError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| SchemaError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| SchemaError::Io { path: path.display().to_string(), source })?;
         Schema::parse_str(&text)
     }
 
@@ -423,15 +401,10 @@ impl Schema {
         let what = "database schema";
         let obj = as_object(json, what)?;
         check_members(obj, &["name", "version", "cksum", "tables"], what)?;
-        let name = get_str(obj, "name", what)?.ok_or_else(|| SchemaError::MissingMember {
-            what: what.into(),
-            member: "name",
-        })?;
+        let name = get_str(obj, "name", what)?
+            .ok_or_else(|| SchemaError::MissingMember { what: what.into(), member: "name" })?;
         if !is_id(&name) {
-            return Err(SchemaError::BadName {
-                what: "database",
-                name,
-            });
+            return Err(SchemaError::BadName { what: "database", name });
         }
         let version = get_str(obj, "version", what)?;
         if let Some(v) = &version {
@@ -440,10 +413,9 @@ impl Schema {
             }
         }
         let cksum = get_str(obj, "cksum", what)?;
-        let tables_json = obj.get("tables").ok_or_else(|| SchemaError::MissingMember {
-            what: what.into(),
-            member: "tables",
-        })?;
+        let tables_json = obj
+            .get("tables")
+            .ok_or_else(|| SchemaError::MissingMember { what: what.into(), member: "tables" })?;
         let mut tables = BTreeMap::new();
         for (tname, tjson) in as_object(tables_json, "tables")? {
             tables.insert(tname.clone(), TableSchema::from_json(tname, tjson)?);
@@ -469,12 +441,7 @@ impl Schema {
                 t.is_root = true;
             }
         }
-        Ok(Schema {
-            name,
-            version,
-            cksum,
-            tables,
-        })
+        Ok(Schema { name, version, cksum, tables })
     }
 
     /// The JSON form (what `get_schema` returns).
@@ -488,11 +455,8 @@ impl Schema {
         if let Some(c) = &self.cksum {
             obj.insert("cksum".into(), c.clone().into());
         }
-        let tables: Map<String, Value> = self
-            .tables
-            .iter()
-            .map(|(n, t)| (n.clone(), t.to_json(default_is_root)))
-            .collect();
+        let tables: Map<String, Value> =
+            self.tables.iter().map(|(n, t)| (n.clone(), t.to_json(default_is_root))).collect();
         obj.insert("tables".into(), Value::Object(tables));
         Value::Object(obj)
     }
@@ -508,16 +472,10 @@ fn is_version(v: &str) -> bool {
 
 fn check_name(what: &'static str, name: &str) -> Result<(), SchemaError> {
     if !is_id(name) {
-        return Err(SchemaError::BadName {
-            what,
-            name: name.into(),
-        });
+        return Err(SchemaError::BadName { what, name: name.into() });
     }
     if name.starts_with('_') {
-        return Err(SchemaError::ReservedName {
-            what,
-            name: name.into(),
-        });
+        return Err(SchemaError::ReservedName { what, name: name.into() });
     }
     Ok(())
 }
@@ -530,12 +488,13 @@ fn as_object<'a>(json: &'a Value, what: &str) -> Result<&'a Map<String, Value>, 
     })
 }
 
-fn check_members(obj: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<(), SchemaError> {
+fn check_members(
+    obj: &Map<String, Value>,
+    allowed: &[&str],
+    what: &str,
+) -> Result<(), SchemaError> {
     match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(SchemaError::UnknownMember {
-            what: what.into(),
-            member: k.clone(),
-        }),
+        Some(k) => Err(SchemaError::UnknownMember { what: what.into(), member: k.clone() }),
         None => Ok(()),
     }
 }

@@ -7,6 +7,7 @@
 //! `min` (0 or 1) to `max` (a positive count or unlimited). A column holding one
 //! scalar is the type with `min` = `max` = 1; an optional scalar has `min` 0.
 
+use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -65,23 +66,11 @@ impl Constraints {
     /// No constraints for `ty`.
     pub fn none(ty: AtomicType) -> Constraints {
         match ty {
-            AtomicType::Integer => Constraints::Integer {
-                min: i64::MIN,
-                max: i64::MAX,
-            },
-            AtomicType::Real => Constraints::Real {
-                min: f64::NEG_INFINITY,
-                max: f64::INFINITY,
-            },
+            AtomicType::Integer => Constraints::Integer { min: i64::MIN, max: i64::MAX },
+            AtomicType::Real => Constraints::Real { min: f64::NEG_INFINITY, max: f64::INFINITY },
             AtomicType::Boolean => Constraints::Boolean,
-            AtomicType::String => Constraints::String {
-                min_length: 0,
-                max_length: u64::MAX,
-            },
-            AtomicType::Uuid => Constraints::Uuid {
-                ref_table: None,
-                ref_type: RefType::Strong,
-            },
+            AtomicType::String => Constraints::String { min_length: 0, max_length: u64::MAX },
+            AtomicType::Uuid => Constraints::Uuid { ref_table: None, ref_type: RefType::Strong },
         }
     }
 
@@ -177,20 +166,13 @@ pub enum TypeError {
 }
 
 fn syntax(what: &'static str, expected: &'static str, got: &Value) -> TypeError {
-    TypeError::Syntax {
-        what,
-        expected,
-        got: got.to_string(),
-    }
+    TypeError::Syntax { what, expected, got: got.to_string() }
 }
 
 impl BaseType {
     /// An unconstrained base type.
     pub fn new(ty: AtomicType) -> BaseType {
-        BaseType {
-            constraints: Constraints::none(ty),
-            enumeration: None,
-        }
+        BaseType { constraints: Constraints::none(ty), enumeration: None }
     }
 
     /// A base type with `constraints` and, optionally, an `enum`. Checks that
@@ -210,13 +192,12 @@ impl BaseType {
             Constraints::Integer { min, max } if min > max => {
                 return Err(range("minInteger", min.to_string(), "maxInteger", max.to_string()))
             }
-            Constraints::Real { min, max } if !(min <= max) => {
+            Constraints::Real { min, max }
+                if !matches!(min.partial_cmp(max), Some(Ordering::Less | Ordering::Equal)) =>
+            {
                 return Err(range("minReal", min.to_string(), "maxReal", max.to_string()))
             }
-            Constraints::String {
-                min_length,
-                max_length,
-            } if min_length > max_length => {
+            Constraints::String { min_length, max_length } if min_length > max_length => {
                 return Err(range(
                     "minLength",
                     min_length.to_string(),
@@ -224,36 +205,26 @@ impl BaseType {
                     max_length.to_string(),
                 ))
             }
-            Constraints::Uuid {
-                ref_table: Some(t), ..
-            } if !crate::atom::is_id(t) => return Err(TypeError::BadRefTable(t.clone())),
+            Constraints::Uuid { ref_table: Some(t), .. } if !crate::atom::is_id(t) => {
+                return Err(TypeError::BadRefTable(t.clone()))
+            }
             _ => {}
         }
-        let base = BaseType {
-            constraints,
-            enumeration: None,
-        };
+        let base = BaseType { constraints, enumeration: None };
         if let Some(e) = &enumeration {
             if e.is_empty() {
                 return Err(TypeError::EmptyEnum);
             }
             for a in e {
                 if a.atomic_type() != base.atomic_type() {
-                    return Err(TypeError::BadEnum(Box::new(
-                        crate::datum::DatumError::Atom(AtomError::WrongType {
-                            expected: base.atomic_type(),
-                            got: a.to_string(),
-                        }),
-                    )));
+                    return Err(TypeError::BadEnum(Box::new(crate::datum::DatumError::Atom(
+                        AtomError::WrongType { expected: base.atomic_type(), got: a.to_string() },
+                    ))));
                 }
-                base.check_atom(a)
-                    .map_err(|e| TypeError::BadEnum(Box::new(e.into())))?;
+                base.check_atom(a).map_err(|e| TypeError::BadEnum(Box::new(e.into())))?;
             }
         }
-        Ok(BaseType {
-            enumeration,
-            ..base
-        })
+        Ok(BaseType { enumeration, ..base })
     }
 
     /// The atomic type.
@@ -282,10 +253,7 @@ impl BaseType {
     /// The reference strength, for a UUID with `refTable`.
     pub fn ref_type(&self) -> Option<RefType> {
         match &self.constraints {
-            Constraints::Uuid {
-                ref_table: Some(_),
-                ref_type,
-            } => Some(*ref_type),
+            Constraints::Uuid { ref_table: Some(_), ref_type } => Some(*ref_type),
             _ => None,
         }
     }
@@ -311,33 +279,15 @@ impl BaseType {
             (Constraints::Integer { min, max }, Atom::Integer(v)) => {
                 check_range(*v, *min, *max, i64::MIN, i64::MAX)
             }
-            (Constraints::Real { min, max }, Atom::Real(v)) => check_range(
-                *v,
-                *min,
-                *max,
-                f64::NEG_INFINITY,
-                f64::INFINITY,
-            ),
-            (
-                Constraints::String {
-                    min_length,
-                    max_length,
-                },
-                Atom::String(s),
-            ) => {
+            (Constraints::Real { min, max }, Atom::Real(v)) => {
+                check_range(*v, *min, *max, f64::NEG_INFINITY, f64::INFINITY)
+            }
+            (Constraints::String { min_length, max_length }, Atom::String(s)) => {
                 let len = s.chars().count() as u64;
                 if len < *min_length {
-                    Err(AtomError::TooShort {
-                        value: atom.to_string(),
-                        len,
-                        min: *min_length,
-                    })
+                    Err(AtomError::TooShort { value: atom.to_string(), len, min: *min_length })
                 } else if len > *max_length {
-                    Err(AtomError::TooLong {
-                        value: atom.to_string(),
-                        len,
-                        max: *max_length,
-                    })
+                    Err(AtomError::TooLong { value: atom.to_string(), len, max: *max_length })
                 } else {
                     Ok(())
                 }
@@ -374,13 +324,13 @@ impl BaseType {
         let Value::Object(obj) = json else {
             return Err(syntax("base type", "a string or an object", json));
         };
-        let ty_json = obj.get("type").ok_or(TypeError::MissingMember {
-            what: "base type",
-            member: "type",
-        })?;
+        let ty_json = obj
+            .get("type")
+            .ok_or(TypeError::MissingMember { what: "base type", member: "type" })?;
         let ty = match ty_json {
-            Value::String(s) => AtomicType::from_name(s)
-                .ok_or_else(|| TypeError::UnknownAtomicType(s.clone()))?,
+            Value::String(s) => {
+                AtomicType::from_name(s).ok_or_else(|| TypeError::UnknownAtomicType(s.clone()))?
+            }
             other => return Err(syntax("base type \"type\"", "a string", other)),
         };
         let allowed: &[&str] = match ty {
@@ -430,10 +380,7 @@ impl BaseType {
                     (Some(Value::String(s)), Some(_)) if s == "weak" => RefType::Weak,
                     (Some(other), Some(_)) => return Err(TypeError::BadRefType(other.to_string())),
                 };
-                Constraints::Uuid {
-                    ref_table,
-                    ref_type,
-                }
+                Constraints::Uuid { ref_table, ref_type }
             }
         };
         let enumeration = match obj.get("enum") {
@@ -478,10 +425,7 @@ impl BaseType {
                 }
             }
             Constraints::Boolean => {}
-            Constraints::String {
-                min_length,
-                max_length,
-            } => {
+            Constraints::String { min_length, max_length } => {
                 if *min_length != 0 {
                     obj.insert("minLength".into(), (*min_length).into());
                 }
@@ -489,10 +433,7 @@ impl BaseType {
                     obj.insert("maxLength".into(), (*max_length).into());
                 }
             }
-            Constraints::Uuid {
-                ref_table,
-                ref_type,
-            } => {
+            Constraints::Uuid { ref_table, ref_type } => {
                 if let Some(t) = ref_table {
                     obj.insert("refTable".into(), t.clone().into());
                     if *ref_type == RefType::Weak {
@@ -517,11 +458,7 @@ fn check_range<T: PartialOrd + fmt::Display + Copy>(
     }
     let (value, min_s, max_s) = (v.to_string(), min.to_string(), max.to_string());
     Err(if min != lowest && max != highest {
-        AtomError::OutOfRange {
-            value,
-            min: min_s,
-            max: max_s,
-        }
+        AtomError::OutOfRange { value, min: min_s, max: max_s }
     } else if v < min {
         AtomError::BelowMin { value, min: min_s }
     } else {
@@ -532,31 +469,23 @@ fn check_range<T: PartialOrd + fmt::Display + Copy>(
 fn get_int(obj: &Map<String, Value>, key: &'static str) -> Result<Option<i64>, TypeError> {
     match obj.get(key) {
         None => Ok(None),
-        Some(v) => v
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| syntax(key, "a 64-bit integer", v)),
+        Some(v) => v.as_i64().map(Some).ok_or_else(|| syntax(key, "a 64-bit integer", v)),
     }
 }
 
 fn get_real(obj: &Map<String, Value>, key: &'static str) -> Result<Option<f64>, TypeError> {
     match obj.get(key) {
         None => Ok(None),
-        Some(v) => v
-            .as_f64()
-            .filter(|f| f.is_finite())
-            .map(Some)
-            .ok_or_else(|| syntax(key, "a number", v)),
+        Some(v) => {
+            v.as_f64().filter(|f| f.is_finite()).map(Some).ok_or_else(|| syntax(key, "a number", v))
+        }
     }
 }
 
 fn get_len(obj: &Map<String, Value>, key: &'static str) -> Result<Option<u64>, TypeError> {
     match obj.get(key) {
         None => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| syntax(key, "a non-negative integer", v)),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| syntax(key, "a non-negative integer", v)),
     }
 }
 
@@ -617,22 +546,12 @@ impl Type {
                 return Err(TypeError::MinExceedsMax { min, max: m });
             }
         }
-        Ok(Type {
-            key,
-            value,
-            min,
-            max,
-        })
+        Ok(Type { key, value, min, max })
     }
 
     /// A scalar: exactly one atom of `base`.
     pub fn scalar(base: BaseType) -> Type {
-        Type {
-            key: base,
-            value: None,
-            min: 1,
-            max: Max::Limited(1),
-        }
+        Type { key: base, value: None, min: 1, max: Max::Limited(1) }
     }
 
     /// The key type (the element type of a set).
@@ -686,31 +605,24 @@ impl Type {
         };
         for k in obj.keys() {
             if !matches!(k.as_str(), "key" | "value" | "min" | "max") {
-                return Err(TypeError::UnknownMember {
-                    what: "type".into(),
-                    member: k.clone(),
-                });
+                return Err(TypeError::UnknownMember { what: "type".into(), member: k.clone() });
             }
         }
-        let key = BaseType::from_json(obj.get("key").ok_or(TypeError::MissingMember {
-            what: "type",
-            member: "key",
-        })?)?;
+        let key = BaseType::from_json(
+            obj.get("key").ok_or(TypeError::MissingMember { what: "type", member: "key" })?,
+        )?;
         let value = obj.get("value").map(BaseType::from_json).transpose()?;
         let min = match obj.get("min") {
             None => 1,
-            Some(v) => v
-                .as_u64()
-                .filter(|&m| m <= 1)
-                .ok_or_else(|| TypeError::BadMin(v.to_string()))?,
+            Some(v) => {
+                v.as_u64().filter(|&m| m <= 1).ok_or_else(|| TypeError::BadMin(v.to_string()))?
+            }
         };
         let max = match obj.get("max") {
             None => Max::Limited(1),
             Some(Value::String(s)) if s == "unlimited" => Max::Unlimited,
             Some(v) => Max::Limited(
-                v.as_u64()
-                    .filter(|&m| m >= 1)
-                    .ok_or_else(|| TypeError::BadMax(v.to_string()))?,
+                v.as_u64().filter(|&m| m >= 1).ok_or_else(|| TypeError::BadMax(v.to_string()))?,
             ),
         };
         Type::new(key, value, min, max)
@@ -750,12 +662,10 @@ mod tests {
 
     #[test]
     fn base_types() {
-        let b = BaseType::from_json(&json!({"type": "integer", "minInteger": 1, "maxInteger": 65279}))
-            .unwrap();
-        assert_eq!(
-            b.constraints(),
-            &Constraints::Integer { min: 1, max: 65279 }
-        );
+        let b =
+            BaseType::from_json(&json!({"type": "integer", "minInteger": 1, "maxInteger": 65279}))
+                .unwrap();
+        assert_eq!(b.constraints(), &Constraints::Integer { min: 1, max: 65279 });
         assert_eq!(
             b.parse_atom(&json!(70000), None).unwrap_err().to_string(),
             "value 70000 is out of range 1 to 65279"
@@ -765,13 +675,16 @@ mod tests {
             half.parse_atom(&json!(-1), None).unwrap_err().to_string(),
             "value -1 is less than minimum allowed value 0"
         );
-        let e = BaseType::from_json(&json!({"type": "string", "enum": ["set", ["standalone", "secure"]]}))
-            .unwrap();
+        let e = BaseType::from_json(
+            &json!({"type": "string", "enum": ["set", ["standalone", "secure"]]}),
+        )
+        .unwrap();
         assert_eq!(
             e.parse_atom(&json!("foo"), None).unwrap_err().to_string(),
             "\"foo\" is not one of the allowed values {\"secure\",\"standalone\"}"
         );
-        let s = BaseType::from_json(&json!({"type": "string", "minLength": 2, "maxLength": 3})).unwrap();
+        let s = BaseType::from_json(&json!({"type": "string", "minLength": 2, "maxLength": 3}))
+            .unwrap();
         assert!(s.parse_atom(&json!("ab"), None).is_ok());
         assert_eq!(
             s.parse_atom(&json!("abcd"), None).unwrap_err().to_string(),
@@ -779,8 +692,9 @@ mod tests {
         );
         // Length counts characters, not bytes.
         assert!(s.parse_atom(&json!("ééé"), None).is_ok());
-        let w = BaseType::from_json(&json!({"type": "uuid", "refTable": "Port", "refType": "weak"}))
-            .unwrap();
+        let w =
+            BaseType::from_json(&json!({"type": "uuid", "refTable": "Port", "refType": "weak"}))
+                .unwrap();
         assert_eq!(w.ref_table(), Some("Port"));
         assert_eq!(w.ref_type(), Some(RefType::Weak));
         assert_eq!(BaseType::from_json(&w.to_json()).unwrap(), w);
@@ -790,13 +704,28 @@ mod tests {
     fn bad_base_types() {
         for (j, msg) in [
             (json!("int"), "unknown atomic type \"int\""),
-            (json!({"type": "string", "minInteger": 1}), "member \"minInteger\" is not allowed in base type string"),
-            (json!({"type": "integer", "minInteger": 5, "maxInteger": 1}), "minInteger 5 exceeds maxInteger 1"),
-            (json!({"type": "uuid", "refType": "weak"}), "member \"refType\" is not allowed in base type uuid without refTable"),
-            (json!({"type": "uuid", "refTable": "P", "refType": "soft"}), "refType must be \"strong\" or \"weak\", got \"soft\""),
+            (
+                json!({"type": "string", "minInteger": 1}),
+                "member \"minInteger\" is not allowed in base type string",
+            ),
+            (
+                json!({"type": "integer", "minInteger": 5, "maxInteger": 1}),
+                "minInteger 5 exceeds maxInteger 1",
+            ),
+            (
+                json!({"type": "uuid", "refType": "weak"}),
+                "member \"refType\" is not allowed in base type uuid without refTable",
+            ),
+            (
+                json!({"type": "uuid", "refTable": "P", "refType": "soft"}),
+                "refType must be \"strong\" or \"weak\", got \"soft\"",
+            ),
             (json!({"type": "integer", "enum": ["set", []]}), "enum must have at least one value"),
             (json!({"type": "integer", "enum": "x"}), "enum: expected integer, got \"x\""),
-            (json!({"type": "integer", "maxInteger": 3, "enum": 4}), "enum: value 4 is greater than maximum allowed value 3"),
+            (
+                json!({"type": "integer", "maxInteger": 3, "enum": 4}),
+                "enum: value 4 is greater than maximum allowed value 3",
+            ),
             (json!({"minInteger": 1}), "base type is missing required member \"type\""),
             (json!(5), "base type must be a string or an object, got 5"),
         ] {
@@ -806,8 +735,10 @@ mod tests {
 
     #[test]
     fn types() {
-        let t = Type::from_json(&json!({"key": "string", "value": "string", "min": 0, "max": "unlimited"}))
-            .unwrap();
+        let t = Type::from_json(
+            &json!({"key": "string", "value": "string", "min": 0, "max": "unlimited"}),
+        )
+        .unwrap();
         assert!(t.is_map());
         assert_eq!(t.max(), Max::Unlimited);
         assert_eq!(Type::from_json(&t.to_json()).unwrap(), t);
@@ -816,8 +747,14 @@ mod tests {
         assert_eq!(s.to_json(), json!("integer"));
         for (j, msg) in [
             (json!({"key": "integer", "min": 2}), "min 2 must be 0 or 1"),
-            (json!({"key": "integer", "max": 0}), "max 0 must be a positive integer or \"unlimited\""),
-            (json!({"key": "integer", "max": "lots"}), "max \"lots\" must be a positive integer or \"unlimited\""),
+            (
+                json!({"key": "integer", "max": 0}),
+                "max 0 must be a positive integer or \"unlimited\"",
+            ),
+            (
+                json!({"key": "integer", "max": "lots"}),
+                "max \"lots\" must be a positive integer or \"unlimited\"",
+            ),
             (json!({"key": "integer", "size": 1}), "member \"size\" is not allowed in type"),
             (json!({"value": "integer"}), "type is missing required member \"key\""),
         ] {

@@ -112,9 +112,8 @@ struct Rng([u64; 4]);
 impl Rng {
     fn seeded() -> Rng {
         let mut seed = [0u8; 32];
-        let from_urandom = std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(&mut seed))
-            .is_ok();
+        let from_urandom =
+            std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut seed)).is_ok();
         let mut s = [0u64; 4];
         for (i, w) in s.iter_mut().enumerate() {
             let mut b = [0u8; 8];
