@@ -92,7 +92,7 @@ else:
         while True:
             d, _ = s.recvfrom(65535)
             n += 1
-            good += d == bytes([n % 256]) * len(d) or d[:1] == d[-1:]
+            good += len(d) == 1000 and d == d[:1] * 1000
     except socket.timeout:
         pass
     print(n, good, flush=True)
@@ -120,7 +120,7 @@ else:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     for i in range(1, total + 1):
         s.sendto(bytes([i % 256]) * 1000, (addr, port))
-        if i % 100 == 0: time.sleep(0.001)
+        if i % 20 == 0: time.sleep(0.001)
     print(total, flush=True)
 "#;
 
@@ -183,13 +183,16 @@ fn a_100_mb_tcp_transfer_arrives_intact_and_udp_gets_through() {
     let client = python_in(&t, &a, PY_CLIENT, &["udp", "198.18.1.2", "5002", "2000"]);
     wait_output(client, Duration::from_secs(30));
     let got = wait_output(server, Duration::from_secs(10));
-    let n: u64 = got
+    let counts: Vec<u64> = got
         .lines()
         .last()
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    assert!(n >= 1900, "UDP datagrams received: {got}");
+        .map(|l| l.split_whitespace().filter_map(|v| v.parse().ok()).collect())
+        .unwrap_or_default();
+    let (n, intact) = (counts.first().copied().unwrap_or(0), counts.get(1).copied().unwrap_or(0));
+    // UDP may lose datagrams on a loaded machine; most must arrive, and every
+    // one that arrives must be whole.
+    assert!(n >= 1500, "UDP datagrams received (of 2000): {got}");
+    assert_eq!(intact, n, "every datagram arrived intact: {got}");
     assert!(sw.dp.stats().hits > 1000);
 }
 
