@@ -429,6 +429,17 @@ impl SymbolTable {
         (uuid, already)
     }
 
+    /// Declares `name` as standing for `uuid` (an insert with both
+    /// `"uuid-name"` and `"uuid"`). Returns false, changing nothing, if the
+    /// name was already seen, since earlier uses got another UUID.
+    pub fn declare_as(&mut self, name: &str, uuid: Uuid) -> bool {
+        if self.symbols.contains_key(name) {
+            return false;
+        }
+        self.symbols.insert(name.to_string(), Symbol { uuid, created: true });
+        true
+    }
+
     /// The symbol called `name`, if seen.
     pub fn get(&self, name: &str) -> Option<&Symbol> {
         self.symbols.get(name)

@@ -12,7 +12,13 @@
 //! - [`Schema`], [`TableSchema`], [`ColumnSchema`]: a database schema with its
 //!   implicit `_uuid` and `_version` columns;
 //! - [`Row`]: a map from column name to [`Datum`], the unit later layers
-//!   (transactions, storage, monitors) move around.
+//!   (transactions, storage, monitors) move around;
+//! - [`Database`]: a schema and its tables of rows, in memory;
+//! - [`transact`]/[`transact_with`]: RFC 7047 transactions over a
+//!   [`Database`], atomic, with [`Condition`]s, [`Mutation`]s and the commit
+//!   checks of [`commit`] (referential integrity, garbage collection, weak
+//!   references, `maxRows`, indexes), returning the RFC's result array and a
+//!   [`Changes`] summary for monitors and storage.
 //!
 //! Parsing never panics on bad input: every failure is an error that names the
 //! offending thing and value, e.g. `value 70000 is out of range 1 to 65279`.
@@ -20,15 +26,26 @@
 #![warn(missing_docs)]
 
 pub mod atom;
+pub mod commit;
+pub mod condition;
 pub mod datum;
+pub mod db;
+pub mod error;
+pub mod mutation;
 pub mod row;
 pub mod schema;
+pub mod transaction;
 pub mod types;
 pub mod uuid;
 
 pub use atom::{Atom, AtomError, AtomicType, Symbol, SymbolTable};
+pub use condition::{Condition, Function};
 pub use datum::{Datum, DatumError};
+pub use db::{Changes, Database, RowChange, Table};
+pub use error::{ErrorKind, TxnError};
+pub use mutation::{Mutation, Mutator};
 pub use row::{Row, RowError};
 pub use schema::{ColumnSchema, Schema, SchemaError, TableSchema};
+pub use transaction::{transact, transact_with, Outcome};
 pub use types::{BaseType, Constraints, Max, RefType, Type, TypeError};
 pub use uuid::{Uuid, UuidParseError};
