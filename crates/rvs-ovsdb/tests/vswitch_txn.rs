@@ -161,17 +161,26 @@ fn removing_the_bridge_reference_collects_bridge_port_interface() {
     let changes = out.changes.unwrap();
     assert_eq!(changes.tables["Interface"].len(), 1);
     assert!(changes.tables["Port"].values().all(|c| matches!(c, RowChange::Delete(_))));
-    let r = transact(&mut db, &json!([{"op": "select", "table": "Bridge", "where": [], "columns": ["name"]}]));
+    let r = transact(
+        &mut db,
+        &json!([{"op": "select", "table": "Bridge", "where": [], "columns": ["name"]}]),
+    );
     assert_eq!(r, json!([{"rows": [{"name": "br1"}]}]));
 
     // An insert into a non-root table that nothing refers to vanishes.
-    let r = transact(&mut db, &json!([{"op": "insert", "table": "Port", "row": {"name": "lost",
-        "interfaces": ["set", []]}}]));
+    let r = transact(
+        &mut db,
+        &json!([{"op": "insert", "table": "Port", "row": {"name": "lost",
+        "interfaces": ["set", []]}}]),
+    );
     // OVS calls a value with the wrong number of elements a syntax error.
     assert_eq!(r[0]["error"], "syntax error", "interfaces has min 1: {r}");
-    let r = transact(&mut db, &json!([
+    let r = transact(
+        &mut db,
+        &json!([
         {"op": "insert", "table": "Interface", "uuid-name": "i", "row": {"name": "lost"}},
-        {"op": "insert", "table": "Port", "row": {"name": "lost", "interfaces": ["named-uuid", "i"]}}]));
+        {"op": "insert", "table": "Port", "row": {"name": "lost", "interfaces": ["named-uuid", "i"]}}]),
+    );
     assert!(r[1]["uuid"].is_array(), "{r}");
     assert_eq!(count(&db, "Port"), 1);
 }
@@ -305,15 +314,25 @@ fn wait_assert_abort_comment() {
     assert_eq!(out.result, json!([{}, {"count": 1}]));
     let before = db.to_json().to_string();
 
-    let r = transact(&mut db, &json!([
-        {"op": "update", "table": "Bridge", "where": [], "row": {"stp_enable": false}},
-        {"op": "abort"},
-        {"op": "comment", "comment": "never"}
-    ]));
-    assert_eq!(r, json!([{"count": 1}, {"error": "aborted", "details": "aborted by request"}, null]));
+    let r = transact(
+        &mut db,
+        &json!([
+            {"op": "update", "table": "Bridge", "where": [], "row": {"stp_enable": false}},
+            {"op": "abort"},
+            {"op": "comment", "comment": "never"}
+        ]),
+    );
+    assert_eq!(
+        r,
+        json!([{"count": 1}, {"error": "aborted", "details": "aborted by request"}, null])
+    );
     assert_eq!(db.to_json().to_string(), before);
 
-    let out = transact_with(&mut db, &json!([{"op": "commit", "durable": true}, {"op": "comment", "comment": "c"}]), &|_| false);
+    let out = transact_with(
+        &mut db,
+        &json!([{"op": "commit", "durable": true}, {"op": "comment", "comment": "c"}]),
+        &|_| false,
+    );
     assert_eq!(out.result, json!([{}, {}]));
     assert!(out.durable && out.committed());
     assert!(out.changes.unwrap().is_empty());
