@@ -43,10 +43,8 @@ fn ping_both_ways_v4_v6_fragments_and_jumbo() {
         return;
     }
     let mut t = Topo::new();
-    let (a, b) = (t.netns("a"), t.netns("b"));
-    let (va, vb) = (format!("rva{}", tag()), format!("rvb{}", tag()));
-    t.veth(&a, &va, &["198.18.0.1/24", "2001:db8::1/64"]);
-    t.veth(&b, &vb, &["198.18.0.2/24", "2001:db8::2/64"]);
+    let (a, b, va, vb) =
+        t.two_hosts(&["198.18.0.1/24", "2001:db8::1/64"], &["198.18.0.2/24", "2001:db8::2/64"]);
     let sw = switch(&[&va, &vb]);
     assert!(t.ping(&a, "198.18.0.2", 56, 3), "IPv4 a -> b");
     assert!(t.ping(&b, "198.18.0.1", 56, 3), "IPv4 b -> a");
@@ -163,10 +161,7 @@ fn a_100_mb_tcp_transfer_arrives_intact_and_udp_gets_through() {
         return;
     }
     let mut t = Topo::new();
-    let (a, b) = (t.netns("a"), t.netns("b"));
-    let (va, vb) = (format!("rva{}", tag()), format!("rvb{}", tag()));
-    t.veth(&a, &va, &["198.18.1.1/24"]);
-    t.veth(&b, &vb, &["198.18.1.2/24"]);
+    let (a, b, va, vb) = t.two_hosts(&["198.18.1.1/24"], &["198.18.1.2/24"]);
     let sw = switch(&[&va, &vb]);
     assert!(t.ping(&a, "198.18.1.2", 56, 1));
 
@@ -234,10 +229,7 @@ fn v2_receive_rings_forward_too_and_bad_options_are_refused() {
         return;
     }
     let mut t = Topo::new();
-    let (a, b) = (t.netns("a"), t.netns("b"));
-    let (va, vb) = (format!("rva{}", tag()), format!("rvb{}", tag()));
-    t.veth(&a, &va, &["198.18.4.1/24"]);
-    t.veth(&b, &vb, &["198.18.4.2/24"]);
+    let (a, b, va, vb) = t.two_hosts(&["198.18.4.1/24"], &["198.18.4.2/24"]);
     let reg = DatapathRegistry::default();
     let mut bad = BTreeMap::new();
     bad.insert("rx_ring".to_string(), "v9".to_string());

@@ -30,10 +30,7 @@ fn ports_deleted_under_traffic_leave_nothing_behind() {
         return;
     }
     let mut t = Topo::new();
-    let (a, b) = (t.netns("a"), t.netns("b"));
-    let (va, vb) = (format!("rva{}", tag()), format!("rvb{}", tag()));
-    t.veth(&a, &va, &["198.18.3.1/24"]);
-    t.veth(&b, &vb, &["198.18.3.2/24"]);
+    let (a, _b, va, vb) = t.two_hosts(&["198.18.3.1/24"], &["198.18.3.2/24"]);
     let links_before = links();
     let fds = count_fds();
     let reg = DatapathRegistry::default();

@@ -81,6 +81,22 @@ impl Topo {
         }
     }
 
+    /// Two hosts for a switch: namespaces `a` and `b`, each with a veth whose
+    /// outer end (in the root namespace, for the switch) is returned, and
+    /// whose inner end carries `a_addrs` / `b_addrs`. Returns
+    /// `(ns_a, ns_b, outer_a, outer_b)`.
+    pub fn two_hosts(
+        &mut self,
+        a_addrs: &[&str],
+        b_addrs: &[&str],
+    ) -> (String, String, String, String) {
+        let (a, b) = (self.netns("a"), self.netns("b"));
+        let (va, vb) = (format!("rva{}", tag()), format!("rvb{}", tag()));
+        self.veth(&a, &va, a_addrs);
+        self.veth(&b, &vb, b_addrs);
+        (a, b, va, vb)
+    }
+
     /// A veth pair straight from `ns1` to `ns2` (no switch between them), with
     /// `addr1` and `addr2`; the ends are named `name` (in `ns1`) and
     /// `name` + "p" (in `ns2`).

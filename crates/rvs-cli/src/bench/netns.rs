@@ -187,15 +187,6 @@ fn measure(name: &str, t: &Topo, a: &str, b: &str, devs: (&str, &str), secs: u32
     })
 }
 
-/// Two namespaces with a veth each into the root namespace, for a switch.
-fn two_hosts(t: &mut Topo) -> (String, String, String, String) {
-    let (a, b) = (t.netns("ba"), t.netns("bb"));
-    let (oa, ob) = (format!("rbA{}", tag()), format!("rbB{}", tag()));
-    t.veth(&a, &oa, &[&format!("{A_ADDR}/24")]);
-    t.veth(&b, &ob, &[&format!("{B_ADDR}/24")]);
-    (a, b, oa, ob)
-}
-
 /// Cross-connects two ports: each miss goes out of the other port, and the
 /// megaflow matches only the invariants.
 struct Patch(OdpPort, OdpPort);
@@ -214,7 +205,7 @@ impl UpcallHandler for Patch {
 
 fn bench_rvs(secs: u32, v2_ring: bool, busy_poll_us: u64) -> Result<Row> {
     let mut t = Topo::new();
-    let (a, b, oa, ob) = two_hosts(&mut t);
+    let (a, b, oa, ob) = t.two_hosts(&[&format!("{A_ADDR}/24")], &[&format!("{B_ADDR}/24")]);
     let reg = DatapathRegistry::default();
     let busy_poll = Duration::from_micros(busy_poll_us);
     let config = DpConfig { n_threads: 1, busy_poll, ..DpConfig::default() };
@@ -232,7 +223,7 @@ fn bench_rvs(secs: u32, v2_ring: bool, busy_poll_us: u64) -> Result<Row> {
 
 fn bench_bridge(secs: u32) -> Result<Row> {
     let mut t = Topo::new();
-    let (a, b, oa, ob) = two_hosts(&mut t);
+    let (a, b, oa, ob) = t.two_hosts(&[&format!("{A_ADDR}/24")], &[&format!("{B_ADDR}/24")]);
     t.bridge(&format!("rbbr{}", tag()), &[&oa, &ob]);
     measure("linux-bridge", &t, &a, &b, (&format!("{oa}i"), &format!("{ob}i")), secs)
 }
@@ -329,7 +320,7 @@ impl Drop for Ovs {
 
 fn bench_ovs(tso: bool, secs: u32) -> Result<Row> {
     let mut t = Topo::new();
-    let (a, b, oa, ob) = two_hosts(&mut t);
+    let (a, b, oa, ob) = t.two_hosts(&[&format!("{A_ADDR}/24")], &[&format!("{B_ADDR}/24")]);
     let _ovs = Ovs::start(tso, &[&oa, &ob])?;
     let name = if tso { "ovs-tso" } else { "ovs" };
     measure(name, &t, &a, &b, (&format!("{oa}i"), &format!("{ob}i")), secs)
