@@ -12,8 +12,10 @@
 
 pub mod actions;
 pub mod flow;
+pub mod flow_mod;
 pub mod types;
 
 pub use actions::{OfAction, PacketInReason, SubField};
+pub use flow_mod::{FlowMod, FlowModCommand, FlowModFlags};
 pub use flow::{Flow, Mf, OfMatch, Wildcards};
 pub use types::{Cookie, OfPort, TableId};
