@@ -298,7 +298,8 @@ impl OfMatch {
     /// True when every flow `self` matches is also matched by `other`
     /// (`other` is at least as wide).
     pub fn is_subset_of(&self, other: &OfMatch) -> bool {
-        other.wc.is_subset_of(&self.wc) && (0..OF_WORDS).all(|i| self.flow.w[i] & other.wc.w[i] == other.flow.w[i])
+        other.wc.is_subset_of(&self.wc)
+            && (0..OF_WORDS).all(|i| self.flow.w[i] & other.wc.w[i] == other.flow.w[i])
     }
 
     /// True when some flow matches both.
@@ -401,10 +402,15 @@ impl Prereq {
         let needs: &[Mf] = match self {
             Prereq::None => &[],
             Prereq::Ip | Prereq::Ipv4 | Prereq::Ipv6 | Prereq::Arp => &[Mf::DlType],
-            Prereq::Tcp | Prereq::Udp | Prereq::Sctp | Prereq::L4 | Prereq::Icmp4 | Prereq::Icmp6 => {
-                &[Mf::DlType, Mf::NwProto]
+            Prereq::Tcp
+            | Prereq::Udp
+            | Prereq::Sctp
+            | Prereq::L4
+            | Prereq::Icmp4
+            | Prereq::Icmp6 => &[Mf::DlType, Mf::NwProto],
+            Prereq::Nd | Prereq::NdSolicit | Prereq::NdAdvert => {
+                &[Mf::DlType, Mf::NwProto, Mf::IcmpType]
             }
-            Prereq::Nd | Prereq::NdSolicit | Prereq::NdAdvert => &[Mf::DlType, Mf::NwProto, Mf::IcmpType],
         };
         needs.iter().all(|&f| exact(f)) && self.holds(&m.flow, None)
     }
@@ -580,10 +586,11 @@ const fn sp(
 }
 
 const REG_NAMES: [&str; 16] = [
-    "reg0", "reg1", "reg2", "reg3", "reg4", "reg5", "reg6", "reg7", "reg8", "reg9", "reg10", "reg11", "reg12",
-    "reg13", "reg14", "reg15",
+    "reg0", "reg1", "reg2", "reg3", "reg4", "reg5", "reg6", "reg7", "reg8", "reg9", "reg10",
+    "reg11", "reg12", "reg13", "reg14", "reg15",
 ];
-const XREG_NAMES: [&str; 8] = ["xreg0", "xreg1", "xreg2", "xreg3", "xreg4", "xreg5", "xreg6", "xreg7"];
+const XREG_NAMES: [&str; 8] =
+    ["xreg0", "xreg1", "xreg2", "xreg3", "xreg4", "xreg5", "xreg6", "xreg7"];
 const XXREG_NAMES: [&str; 4] = ["xxreg0", "xxreg1", "xxreg2", "xxreg3"];
 
 impl Mf {
@@ -591,11 +598,58 @@ impl Mf {
     pub fn all() -> Vec<Mf> {
         use Mf::*;
         let mut v = vec![
-            InPort, RecircId, DpHash, SkbPriority, PktMark, TunFlags, TunTos, TunTtl, TunId, TunSrc, TunDst,
-            TunIpv6Src, TunIpv6Dst, DlDst, DlSrc, DlType, VlanTci, DlVlan, DlVlanPcp, NwSrc, NwDst, ArpSpa,
-            ArpTpa, Ipv6Src, Ipv6Dst, Ipv6Label, NwProto, ArpOp, NwTos, IpDscp, NwEcn, NwTtl, IpFrag, ArpSha,
-            ArpTha, NdSll, NdTll, NdTarget, TpSrc, TpDst, TcpSrc, TcpDst, UdpSrc, UdpDst, SctpSrc, SctpDst,
-            TcpFlags, IcmpType, IcmpCode, Icmpv6Type, Icmpv6Code, Metadata,
+            InPort,
+            RecircId,
+            DpHash,
+            SkbPriority,
+            PktMark,
+            TunFlags,
+            TunTos,
+            TunTtl,
+            TunId,
+            TunSrc,
+            TunDst,
+            TunIpv6Src,
+            TunIpv6Dst,
+            DlDst,
+            DlSrc,
+            DlType,
+            VlanTci,
+            DlVlan,
+            DlVlanPcp,
+            NwSrc,
+            NwDst,
+            ArpSpa,
+            ArpTpa,
+            Ipv6Src,
+            Ipv6Dst,
+            Ipv6Label,
+            NwProto,
+            ArpOp,
+            NwTos,
+            IpDscp,
+            NwEcn,
+            NwTtl,
+            IpFrag,
+            ArpSha,
+            ArpTha,
+            NdSll,
+            NdTll,
+            NdTarget,
+            TpSrc,
+            TpDst,
+            TcpSrc,
+            TcpDst,
+            UdpSrc,
+            UdpDst,
+            SctpSrc,
+            SctpDst,
+            TcpFlags,
+            IcmpType,
+            IcmpCode,
+            Icmpv6Type,
+            Icmpv6Code,
+            Metadata,
         ];
         v.extend((0..16).map(Reg));
         v.extend((0..8).map(Xreg));
@@ -638,8 +692,12 @@ impl Mf {
         use Prereq as P;
         match self {
             Mf::InPort => sp("in_port", 0, 0, 16, P::None, false, F::Port),
-            Mf::RecircId => MfSpec { writable: false, ..sp("recirc_id", 0, 32, 32, P::None, false, F::Hex) },
-            Mf::DpHash => MfSpec { writable: false, ..sp("dp_hash", 1, 0, 32, P::None, true, F::Hex) },
+            Mf::RecircId => {
+                MfSpec { writable: false, ..sp("recirc_id", 0, 32, 32, P::None, false, F::Hex) }
+            }
+            Mf::DpHash => {
+                MfSpec { writable: false, ..sp("dp_hash", 1, 0, 32, P::None, true, F::Hex) }
+            }
             Mf::SkbPriority => MfSpec { ..sp("skb_priority", 1, 32, 32, P::None, false, F::Hex) },
             Mf::PktMark => sp("pkt_mark", 2, 0, 32, P::None, true, F::Hex),
             Mf::TunFlags => sp("tun_flags", 2, 32, 16, P::None, true, F::Hex),
@@ -652,7 +710,9 @@ impl Mf {
             Mf::TunIpv6Dst => sp("tun_ipv6_dst", 7, 0, 128, P::None, true, F::Ipv6),
             Mf::DlDst => sp("dl_dst", 10, 0, 48, P::None, true, F::Eth),
             Mf::DlSrc => sp("dl_src", 11, 0, 48, P::None, true, F::Eth),
-            Mf::DlType => MfSpec { writable: false, ..sp("dl_type", 11, 48, 16, P::None, false, F::Hex) },
+            Mf::DlType => {
+                MfSpec { writable: false, ..sp("dl_type", 11, 48, 16, P::None, false, F::Hex) }
+            }
             Mf::VlanTci => sp("vlan_tci", 12, 16, 16, P::None, true, F::Hex),
             Mf::DlVlan => sp("dl_vlan", 12, 16, 12, P::None, false, F::Decimal),
             Mf::DlVlanPcp => sp("dl_vlan_pcp", 12, 29, 3, P::None, false, F::Decimal),
@@ -663,13 +723,17 @@ impl Mf {
             Mf::Ipv6Src => sp("ipv6_src", 16, 0, 128, P::Ipv6, true, F::Ipv6),
             Mf::Ipv6Dst => sp("ipv6_dst", 18, 0, 128, P::Ipv6, true, F::Ipv6),
             Mf::Ipv6Label => sp("ipv6_label", 20, 0, 20, P::Ipv6, true, F::Hex),
-            Mf::NwProto => MfSpec { writable: false, ..sp("nw_proto", 20, 32, 8, P::Ip, false, F::Decimal) },
+            Mf::NwProto => {
+                MfSpec { writable: false, ..sp("nw_proto", 20, 32, 8, P::Ip, false, F::Decimal) }
+            }
             Mf::ArpOp => sp("arp_op", 20, 32, 8, P::Arp, false, F::Decimal),
             Mf::NwTos => sp("nw_tos", 20, 40, 8, P::Ip, false, F::Decimal),
             Mf::IpDscp => sp("ip_dscp", 20, 42, 6, P::Ip, false, F::Decimal),
             Mf::NwEcn => sp("nw_ecn", 20, 40, 2, P::Ip, false, F::Decimal),
             Mf::NwTtl => sp("nw_ttl", 20, 48, 8, P::Ip, false, F::Decimal),
-            Mf::IpFrag => MfSpec { writable: false, ..sp("ip_frag", 20, 56, 2, P::Ip, true, F::Frag) },
+            Mf::IpFrag => {
+                MfSpec { writable: false, ..sp("ip_frag", 20, 56, 2, P::Ip, true, F::Frag) }
+            }
             Mf::ArpSha => sp("arp_sha", 21, 0, 48, P::Arp, true, F::Eth),
             Mf::ArpTha => sp("arp_tha", 22, 0, 48, P::Arp, true, F::Eth),
             Mf::NdSll => sp("nd_sll", 21, 0, 48, P::NdSolicit, true, F::Eth),
@@ -683,7 +747,9 @@ impl Mf {
             Mf::UdpDst => sp("udp_dst", 25, 16, 16, P::Udp, true, F::Decimal),
             Mf::SctpSrc => sp("sctp_src", 25, 0, 16, P::Sctp, true, F::Decimal),
             Mf::SctpDst => sp("sctp_dst", 25, 16, 16, P::Sctp, true, F::Decimal),
-            Mf::TcpFlags => MfSpec { writable: false, ..sp("tcp_flags", 25, 32, 12, P::Tcp, true, F::TcpFlags) },
+            Mf::TcpFlags => {
+                MfSpec { writable: false, ..sp("tcp_flags", 25, 32, 12, P::Tcp, true, F::TcpFlags) }
+            }
             Mf::IcmpType => sp("icmp_type", 25, 0, 8, P::Icmp4, false, F::Decimal),
             Mf::IcmpCode => sp("icmp_code", 25, 16, 8, P::Icmp4, false, F::Decimal),
             Mf::Icmpv6Type => sp("icmpv6_type", 25, 0, 8, P::Icmp6, false, F::Decimal),
@@ -691,7 +757,15 @@ impl Mf {
             Mf::Metadata => sp("metadata", W_METADATA, 0, 64, P::None, true, F::Hex),
             Mf::Reg(i) => {
                 let i = usize::from(i) % N_REGS;
-                sp(REG_NAMES[i], W_REGS + i / 2, if i % 2 == 0 { 32 } else { 0 }, 32, P::None, true, F::Hex)
+                sp(
+                    REG_NAMES[i],
+                    W_REGS + i / 2,
+                    if i.is_multiple_of(2) { 32 } else { 0 },
+                    32,
+                    P::None,
+                    true,
+                    F::Hex,
+                )
             }
             Mf::Xreg(i) => {
                 let i = usize::from(i) % 8;

@@ -72,12 +72,9 @@ impl FromStr for OfPort {
         if let Some((_, p)) = OfPort::NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)) {
             return Ok(*p);
         }
-        let v: u32 = if let Some(h) = s.strip_prefix("0x") {
-            u32::from_str_radix(h, 16)
-        } else {
-            s.parse()
-        }
-        .map_err(|_| OfPortParseError(s.to_string()))?;
+        let v: u32 =
+            if let Some(h) = s.strip_prefix("0x") { u32::from_str_radix(h, 16) } else { s.parse() }
+                .map_err(|_| OfPortParseError(s.to_string()))?;
         // OpenFlow 1.1+ reserved ports (0xffffff00 and up) map down.
         let v = if v >= 0xffff_ff00 { v - 0xffff_0000 } else { v };
         if v >= 0xff00 && OfPort::NAMES.iter().all(|(_, p)| u32::from(p.0) != v) {
