@@ -577,6 +577,70 @@ impl Backer {
         Ok(f(b))
     }
 
+    /// `fdb/show`: the MAC table of `bridge`.
+    pub fn fdb_show(&self, bridge: &str) -> Result<String, OfprotoError> {
+        let now = self.now();
+        self.with_bridge_read(bridge, |b| b.mac.lock().unwrap().format(now, &|p| p.to_string()))
+    }
+
+    /// `fdb/flush [bridge]`: forgets every learned entry (of one bridge or
+    /// all).
+    pub fn fdb_flush(&self, bridge: Option<&str>) -> Result<(), OfprotoError> {
+        {
+            let cfg = self.cfg.read().unwrap();
+            match bridge {
+                Some(name) => {
+                    let b = cfg
+                        .bridges
+                        .get(name)
+                        .ok_or_else(|| OfprotoError::NoSuchBridge(name.to_string()))?;
+                    b.mac.lock().unwrap().flush();
+                }
+                None => cfg.bridges.values().for_each(|b| b.mac.lock().unwrap().flush()),
+            }
+        }
+        self.changed();
+        Ok(())
+    }
+
+    /// `fdb/add bridge port vlan mac`: a static entry.
+    pub fn fdb_add(
+        &self,
+        bridge: &str,
+        port: &str,
+        vlan: u16,
+        mac: rvs_packet::EthAddr,
+    ) -> Result<(), OfprotoError> {
+        if vlan > 4095 {
+            return Err(OfprotoError::BadVlan(vlan.into()));
+        }
+        let now = self.now();
+        self.with_bridge_read(bridge, |b| {
+            let p = b.port_by_name(port).ok_or_else(|| OfprotoError::NoSuchPort {
+                bridge: bridge.to_string(),
+                port: port.to_string(),
+            })?;
+            b.mac.lock().unwrap().add_static(vlan, mac, p.ofport, now);
+            Ok(())
+        })??;
+        self.changed();
+        Ok(())
+    }
+
+    /// `fdb/del bridge vlan mac`: true if there was such an entry.
+    pub fn fdb_del(
+        &self,
+        bridge: &str,
+        vlan: u16,
+        mac: rvs_packet::EthAddr,
+    ) -> Result<bool, OfprotoError> {
+        let had = self.with_bridge_read(bridge, |b| b.mac.lock().unwrap().delete(vlan, mac))?;
+        if had {
+            self.changed();
+        }
+        Ok(had)
+    }
+
     /// Takes the queued packet-ins of `bridge`.
     pub fn take_packet_ins(&self, bridge: &str) -> Vec<PacketIn> {
         self.with_bridge_read(bridge, |b| b.packet_ins.lock().unwrap().drain(..).collect())
@@ -632,6 +696,9 @@ impl Backer {
             &XlateIn { bridge, flow, actions: None, side_effects: true, trace: false, now },
         );
         drop(cfg);
+        if out.mac_changed {
+            self.changed();
+        }
         let mask = out.wc.to_dp_mask();
         let ufid = Ufid::from_match(key, &mask);
         let actions = match out.error {

@@ -84,6 +84,9 @@ pub struct XlateOut {
     pub error: Option<XlateError>,
     /// The flow as it was at the end.
     pub final_flow: Flow,
+    /// True when translation changed a MAC table (so other megaflows may
+    /// need revalidating).
+    pub mac_changed: bool,
 }
 
 /// What to translate.

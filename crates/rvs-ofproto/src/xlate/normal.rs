@@ -41,6 +41,7 @@ pub(super) fn xlate_normal(ctx: &mut Ctx<'_>) {
         let grat = is_gratuitous_arp(&flow, &mut ctx.wc);
         if ctx.side_effects {
             let r = ctx.bridge.mac.lock().unwrap().learn(vlan, src, in_port, ctx.now, grat);
+            ctx.out.mac_changed |= matches!(r, Learned::New | Learned::Moved(_));
             match r {
                 Learned::New => ctx.note(format!(
                     "    -> learned that {src} is on port {} in VLAN {vlan}",
