@@ -163,9 +163,10 @@ pub enum OfAction {
 }
 
 impl OfAction {
-    /// Output to `port`.
+    /// Output to `port` (the whole packet, for CONTROLLER).
     pub fn output(port: OfPort) -> OfAction {
-        OfAction::Output { port, max_len: 0 }
+        let max_len = if port == OfPort::CONTROLLER { u16::MAX } else { 0 };
+        OfAction::Output { port, max_len }
     }
 
     /// The port this action outputs to, for `out_port` filters.

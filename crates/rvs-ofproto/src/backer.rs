@@ -652,6 +652,28 @@ impl Backer {
         xlate::xlate(&self.read(), xin)
     }
 
+    /// `ofproto/trace` for `flow` on `bridge` (no side effects): the
+    /// tables visited, rules matched, actions, and the final datapath
+    /// actions and megaflow.
+    pub fn trace(&self, bridge: &str, flow: &Flow) -> Result<String, OfprotoError> {
+        let cfg = self.read();
+        if !cfg.bridges.contains_key(bridge) {
+            return Err(OfprotoError::NoSuchBridge(bridge.to_string()));
+        }
+        let out = xlate::xlate(
+            &cfg,
+            &XlateIn {
+                bridge: bridge.to_string(),
+                flow: *flow,
+                actions: None,
+                side_effects: false,
+                trace: true,
+                now: self.now(),
+            },
+        );
+        Ok(crate::trace::render(&cfg, bridge, flow, &out))
+    }
+
     /// Sends `packet` through `actions` as if it came in on `in_port`
     /// (OpenFlow packet-out).
     pub fn packet_out(

@@ -485,8 +485,26 @@ impl Bridge {
     }
 
     fn check_match(m: &OfMatch) -> Result<(), OfprotoError> {
-        for f in crate::flow::Mf::all() {
-            if m.wc.get(f) != 0 && !f.spec().prereq.holds_in_match(m) {
+        use crate::flow::Mf;
+        // Fields that share bits (nw_proto and arp_op, tp_src and
+        // icmp_type, ...) are fine when any field holding those bits has
+        // its prerequisites met.
+        let all = Mf::all();
+        let overlap = |a: Mf, b: Mf| {
+            let (a, b) = (a.spec(), b.spec());
+            let span = |s: crate::flow::MfSpec| {
+                let words = if s.bits > 64 { 2 } else { 1 };
+                (s.word, s.word + words, s.shift, s.shift + s.bits.min(64))
+            };
+            let (aw0, aw1, ab0, ab1) = span(a);
+            let (bw0, bw1, bb0, bb1) = span(b);
+            aw0 < bw1 && bw0 < aw1 && (a.bits > 64 || b.bits > 64 || (ab0 < bb1 && bb0 < ab1))
+        };
+        for &f in &all {
+            if m.wc.get(f) == 0 || f.spec().prereq.holds_in_match(m) {
+                continue;
+            }
+            if !all.iter().any(|&g| overlap(f, g) && g.spec().prereq.holds_in_match(m)) {
                 return Err(OfprotoError::Prereq {
                     field: f.name().to_string(),
                     needs: format!("{:?}", f.spec().prereq).to_lowercase(),

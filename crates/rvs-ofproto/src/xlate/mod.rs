@@ -150,7 +150,7 @@ pub(crate) struct ControllerCookie {
 }
 
 pub(crate) fn decode_controller(v: &[u8]) -> Option<ControllerCookie> {
-    if v.len() < 23 || v[0] != 1 {
+    if v.len() < 21 || v[0] != 1 {
         return None;
     }
     let u32_at = |i: usize| u32::from_be_bytes([v[i], v[i + 1], v[i + 2], v[i + 3]]);
