@@ -16,14 +16,6 @@ fn eth(f: &Flow, m: Mf) -> EthAddr {
     EthAddr::from_u64(f.get(m) as u64)
 }
 
-fn ip4(f: &Flow, m: Mf) -> Ipv4Addr {
-    Ipv4Addr::from(f.get(m) as u32)
-}
-
-fn ip6(f: &Flow, m: Mf) -> Ipv6Addr {
-    Ipv6Addr::from(f.get(m))
-}
-
 fn ones_if(changed: bool, bits: u32) -> u128 {
     if changed {
         if bits >= 128 {
@@ -51,7 +43,8 @@ pub fn commit(base: &mut Flow, flow: &Flow, out: &mut Vec<OdpAction>) {
 
     // Ethernet addresses.
     if d(Mf::DlSrc) || d(Mf::DlDst) {
-        let value = SetField::Eth { src: eth(flow, Mf::DlSrc), dst: eth(flow, Mf::DlDst) };
+        let pick = |m: Mf| if d(m) { eth(flow, m) } else { EthAddr::ZERO };
+        let value = SetField::Eth { src: pick(Mf::DlSrc), dst: pick(Mf::DlDst) };
         let mask = SetField::Eth {
             src: EthAddr::from_u64(ones_if(d(Mf::DlSrc), 48) as u64),
             dst: EthAddr::from_u64(ones_if(d(Mf::DlDst), 48) as u64),
@@ -62,21 +55,22 @@ pub fn commit(base: &mut Flow, flow: &Flow, out: &mut Vec<OdpAction>) {
     // L3 and L4 (only for the protocol the packet has).
     let dl = flow.dl_type();
     if dl == eth_type::IPV4 && (d(Mf::NwSrc) || d(Mf::NwDst) || d(Mf::NwTos) || d(Mf::NwTtl)) {
+        let tos_mask = (base.get(Mf::NwTos) ^ flow.get(Mf::NwTos)) as u8;
+        let tos_mask =
+            if tos_mask & 0xfc != 0 { 0xfc } else { 0 } | if tos_mask & 3 != 0 { 3 } else { 0 };
         let value = SetField::Ipv4 {
-            src: ip4(flow, Mf::NwSrc),
-            dst: ip4(flow, Mf::NwDst),
+            src: Ipv4Addr::from(flow.get(Mf::NwSrc) as u32 & ones_if(d(Mf::NwSrc), 32) as u32),
+            dst: Ipv4Addr::from(flow.get(Mf::NwDst) as u32 & ones_if(d(Mf::NwDst), 32) as u32),
             proto: 0,
-            tos: flow.get(Mf::NwTos) as u8,
-            ttl: flow.get(Mf::NwTtl) as u8,
+            tos: flow.get(Mf::NwTos) as u8 & tos_mask,
+            ttl: flow.get(Mf::NwTtl) as u8 & ones_if(d(Mf::NwTtl), 8) as u8,
             frag: 0,
         };
-        let tos_mask = (base.get(Mf::NwTos) ^ flow.get(Mf::NwTos)) as u8;
         let mask = SetField::Ipv4 {
             src: Ipv4Addr::from(ones_if(d(Mf::NwSrc), 32) as u32),
             dst: Ipv4Addr::from(ones_if(d(Mf::NwDst), 32) as u32),
             proto: 0,
-            tos: if tos_mask & 0xfc != 0 { 0xfc } else { 0 }
-                | if tos_mask & 3 != 0 { 3 } else { 0 },
+            tos: tos_mask,
             ttl: ones_if(d(Mf::NwTtl), 8) as u8,
             frag: 0,
         };
@@ -85,13 +79,14 @@ pub fn commit(base: &mut Flow, flow: &Flow, out: &mut Vec<OdpAction>) {
     if dl == eth_type::IPV6
         && (d(Mf::Ipv6Src) || d(Mf::Ipv6Dst) || d(Mf::NwTos) || d(Mf::NwTtl) || d(Mf::Ipv6Label))
     {
+        let tclass_mask = (base.get(Mf::NwTos) ^ flow.get(Mf::NwTos)) as u8;
         let value = SetField::Ipv6 {
-            src: ip6(flow, Mf::Ipv6Src),
-            dst: ip6(flow, Mf::Ipv6Dst),
-            label: flow.get(Mf::Ipv6Label) as u32,
+            src: Ipv6Addr::from(flow.get(Mf::Ipv6Src) & ones_if(d(Mf::Ipv6Src), 128)),
+            dst: Ipv6Addr::from(flow.get(Mf::Ipv6Dst) & ones_if(d(Mf::Ipv6Dst), 128)),
+            label: (flow.get(Mf::Ipv6Label) & ones_if(d(Mf::Ipv6Label), 20)) as u32,
             proto: 0,
-            tclass: flow.get(Mf::NwTos) as u8,
-            hlimit: flow.get(Mf::NwTtl) as u8,
+            tclass: flow.get(Mf::NwTos) as u8 & tclass_mask,
+            hlimit: flow.get(Mf::NwTtl) as u8 & ones_if(d(Mf::NwTtl), 8) as u8,
             frag: 0,
         };
         let mask = SetField::Ipv6 {
@@ -99,15 +94,15 @@ pub fn commit(base: &mut Flow, flow: &Flow, out: &mut Vec<OdpAction>) {
             dst: Ipv6Addr::from(ones_if(d(Mf::Ipv6Dst), 128)),
             label: ones_if(d(Mf::Ipv6Label), 20) as u32,
             proto: 0,
-            tclass: (base.get(Mf::NwTos) ^ flow.get(Mf::NwTos)) as u8,
+            tclass: tclass_mask,
             hlimit: ones_if(d(Mf::NwTtl), 8) as u8,
             frag: 0,
         };
         out.push(OdpAction::SetMasked { value: Box::new(value), mask: Box::new(mask) });
     }
     if flow.is_ip() && (d(Mf::TpSrc) || d(Mf::TpDst)) {
-        let (src, dst) = (flow.get(Mf::TpSrc) as u16, flow.get(Mf::TpDst) as u16);
         let (ms, md) = (ones_if(d(Mf::TpSrc), 16) as u16, ones_if(d(Mf::TpDst), 16) as u16);
+        let (src, dst) = (flow.get(Mf::TpSrc) as u16 & ms, flow.get(Mf::TpDst) as u16 & md);
         let pair = match flow.nw_proto() {
             6 => Some((SetField::Tcp { src, dst }, SetField::Tcp { src: ms, dst: md })),
             17 => Some((SetField::Udp { src, dst }, SetField::Udp { src: ms, dst: md })),
