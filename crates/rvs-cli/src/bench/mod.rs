@@ -2,3 +2,4 @@
 
 pub mod datapath;
 pub mod netns;
+pub mod ofproto;

@@ -7,7 +7,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use rvs_cli::bench::{datapath, netns};
+use rvs_cli::bench::{datapath, netns, ofproto};
 
 #[derive(Parser)]
 #[command(name = "rvs-bench", version, about = "Benchmarks of rvs; one JSON object per line")]
@@ -18,6 +18,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// The OpenFlow layer (xlate_install, rule_insert, cls_lookup,
+    /// revalidate).
+    Ofproto {
+        /// Run only the measurements whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+        /// Rules for rule_insert and cls_lookup.
+        #[arg(long, default_value_t = 100_000)]
+        rules: usize,
+        /// Megaflows for revalidate (and misses for xlate_install, at most 65,536).
+        #[arg(long, default_value_t = 100_000)]
+        flows: usize,
+    },
     /// The userspace datapath with dummy ports (extract, emc_hit,
     /// megaflow_hit, upcall_install, flow_memory).
     Datapath {
@@ -50,6 +63,9 @@ enum Cmd {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Ofproto { only, rules, flows } => {
+            ofproto::run(&ofproto::Options { only, rules, flows }, &mut |v| println!("{v}"))
+        }
         Cmd::Datapath { secs, only, memory_flows } => {
             let opts = datapath::Options { secs, only, memory_flows };
             datapath::run(&opts, &mut |v| println!("{v}"))
