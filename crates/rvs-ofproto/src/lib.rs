@@ -13,6 +13,7 @@
 pub mod actions;
 pub mod flow;
 pub mod flow_mod;
+pub mod text;
 pub mod types;
 
 pub use actions::{OfAction, PacketInReason, SubField};
