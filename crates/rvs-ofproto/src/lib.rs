@@ -17,6 +17,7 @@
 //! - [`xlate`] holds translation, NORMAL, patch ports;
 //! - [`mac_learning`] holds the MAC table;
 //! - [`backer`] holds upcalls, revalidation, the public API of the switch;
+//! - [`text`] holds ovs-ofctl's flow syntax, parsed and printed;
 //! - [`trace`] holds `ofproto/trace`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -28,6 +29,7 @@ pub mod flow;
 pub mod flow_mod;
 pub mod mac_learning;
 pub mod ofproto;
+pub mod text;
 pub mod trace;
 pub mod types;
 pub mod xlate;
