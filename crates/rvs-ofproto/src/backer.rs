@@ -674,6 +674,30 @@ impl Backer {
         Ok(crate::trace::render(&cfg, bridge, flow, &out))
     }
 
+    /// `ofproto/trace BRIDGE FLOW [PACKET]` with the flow in ovs-ofctl's
+    /// match syntax (`in_port=1,dl_src=...,tcp,tp_dst=80`) and, optionally,
+    /// the packet in hex, whose headers then fill the flow (the flow's
+    /// `in_port` still applies).
+    pub fn trace_str(&self, bridge: &str, flow: &str, packet_hex: Option<&str>) -> Result<String, OfprotoError> {
+        let parsed = {
+            let cfg = self.read();
+            let b = cfg.bridges.get(bridge).ok_or_else(|| OfprotoError::NoSuchBridge(bridge.to_string()))?;
+            crate::text::parse_match(flow, b).map_err(|e| OfprotoError::BadFlow(e.to_string()))?
+        };
+        let mut f = parsed.flow;
+        if let Some(hex) = packet_hex {
+            let bytes = parse_hex(hex).ok_or_else(|| OfprotoError::BadFlow(format!("\"{hex}\" is not a packet in hex")))?;
+            let mut p = Packet::from_bytes(&bytes);
+            let mut key = FlowKey::new();
+            rvs_packet::flow::extract(&mut p, &mut key);
+            let in_port = f.in_port();
+            let pipeline = f.w[crate::flow::W_METADATA..].to_vec();
+            f = Flow::from_key(&key, in_port);
+            f.w[crate::flow::W_METADATA..].copy_from_slice(&pipeline);
+        }
+        self.trace(bridge, &f)
+    }
+
     /// Sends `packet` through `actions` as if it came in on `in_port`
     /// (OpenFlow packet-out).
     pub fn packet_out(
@@ -877,6 +901,14 @@ impl Backer {
         self.stats.passes.fetch_add(1, Ordering::Relaxed);
         self.stats.last_pass_us.store(start.elapsed().as_micros() as u64, Ordering::Relaxed);
     }
+}
+
+fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if s.is_empty() || s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
 }
 
 fn revalidator_main(weak: Weak<Backer>) {

@@ -365,6 +365,9 @@ pub enum OfprotoError {
     /// A VLAN id out of range.
     #[error("VLAN {0} is out of range (0 to 4095)")]
     BadVlan(u32),
+    /// A flow or packet that does not parse.
+    #[error("{0}")]
+    BadFlow(String),
     /// A datapath error.
     #[error("datapath: {0}")]
     Dpif(String),

@@ -376,3 +376,46 @@ fn refused_flow_mods_change_nothing() {
     assert!(sw.backer.flow_mod("br0", &overlap).is_err());
     assert_eq!(sw.backer.with_bridge_read("br0", |b| b.n_rules()).unwrap(), 1);
 }
+
+#[test]
+fn trace_shows_tables_rules_actions_megaflow_and_datapath_actions() {
+    let mut sw = Switch::new();
+    sw.bridge("br0", secure());
+    sw.port("br0", "p1", PortSettings::default());
+    sw.port("br0", "p2", PortSettings::default());
+    let fms = [
+        "table=0,priority=100,in_port=p1,ip,nw_dst=198.18.0.0/24,actions=mod_dl_dst:02:00:00:00:00:01,resubmit(,1)",
+        "table=1,priority=10,ip,actions=output:p2",
+    ];
+    for s in fms {
+        let b = sw.backer.read();
+        let fm = rvs_ofproto::text::parse_flow_mod(s, FlowModCommand::Add, &b.bridges["br0"]).unwrap();
+        drop(b);
+        sw.backer.flow_mod("br0", &fm).unwrap();
+    }
+    let t = sw.backer.trace_str("br0", "in_port=p1,tcp,nw_src=198.18.0.9,nw_dst=198.18.0.7,tp_dst=80", None).unwrap();
+    let p2 = sw.odp("p2");
+    assert!(t.starts_with("Flow: "), "{t}");
+    assert!(t.contains("bridge(\"br0\")\n-------------\n"), "{t}");
+    assert!(t.contains(" 0. ip,in_port=p1,nw_dst=198.18.0.0/24, priority 100\n"), "{t}");
+    assert!(t.contains("    mod_dl_dst:02:00:00:00:00:01\n    resubmit(,1)\n"), "{t}");
+    assert!(t.contains(" 1. ip, priority 10\n"), "{t}");
+    assert!(t.contains("output:p2"), "{t}");
+    assert!(t.contains("Final flow: ") && t.contains("dl_dst=02:00:00:00:00:01"), "{t}");
+    assert!(t.contains("Megaflow: recirc_id=0,"), "{t}");
+    let mega = t.lines().find(|l| l.starts_with("Megaflow: ")).unwrap();
+    assert_eq!(mega, "Megaflow: recirc_id=0,ip,in_port=p1,dl_dst=00:00:00:00:00:00,nw_dst=198.18.0.0/24");
+    assert!(t.contains("    resubmit(,1)\n 1. ip, priority 10\n    output:p2\n"), "{t}");
+    assert!(
+        t.ends_with(&format!("Datapath actions: set(eth(dst=02:00:00:00:00:01)),{p2}\n"))
+            || t.contains("Datapath actions: set_masked"),
+        "{t}"
+    );
+    // A packet given in hex.
+    let hex: String = frame(mac(1), mac(2), None).iter().map(|b| format!("{b:02x}")).collect();
+    let t = sw.backer.trace_str("br0", "in_port=p2", Some(&hex)).unwrap();
+    assert!(t.contains("No match"), "{t}");
+    assert!(t.ends_with("Datapath actions: drop\n"), "{t}");
+    let e = sw.backer.trace_str("br0", "in_port=p1,nw_dst=1.2.3.4", None).unwrap_err();
+    assert!(e.to_string().contains("nw_dst"), "{e}");
+}

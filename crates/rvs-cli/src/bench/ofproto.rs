@@ -16,7 +16,9 @@ use rvs_datapath::netdev::dummy::DummyNetdev;
 use rvs_datapath::{DatapathRegistry, DpClass, DpConfig, DpNetdev, Dpif};
 use rvs_ofproto::backer::{BridgeSettings, PortSettings};
 use rvs_ofproto::flow::eth_type;
-use rvs_ofproto::{Backer, Classifier, FailMode, Flow, FlowMod, Mf, OfAction, OfMatch, OfPort, TableId, Wildcards};
+use rvs_ofproto::{
+    Backer, Classifier, FailMode, Flow, FlowMod, Mf, OfAction, OfMatch, OfPort, TableId, Wildcards,
+};
 use rvs_packet::wire::builder::PacketBuilder;
 use rvs_packet::wire::tcp::TcpFlags;
 use rvs_packet::{EthAddr, Packet};
@@ -53,7 +55,11 @@ fn rules(n: usize, masks: usize) -> Vec<(OfMatch, u16)> {
             m.set(Mf::DlType, eth_type::IPV4.into());
             let plen = 8 + (k % 10) as u32 * 2;
             let mask = u32::MAX << (32 - plen);
-            m.set_masked(Mf::NwDst, u128::from((0x0a00_0000 | (j << (32 - plen).min(31))) & mask), u128::from(mask));
+            m.set_masked(
+                Mf::NwDst,
+                u128::from((0x0a00_0000 | (j << (32 - plen).min(31))) & mask),
+                u128::from(mask),
+            );
             if k >= 10 {
                 m.set(Mf::NwProto, 6);
                 m.set(Mf::TcpDst, u128::from(j as u16));
@@ -83,7 +89,12 @@ struct Rig {
 
 fn rig() -> Result<Rig> {
     let reg = DatapathRegistry::default();
-    let config = DpConfig { n_threads: 0, maintenance_thread: false, flow_limit: 1_000_000, ..DpConfig::default() };
+    let config = DpConfig {
+        n_threads: 0,
+        maintenance_thread: false,
+        flow_limit: 1_000_000,
+        ..DpConfig::default()
+    };
     let dp = reg.create("bench", DpClass::Dummy, config).map_err(|e| anyhow!("{e}"))?;
     let backer = Backer::new(dp.clone(), MonotonicClock::new(), false);
     let local = DummyNetdev::new("br0", true, &BTreeMap::new()).map_err(|e| anyhow!("{e}"))?;
@@ -102,7 +113,12 @@ fn pipeline(n_ports: u16) -> Vec<FlowMod> {
     let mut v = Vec::new();
     let mut m = OfMatch::catchall();
     m.set(Mf::InPort, 1);
-    v.push(FlowMod { priority: 10, match_: m, actions: vec![OfAction::GotoTable(TableId(1))], ..FlowMod::default() });
+    v.push(FlowMod {
+        priority: 10,
+        match_: m,
+        actions: vec![OfAction::GotoTable(TableId(1))],
+        ..FlowMod::default()
+    });
     for i in 0..16u32 {
         let mut m = OfMatch::catchall();
         m.set(Mf::DlType, eth_type::IPV4.into());
@@ -112,7 +128,12 @@ fn pipeline(n_ports: u16) -> Vec<FlowMod> {
             priority: 10,
             match_: m,
             actions: vec![
-                OfAction::SetField { field: Mf::Reg(0), value: u128::from(i), mask: 0xffff_ffff, load: true },
+                OfAction::SetField {
+                    field: Mf::Reg(0),
+                    value: u128::from(i),
+                    mask: 0xffff_ffff,
+                    load: true,
+                },
                 OfAction::GotoTable(TableId(2)),
             ],
             ..FlowMod::default()
@@ -127,7 +148,10 @@ fn pipeline(n_ports: u16) -> Vec<FlowMod> {
             table: TableId(2),
             priority: 10,
             match_: m,
-            actions: vec![OfAction::SetEthDst(EthAddr([2, 0, 0, 0, 0, 9])), OfAction::output(OfPort(2))],
+            actions: vec![
+                OfAction::SetEthDst(EthAddr([2, 0, 0, 0, 0, 9])),
+                OfAction::output(OfPort(2)),
+            ],
             ..FlowMod::default()
         });
     }
@@ -161,14 +185,21 @@ pub fn run(o: &Options, emit: &mut dyn FnMut(Value)) -> Result<()> {
         r.backer.flow_mods("br0", &pipeline(n as u16)).map_err(|e| anyhow!("{e}"))?;
         let secs = install(&r, n);
         let flows = r.dp.flow_dump().len();
-        emit(json!({"bench":"xlate_install","tables":3,"flows":flows,"secs":secs,"flows_per_sec":(flows as f64/secs).round()}));
+        emit(
+            json!({"bench":"xlate_install","tables":3,"flows":flows,"secs":secs,"flows_per_sec":(flows as f64/secs).round()}),
+        );
         r.backer.shutdown();
     }
     if wanted(o, "rule_insert") {
         let r = rig()?;
         let fms: Vec<FlowMod> = rules(o.rules, 20)
             .into_iter()
-            .map(|(m, p)| FlowMod { priority: p, match_: m, actions: vec![OfAction::output(OfPort(2))], ..FlowMod::default() })
+            .map(|(m, p)| FlowMod {
+                priority: p,
+                match_: m,
+                actions: vec![OfAction::output(OfPort(2))],
+                ..FlowMod::default()
+            })
             .collect();
         let t = Instant::now();
         r.backer.flow_mods("br0", &fms).map_err(|e| anyhow!("{e}"))?;
@@ -194,7 +225,9 @@ pub fn run(o: &Options, emit: &mut dyn FnMut(Value)) -> Result<()> {
             black_box(&wc);
         }
         let secs = t.elapsed().as_secs_f64();
-        emit(json!({"bench":"cls_lookup","rules":cls.len(),"masks":cls.n_subtables(),"lookups":n,"hits":hits,"lookups_per_sec":(n as f64/secs).round()}));
+        emit(
+            json!({"bench":"cls_lookup","rules":cls.len(),"masks":cls.n_subtables(),"lookups":n,"hits":hits,"lookups_per_sec":(n as f64/secs).round()}),
+        );
     }
     if wanted(o, "revalidate") {
         let r = rig()?;
@@ -204,10 +237,17 @@ pub fn run(o: &Options, emit: &mut dyn FnMut(Value)) -> Result<()> {
         let t = Instant::now();
         for chunk in (0..frames).collect::<Vec<_>>().chunks(32) {
             r.p1.receive_batch(chunk.iter().map(|&i| {
-                let f = PacketBuilder::ethernet(EthAddr([2, 0, 0, 0, 0, 1]), EthAddr([2, 0, 0, 0, 0, 2]))
-                    .ipv4(Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, ((i / 65535) * 16) as u8), 64)
-                    .tcp(1000, (i % 65535) as u16, TcpFlags::ACK)
-                    .build();
+                let f = PacketBuilder::ethernet(
+                    EthAddr([2, 0, 0, 0, 0, 1]),
+                    EthAddr([2, 0, 0, 0, 0, 2]),
+                )
+                .ipv4(
+                    Ipv4Addr::new(198, 18, 0, 1),
+                    Ipv4Addr::new(198, 18, 0, ((i / 65535) * 16) as u8),
+                    64,
+                )
+                .tcp(1000, (i % 65535) as u16, TcpFlags::ACK)
+                .build();
                 Packet::from_bytes(&f)
             }));
             r.dp.poll_until_idle(4);
@@ -216,7 +256,7 @@ pub fn run(o: &Options, emit: &mut dyn FnMut(Value)) -> Result<()> {
         let install_secs = t.elapsed().as_secs_f64();
         let megaflows = r.dp.flow_dump().len();
         r.backer.revalidate(); // settle statistics bookkeeping
-        // The change: every table-2 rule now outputs to p1 instead.
+                               // The change: every table-2 rule now outputs to p1 instead.
         let mut m = OfMatch::catchall();
         m.set(Mf::DlType, eth_type::IPV4.into());
         m.set(Mf::NwProto, 6);
@@ -232,7 +272,9 @@ pub fn run(o: &Options, emit: &mut dyn FnMut(Value)) -> Result<()> {
         r.backer.revalidate();
         let secs = t.elapsed().as_secs_f64();
         let modified = r.backer.stats.reval_modified.load(std::sync::atomic::Ordering::Relaxed);
-        emit(json!({"bench":"revalidate","megaflows":megaflows,"modified":modified,"secs":secs,"install_secs":install_secs}));
+        emit(
+            json!({"bench":"revalidate","megaflows":megaflows,"modified":modified,"secs":secs,"install_secs":install_secs}),
+        );
         r.backer.shutdown();
     }
     Ok(())

@@ -484,13 +484,11 @@ impl<'a> Ctx<'a> {
             }
         }
         self.depth += 1;
-        self.indent += 4;
         let t = table.unwrap_or(self.table);
         let saved_exit = self.exit;
         self.xlate_table(t);
         // `exit` stops everything, including the callers.
         self.exit |= saved_exit;
-        self.indent -= 4;
         self.depth -= 1;
         self.flow.set(Mf::InPort, u128::from(old_port.0));
     }
