@@ -18,7 +18,9 @@
 //!   [`Database`], atomic, with [`Condition`]s, [`Mutation`]s and the commit
 //!   checks of [`commit`] (referential integrity, garbage collection, weak
 //!   references, `maxRows`, indexes), returning the RFC's result array and a
-//!   [`Changes`] summary for monitors and storage.
+//!   [`Changes`] summary for monitors and storage;
+//! - [`Storage`]: the database file, a log of committed transactions in
+//!   OVS's format, replayed on open (a torn tail is cut off) and compacted.
 //!
 //! Parsing never panics on bad input: every failure is an error that names the
 //! offending thing and value, e.g. `value 70000 is out of range 1 to 65279`.
@@ -34,6 +36,8 @@ pub mod error;
 pub mod mutation;
 pub mod row;
 pub mod schema;
+mod sha1;
+pub mod storage;
 pub mod transaction;
 pub mod types;
 pub mod uuid;
@@ -46,6 +50,7 @@ pub use error::{ErrorKind, TxnError};
 pub use mutation::{Mutation, Mutator};
 pub use row::{Row, RowError};
 pub use schema::{ColumnSchema, Schema, SchemaError, TableSchema};
+pub use storage::{CompactPolicy, Storage, StorageError, Truncation};
 pub use transaction::{transact, transact_with, Outcome};
 pub use types::{BaseType, Constraints, Max, RefType, Type, TypeError};
 pub use uuid::{Uuid, UuidParseError};
