@@ -37,7 +37,7 @@
 //!
 //! Sockets are created with mode 0700 (owner only), set right after `bind`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -100,7 +100,7 @@ pub(crate) struct SessionState {
     /// A handle on the socket, to shut it down when the server stops.
     pub(crate) stream: Option<Stream>,
     /// Monitors by the JSON text of their id, with the id itself.
-    pub(crate) monitors: HashMap<String, (Value, Monitor)>,
+    pub(crate) monitors: BTreeMap<String, (Value, Monitor)>,
 }
 
 /// Everything behind the server's mutex.

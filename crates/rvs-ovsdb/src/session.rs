@@ -15,7 +15,7 @@
 //! notifications from the client (answers to the server's `echo` probes)
 //! are read and dropped.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
@@ -104,7 +104,7 @@ pub(crate) fn run(shared: Arc<Shared>, id: SessionId, stream: Stream) {
         }
         st.sessions.insert(
             id,
-            SessionState { out: tx.clone(), stream: Some(handle), monitors: HashMap::new() },
+            SessionState { out: tx.clone(), stream: Some(handle), monitors: BTreeMap::new() },
         );
     }
     let writer = thread::spawn(move || write_loop(writer_stream, rx));

@@ -46,3 +46,44 @@ pub fn content(db: &rvs_ovsdb::Database) -> serde_json::Value {
     }
     v
 }
+
+/// The Open_vSwitch schema of the Debian package, if installed.
+pub const VSWITCH_SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
+
+/// Polls `f` every 10 ms until it returns `Some`, for at most `timeout`.
+pub fn wait_for<T>(timeout: std::time::Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// A child process killed (SIGKILL) and reaped on drop, also when the test fails.
+pub struct ChildGuard(pub Option<std::process::Child>);
+
+impl ChildGuard {
+    /// The child.
+    pub fn child(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().expect("child still owned")
+    }
+
+    /// Kills the child with SIGKILL and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
