@@ -20,7 +20,8 @@
 //!
 //! A v1 `row` has every monitored column; a v2 `row` leaves out the columns
 //! at their default value, as OVS does. A `diff` holds the changed columns:
-//! a column holding exactly one value gets its new value; for a set, the
+//! a column that holds at most one value (`"max": 1`, optional or not) gets
+//! its new value, as in OVS's `ovsdb_datum_diff`; for a set, the
 //! symmetric difference of old and new; for a map, the pairs added, the
 //! pairs removed and, for keys whose value changed, the new pair, which the
 //! client applies by toggling each pair in or out.
@@ -195,9 +196,14 @@ fn project(ts: &TableSchema, row: &Row, columns: &[String], skip_defaults: bool)
 
 /// The update2 diff of one column from `old` to `new`.
 fn diff(ts: &TableSchema, column: &str, old: Option<&Datum>, new: &Datum) -> Datum {
-    let scalar = ts.column(column).is_some_and(|c| c.ty().is_scalar());
+    // OVS's ovsdb_datum_diff: only a column that can hold more than one
+    // value ("composite") gets a diff; the others get their new value.
+    let composite = ts
+        .column(column)
+        .is_some_and(|c| !matches!(c.ty().max(), crate::types::Max::Limited(n) if n <= 1));
     match (old, new) {
-        (Some(Datum::Set(o)), Datum::Set(n)) if !scalar => {
+        _ if !composite => new.clone(),
+        (Some(Datum::Set(o)), Datum::Set(n)) => {
             Datum::Set(o.symmetric_difference(n).cloned().collect())
         }
         (Some(Datum::Map(o)), Datum::Map(n)) => {
@@ -454,6 +460,7 @@ mod tests {
             "tables": {"R": {"columns": {
                 "name": {"type": "string"},
                 "n": {"type": "integer"},
+                "o": {"type": {"key": "string", "min": 0, "max": 1}},
                 "s": {"type": {"key": "string", "min": 0, "max": "unlimited"}},
                 "m": {"type": {"key": "string", "value": "string", "min": 0, "max": "unlimited"}}
             }}}
@@ -473,25 +480,26 @@ mod tests {
         let ch = run(
             &mut db,
             json!([{"op": "insert", "table": "R", "row": {"name": "a", "s": ["set", ["x", "y"]],
-                    "m": ["map", [["k1", "v1"], ["k2", "v2"]]]}}]),
+                    "o": "p", "m": ["map", [["k1", "v1"], ["k2", "v2"]]]}}]),
         );
         let m = Monitor::parse(db.schema(), &json!({"R": {}}), Version::V2).unwrap();
         let u = m.updates(&ch, &db).unwrap();
         let (uuid, ev) = u["R"].as_object().unwrap().iter().next().unwrap();
         assert_eq!(
             ev,
-            &json!({"insert": {"name": "a", "s": ["set", ["x", "y"]],
+            &json!({"insert": {"name": "a", "s": ["set", ["x", "y"]], "o": "p",
                                           "m": ["map", [["k1", "v1"], ["k2", "v2"]]]}})
         );
         let ch = run(
             &mut db,
-            json!([{"op": "update", "table": "R", "where": [], "row": {"n": 5, "s": ["set", ["y", "z"]],
+            json!([{"op": "update", "table": "R", "where": [], "row": {"n": 5, "s": ["set", ["y", "z"]], "o": ["set", []],
                     "m": ["map", [["k1", "v1"], ["k2", "new"], ["k3", "v3"]]]}}]),
         );
         let u = m.updates(&ch, &db).unwrap();
         assert_eq!(
             u["R"][uuid],
-            json!({"modify": {"n": 5, "s": ["set", ["x", "z"]],
+            // The optional "o" gets its new (empty) value, not a diff.
+            json!({"modify": {"n": 5, "s": ["set", ["x", "z"]], "o": ["set", []],
                               "m": ["map", [["k2", "new"], ["k3", "v3"]]]}})
         );
         let v1 =

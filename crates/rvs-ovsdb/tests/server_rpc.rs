@@ -432,3 +432,27 @@ fn the_server_probes_silent_clients_with_echo() {
     assert!(matches!(c.recv_timeout(T), Err(Error::Closed)));
     assert!(t0.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn the_server_compacts_its_file_as_the_log_grows() {
+    let dir = TempDir::new("rpc-compact");
+    let db = dir.join("conf.db");
+    let schema_file = dir.join("t.ovsschema");
+    std::fs::write(&schema_file, schema().to_json().to_string()).unwrap();
+    let server = Server::open(&db, Some(&schema_file)).unwrap();
+    server.transact(&json!([{"op": "insert", "table": "R", "row": {"name": "c"}}]));
+    for i in 0..350 {
+        let r =
+            server.transact(&json!([{"op": "update", "table": "R", "where": [], "row": {"n": i}}]));
+        assert_eq!(r[0]["count"], 1, "{r}");
+    }
+    let text = std::fs::read_to_string(&db).unwrap();
+    let records = text.matches("OVSDB JSON ").count();
+    assert!(records < 200, "{records} records: the log was never compacted");
+    assert!(text.contains("compacted by rvs"));
+    drop(server);
+    let server = Server::open(&db, None).unwrap();
+    let rows: Vec<_> = server.database().table("R").unwrap().values().cloned().collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get("n").unwrap().to_json(), json!(349));
+}
