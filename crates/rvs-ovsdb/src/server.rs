@@ -228,6 +228,11 @@ impl Server {
     pub fn transact(&self, ops: &Value) -> Value {
         let ops = match ops {
             Value::Array(list) if list.first().is_some_and(Value::is_string) => {
+                let name = self.db_name();
+                if list[0] != name.as_str() {
+                    let e = error_json("unknown database", format!("{} is not {name}", list[0]));
+                    return json!([e]);
+                }
                 Value::Array(list[1..].to_vec())
             }
             other => other.clone(),
@@ -514,6 +519,8 @@ mod tests {
         assert!(r[0]["error"].is_string(), "{r}");
         assert!(rx.try_recv().is_err());
         assert!(matches!(s.compact(), Err(ServerError::NoStorage)));
+        let r = s.transact(&json!(["Other", {"op": "select", "table": "R", "where": []}]));
+        assert_eq!(r[0]["error"], "unknown database", "{r}");
     }
 
     #[test]
