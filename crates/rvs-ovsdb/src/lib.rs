@@ -18,7 +18,12 @@
 //!   [`Database`], atomic, with [`Condition`]s, [`Mutation`]s and the commit
 //!   checks of [`commit`] (referential integrity, garbage collection, weak
 //!   references, `maxRows`, indexes), returning the RFC's result array and a
-//!   [`Changes`] summary for monitors and storage.
+//!   [`Changes`] summary for monitors and storage;
+//! - [`Storage`]: the database file, a log of committed transactions in
+//!   OVS's format, replayed on open (a torn tail is cut off) and compacted;
+//! - [`Server`]: the OVSDB server, JSON-RPC over Unix and TCP sockets, with
+//!   [`monitor`]s and [`lock`]s, embeddable in a daemon or run on its own
+//!   (`rvs-ovsdb-server`).
 //!
 //! Parsing never panics on bad input: every failure is an error that names the
 //! offending thing and value, e.g. `value 70000 is out of range 1 to 65279`.
@@ -31,9 +36,15 @@ pub mod condition;
 pub mod datum;
 pub mod db;
 pub mod error;
+pub mod lock;
+pub mod monitor;
 pub mod mutation;
 pub mod row;
 pub mod schema;
+pub mod server;
+mod session;
+mod sha1;
+pub mod storage;
 pub mod transaction;
 pub mod types;
 pub mod uuid;
@@ -46,6 +57,8 @@ pub use error::{ErrorKind, TxnError};
 pub use mutation::{Mutation, Mutator};
 pub use row::{Row, RowError};
 pub use schema::{ColumnSchema, Schema, SchemaError, TableSchema};
+pub use server::{Server, ServerError};
+pub use storage::{CompactPolicy, Storage, StorageError, Truncation};
 pub use transaction::{transact, transact_with, Outcome};
 pub use types::{BaseType, Constraints, Max, RefType, Type, TypeError};
 pub use uuid::{Uuid, UuidParseError};

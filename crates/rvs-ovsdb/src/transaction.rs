@@ -12,11 +12,12 @@
 //! has one more element than there were operations: the commit's error.
 //! Either way a failed transaction changes nothing.
 //!
-//! Limitations, for now:
-//! - `wait` never blocks: its condition must hold when it runs, whatever its
-//!   `timeout` (missing, zero or not), else it fails with `timed out`.
-//! - `commit`'s `durable` flag is accepted and reported in [`Outcome`];
-//!   there is no storage yet to make it mean anything.
+//! Blocking and durability live a layer up:
+//! - `wait` here checks its condition once and fails with `timed out` if it
+//!   does not hold, whatever its `timeout`; the [`crate::server`] retries a
+//!   transaction that failed so after every commit until the timeout passes.
+//! - `commit`'s `durable` flag is reported in [`Outcome`]; the server syncs
+//!   every commit to its [`crate::storage`] file, durable or not.
 
 use std::sync::Arc;
 
