@@ -678,15 +678,25 @@ impl Backer {
     /// match syntax (`in_port=1,dl_src=...,tcp,tp_dst=80`) and, optionally,
     /// the packet in hex, whose headers then fill the flow (the flow's
     /// `in_port` still applies).
-    pub fn trace_str(&self, bridge: &str, flow: &str, packet_hex: Option<&str>) -> Result<String, OfprotoError> {
+    pub fn trace_str(
+        &self,
+        bridge: &str,
+        flow: &str,
+        packet_hex: Option<&str>,
+    ) -> Result<String, OfprotoError> {
         let parsed = {
             let cfg = self.read();
-            let b = cfg.bridges.get(bridge).ok_or_else(|| OfprotoError::NoSuchBridge(bridge.to_string()))?;
+            let b = cfg
+                .bridges
+                .get(bridge)
+                .ok_or_else(|| OfprotoError::NoSuchBridge(bridge.to_string()))?;
             crate::text::parse_match(flow, b).map_err(|e| OfprotoError::BadFlow(e.to_string()))?
         };
         let mut f = parsed.flow;
         if let Some(hex) = packet_hex {
-            let bytes = parse_hex(hex).ok_or_else(|| OfprotoError::BadFlow(format!("\"{hex}\" is not a packet in hex")))?;
+            let bytes = parse_hex(hex).ok_or_else(|| {
+                OfprotoError::BadFlow(format!("\"{hex}\" is not a packet in hex"))
+            })?;
             let mut p = Packet::from_bytes(&bytes);
             let mut key = FlowKey::new();
             rvs_packet::flow::extract(&mut p, &mut key);

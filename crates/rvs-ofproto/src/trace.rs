@@ -56,8 +56,18 @@ pub fn relevant_fields(flow: &Flow) -> Wildcards {
     }
     let l3: &[Mf] = match flow.dl_type() {
         eth_type::IPV4 => &[Mf::NwSrc, Mf::NwDst, Mf::NwProto, Mf::NwTos, Mf::NwTtl, Mf::IpFrag],
-        eth_type::IPV6 => &[Mf::Ipv6Src, Mf::Ipv6Dst, Mf::Ipv6Label, Mf::NwProto, Mf::NwTos, Mf::NwTtl, Mf::IpFrag],
-        eth_type::ARP | eth_type::RARP => &[Mf::ArpSpa, Mf::ArpTpa, Mf::ArpOp, Mf::ArpSha, Mf::ArpTha],
+        eth_type::IPV6 => &[
+            Mf::Ipv6Src,
+            Mf::Ipv6Dst,
+            Mf::Ipv6Label,
+            Mf::NwProto,
+            Mf::NwTos,
+            Mf::NwTtl,
+            Mf::IpFrag,
+        ],
+        eth_type::ARP | eth_type::RARP => {
+            &[Mf::ArpSpa, Mf::ArpTpa, Mf::ArpOp, Mf::ArpSha, Mf::ArpTha]
+        }
         _ => &[],
     };
     for &f in l3 {
@@ -115,9 +125,14 @@ pub fn render(cfg: &Config, bridge: &str, flow: &Flow, out: &XlateOut) -> String
     }
     s.push_str(&format!("Megaflow: {}\n", format_megaflow(flow, &out.wc, names)));
     match out.error {
-        Some(e) => s.push_str(&format!("Translation failed ({e}), packet is dropped.\nDatapath actions: drop\n")),
+        Some(e) => s.push_str(&format!(
+            "Translation failed ({e}), packet is dropped.\nDatapath actions: drop\n"
+        )),
         None if out.actions.is_empty() => s.push_str("Datapath actions: drop\n"),
-        None => s.push_str(&format!("Datapath actions: {}\n", rvs_datapath::odp::format_actions(&out.actions))),
+        None => s.push_str(&format!(
+            "Datapath actions: {}\n",
+            rvs_datapath::odp::format_actions(&out.actions)
+        )),
     }
     s
 }

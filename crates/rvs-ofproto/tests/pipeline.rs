@@ -389,11 +389,15 @@ fn trace_shows_tables_rules_actions_megaflow_and_datapath_actions() {
     ];
     for s in fms {
         let b = sw.backer.read();
-        let fm = rvs_ofproto::text::parse_flow_mod(s, FlowModCommand::Add, &b.bridges["br0"]).unwrap();
+        let fm =
+            rvs_ofproto::text::parse_flow_mod(s, FlowModCommand::Add, &b.bridges["br0"]).unwrap();
         drop(b);
         sw.backer.flow_mod("br0", &fm).unwrap();
     }
-    let t = sw.backer.trace_str("br0", "in_port=p1,tcp,nw_src=198.18.0.9,nw_dst=198.18.0.7,tp_dst=80", None).unwrap();
+    let t = sw
+        .backer
+        .trace_str("br0", "in_port=p1,tcp,nw_src=198.18.0.9,nw_dst=198.18.0.7,tp_dst=80", None)
+        .unwrap();
     let p2 = sw.odp("p2");
     assert!(t.starts_with("Flow: "), "{t}");
     assert!(t.contains("bridge(\"br0\")\n-------------\n"), "{t}");
@@ -404,7 +408,10 @@ fn trace_shows_tables_rules_actions_megaflow_and_datapath_actions() {
     assert!(t.contains("Final flow: ") && t.contains("dl_dst=02:00:00:00:00:01"), "{t}");
     assert!(t.contains("Megaflow: recirc_id=0,"), "{t}");
     let mega = t.lines().find(|l| l.starts_with("Megaflow: ")).unwrap();
-    assert_eq!(mega, "Megaflow: recirc_id=0,ip,in_port=p1,dl_dst=00:00:00:00:00:00,nw_dst=198.18.0.0/24");
+    assert_eq!(
+        mega,
+        "Megaflow: recirc_id=0,ip,in_port=p1,dl_dst=00:00:00:00:00:00,nw_dst=198.18.0.0/24"
+    );
     assert!(t.contains("    resubmit(,1)\n 1. ip, priority 10\n    output:p2\n"), "{t}");
     assert!(
         t.ends_with(&format!("Datapath actions: set(eth(dst=02:00:00:00:00:01)),{p2}\n"))

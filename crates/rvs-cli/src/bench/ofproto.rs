@@ -181,7 +181,7 @@ fn install(r: &Rig, n: usize) -> f64 {
 pub fn run(o: &Options, emit: &mut dyn FnMut(Value)) -> Result<()> {
     if wanted(o, "xlate_install") {
         let r = rig()?;
-        let n = o.flows.min(65536);
+        let n = o.flows.min(65535);
         r.backer.flow_mods("br0", &pipeline(n as u16)).map_err(|e| anyhow!("{e}"))?;
         let secs = install(&r, n);
         let flows = r.dp.flow_dump().len();

@@ -335,7 +335,12 @@ impl<'a> Ctx<'a> {
                 self.controller(*reason, *max_len, *id, userdata)
             }
             OfAction::Resubmit { in_port, table } => self.resubmit(*in_port, *table),
-            OfAction::GotoTable(t) => self.xlate_table(*t),
+            OfAction::GotoTable(t) => {
+                let indent = self.indent;
+                self.indent = indent.saturating_sub(4);
+                self.xlate_table(*t);
+                self.indent = indent;
+            }
             OfAction::WriteMetadata { value, mask } => {
                 let m = u128::from(*mask);
                 let old = self.flow.get(Mf::Metadata);
@@ -486,7 +491,11 @@ impl<'a> Ctx<'a> {
         self.depth += 1;
         let t = table.unwrap_or(self.table);
         let saved_exit = self.exit;
+        // Tables reached by resubmit print at the same level as the first.
+        let indent = self.indent;
+        self.indent = indent.saturating_sub(4);
         self.xlate_table(t);
+        self.indent = indent;
         // `exit` stops everything, including the callers.
         self.exit |= saved_exit;
         self.depth -= 1;
