@@ -11,11 +11,13 @@
 #![warn(missing_docs)]
 
 pub mod actions;
+pub mod cls;
 pub mod flow;
 pub mod flow_mod;
 pub mod types;
 
 pub use actions::{OfAction, PacketInReason, SubField};
-pub use flow_mod::{FlowMod, FlowModCommand, FlowModFlags};
+pub use cls::Classifier;
 pub use flow::{Flow, Mf, OfMatch, Wildcards};
+pub use flow_mod::{FlowMod, FlowModCommand, FlowModFlags};
 pub use types::{Cookie, OfPort, TableId};
