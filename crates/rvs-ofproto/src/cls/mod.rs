@@ -30,11 +30,18 @@
 //! | L3 | 15-24 | IPv4/IPv6/ARP/ND |
 //! | L4 | 25 | ports, TCP flags, ICMP type/code |
 //!
-//! and each subtable keeps, for every stage but the last, the set of hashes
-//! its rules have after that stage. A flow whose hash after stage `s` is not
-//! in the set misses the subtable having examined only stages `0..=s`, so
-//! only their mask bits are marked. A hit, or a miss on the full hash, marks
-//! the whole mask. Subtables skipped by the priority cut-off mark nothing.
+//! and each subtable keeps, for every stage, the set of hashes its rules
+//! have after that stage. A flow whose hash after stage `s` is not in the
+//! set misses the subtable having examined only stages `0..=s`, so only
+//! their mask bits are marked. A hit, or a miss on the full hash, marks the
+//! whole mask. Subtables skipped by the priority cut-off mark nothing.
+//!
+//! The sets are probed through small one-hash Bloom filters (8-16 bits per
+//! hash) so that a lookup that misses a subtable usually touches one cache
+//! line of it. A false positive only sends the lookup on to the next stage:
+//! it examines and marks more bits than it strictly had to, but the answer
+//! and the megaflow property are unaffected, since whether the lookup stops
+//! at a stage still depends only on the bits it has marked so far.
 //!
 //! Not (yet) done: OVS's prefix tries, which let a miss on, say, a
 //! `nw_dst=10.1.2.0/24` subtable unwildcard only the leading bits of the
@@ -262,22 +269,24 @@ impl<T> Classifier<T> {
         flow: &Flow,
         mut wc: Option<&mut Wildcards>,
     ) -> Option<(&OfMatch, u16, &T)> {
-        let mut best: Option<(&OfMatch, u16, &T)> = None;
+        // (priority, subtable, node) of the best rule so far; the node is
+        // read only at the end.
+        let mut best: Option<(u16, &Subtable<T>, u32)> = None;
+        let mut key = [0u64; crate::flow::OF_WORDS];
         for rank in &self.order {
-            if let Some((_, p, _)) = best {
+            if let Some((p, _, _)) = best {
                 if p >= rank.max_priority {
                     break;
                 }
             }
             let Some(st) = self.subtables[rank.slot].as_ref() else { continue };
-            if let Some(node) = st.lookup(flow, wc.as_deref_mut()) {
-                let (p, ref t) = node.rules[0];
-                if best.is_none_or(|(_, bp, _)| p > bp) {
-                    best = Some((&node.m, p, t));
+            if let Some((i, p)) = st.lookup(flow, wc.as_deref_mut(), &mut key) {
+                if best.is_none_or(|(bp, _, _)| p > bp) {
+                    best = Some((p, st, i));
                 }
             }
         }
-        best
+        best.map(|(_, st, i)| st.best(i))
     }
 
     /// Every rule, in no particular order.
@@ -318,6 +327,6 @@ impl<T> Classifier<T> {
             .filter(|r| r.max_priority >= priority)
             .filter_map(|r| self.subtables[r.slot].as_ref())
             .filter(|st| st.has_priority(priority))
-            .any(|st| st.nodes_with(priority).any(|n| n.m.overlaps(&m)))
+            .any(|st| st.matches_with(priority).any(|n| n.overlaps(&m)))
     }
 }
