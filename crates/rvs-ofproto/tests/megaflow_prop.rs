@@ -155,8 +155,8 @@ proptest! {
         // Another flow: the same on every examined bit, random elsewhere
         // (within the header words; metadata and registers start at zero).
         let mut other = flow;
-        for i in 0..26 {
-            other.w[i] = (flow.w[i] & a.wc.w[i]) | (noise[i] & !a.wc.w[i]);
+        for (i, n) in noise.iter().enumerate().take(26) {
+            other.w[i] = (flow.w[i] & a.wc.w[i]) | (n & !a.wc.w[i]);
         }
         // Keep it a packet the datapath could see: in_port valid, and the
         // datapath's invariants (eth_type, VLAN presence, fragment kind)
