@@ -4,9 +4,11 @@
 //!   installed as megaflows, driven through the userspace datapath with
 //!   dummy ports (each packet has a new TCP destination port, which table 2
 //!   matches, so each is a miss);
-//! - `rule_insert`: 100,000 rules over 20 masks added in one batch;
+//! - `rule_insert`: 100,000 rules over 20 masks added in one batch (the
+//!   rule set of [`rvs_ofproto::cls::bench_rules`]: random priorities, so
+//!   the priority cut-off rarely helps);
 //! - `cls_lookup`: lookups with wildcard tracking in a classifier holding
-//!   100,000 rules over 20 masks;
+//!   that rule set, 90% of them hitting a rule;
 //! - `revalidate`: one revalidation pass over 100,000 megaflows after a
 //!   rule change.
 
@@ -15,6 +17,7 @@ use rvs_datapath::clock::MonotonicClock;
 use rvs_datapath::netdev::dummy::DummyNetdev;
 use rvs_datapath::{DatapathRegistry, DpClass, DpConfig, DpNetdev, Dpif};
 use rvs_ofproto::backer::{BridgeSettings, PortSettings};
+use rvs_ofproto::cls::{bench_flows, bench_rules};
 use rvs_ofproto::flow::eth_type;
 use rvs_ofproto::{
     Backer, Classifier, FailMode, Flow, FlowMod, Mf, OfAction, OfMatch, OfPort, TableId, Wildcards,
@@ -42,42 +45,6 @@ pub struct Options {
 
 fn wanted(o: &Options, name: &str) -> bool {
     o.only.as_deref().is_none_or(|f| name.contains(f))
-}
-
-/// `n` rules spread over `masks` distinct masks (prefix lengths of nw_dst
-/// combined with optional L4 ports), all in table 0, distinct.
-fn rules(n: usize, masks: usize) -> Vec<(OfMatch, u16)> {
-    (0..n)
-        .map(|i| {
-            let k = i % masks;
-            let j = (i / masks) as u32;
-            let mut m = OfMatch::catchall();
-            m.set(Mf::DlType, eth_type::IPV4.into());
-            let plen = 8 + (k % 10) as u32 * 2;
-            let mask = u32::MAX << (32 - plen);
-            m.set_masked(
-                Mf::NwDst,
-                u128::from((0x0a00_0000 | (j << (32 - plen).min(31))) & mask),
-                u128::from(mask),
-            );
-            if k >= 10 {
-                m.set(Mf::NwProto, 6);
-                m.set(Mf::TcpDst, u128::from(j as u16));
-            }
-            (m, (k * 10) as u16 + 1)
-        })
-        .collect()
-}
-
-fn lookup_flow(i: u64) -> Flow {
-    let mut f = Flow::default();
-    f.set(Mf::DlType, eth_type::IPV4.into());
-    f.set(Mf::NwProto, 6);
-    let x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    f.set(Mf::NwDst, u128::from(0x0a00_0000 | (x as u32 & 0x00ff_ffff)));
-    f.set(Mf::TcpDst, u128::from((x >> 40) as u16 % 6000));
-    f.set(Mf::InPort, 1);
-    f
 }
 
 struct Rig {
@@ -192,7 +159,7 @@ pub fn run(o: &Options, emit: &mut dyn FnMut(Value)) -> Result<()> {
     }
     if wanted(o, "rule_insert") {
         let r = rig()?;
-        let fms: Vec<FlowMod> = rules(o.rules, 20)
+        let fms: Vec<FlowMod> = bench_rules(o.rules, 20, 1)
             .into_iter()
             .map(|(m, p)| FlowMod {
                 priority: p,
@@ -210,11 +177,13 @@ pub fn run(o: &Options, emit: &mut dyn FnMut(Value)) -> Result<()> {
     }
     if wanted(o, "cls_lookup") {
         let mut cls = Classifier::new();
-        for (i, (m, p)) in rules(o.rules, 20).into_iter().enumerate() {
-            cls.insert(m, p, i);
+        let rules = bench_rules(o.rules, 20, 1);
+        for (i, (m, p)) in rules.iter().enumerate() {
+            cls.insert(*m, *p, i);
         }
         let n = 1_000_000u64;
-        let flows: Vec<Flow> = (0..4096).map(lookup_flow).collect();
+        // 90% of lookups hit a rule, as traffic mostly does.
+        let flows: Vec<Flow> = bench_flows(&rules, 4096, 90, 2);
         let t = Instant::now();
         let mut hits = 0u64;
         for i in 0..n {
