@@ -577,6 +577,69 @@ impl Backer {
         Ok(f(b))
     }
 
+    /// The rules of `bridge` as `dump-flows` lines' data, by table, then
+    /// priority (highest first). `filter` keeps rules within a match (the
+    /// loose semantics of `ovs-ofctl dump-flows br0 MATCH`), `table` one
+    /// table.
+    pub fn dump_flows(
+        &self,
+        bridge: &str,
+        filter: Option<&crate::OfMatch>,
+        table: Option<crate::TableId>,
+    ) -> Result<Vec<crate::text::FlowStatsLine>, OfprotoError> {
+        let now = self.now();
+        let ms = |d: Duration| Duration::from_millis(d.as_millis() as u64);
+        self.with_bridge_read(bridge, |b| {
+            let mut v = Vec::new();
+            for (t, cls) in b.tables.iter().enumerate() {
+                if table.is_some_and(|x| usize::from(x.0) != t) {
+                    continue;
+                }
+                for (m, p, r) in cls.iter() {
+                    if filter.is_some_and(|f| !m.is_subset_of(f)) {
+                        continue;
+                    }
+                    let used = Duration::from_nanos(r.stats.used_ns.load(Ordering::Relaxed));
+                    v.push(crate::text::FlowStatsLine {
+                        cookie: r.cookie,
+                        duration: ms(now.saturating_sub(r.created)),
+                        table: r.table,
+                        n_packets: r.stats.packets.load(Ordering::Relaxed),
+                        n_bytes: r.stats.bytes.load(Ordering::Relaxed),
+                        idle_timeout: r.idle_timeout,
+                        hard_timeout: r.hard_timeout,
+                        importance: r.importance,
+                        flags: r.flags,
+                        idle_age: Some(Duration::from_secs(
+                            now.saturating_sub(r.last_active().max(used)).as_secs(),
+                        )),
+                        hard_age: Some(Duration::from_secs(
+                            now.saturating_sub(r.modified).as_secs(),
+                        )),
+                        priority: p,
+                        match_: *m,
+                        actions: r.actions.as_ref().clone(),
+                    });
+                }
+            }
+            v.sort_by(|a, b| a.table.cmp(&b.table).then(b.priority.cmp(&a.priority)));
+            v
+        })
+    }
+
+    /// `ovs-ofctl dump-flows`'s text for `bridge` (port names when
+    /// `names`), one line per rule.
+    pub fn dump_flows_text(&self, bridge: &str, names: bool) -> Result<String, OfprotoError> {
+        let lines = self.dump_flows(bridge, None, None)?;
+        let cfg = self.read();
+        let b = cfg
+            .bridges
+            .get(bridge)
+            .ok_or_else(|| OfprotoError::NoSuchBridge(bridge.to_string()))?;
+        let ports: &dyn crate::text::PortNames = if names { b } else { &crate::text::NoNames };
+        Ok(lines.iter().map(|l| crate::text::format_flow_stats(l, ports) + "\n").collect())
+    }
+
     /// `fdb/show`: the MAC table of `bridge`.
     pub fn fdb_show(&self, bridge: &str) -> Result<String, OfprotoError> {
         let now = self.now();

@@ -5,7 +5,7 @@
 //! A [`Flow`] extends the datapath's [`FlowKey`] with the pipeline-only
 //! fields: the 64-bit `metadata` and registers `reg0`-`reg15`. Words 0-25 are
 //! the datapath key's words in the same layout (see
-//! [`rvs_packet::flow::key`]), except that the `in_port` field holds the
+//! `rvs_packet::flow::key`), except that the `in_port` field holds the
 //! OpenFlow port number rather than the datapath port number; so a
 //! [`Wildcards`] converts to a datapath [`Mask`] by taking its first words.
 //!

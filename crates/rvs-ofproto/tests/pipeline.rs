@@ -426,3 +426,31 @@ fn trace_shows_tables_rules_actions_megaflow_and_datapath_actions() {
     let e = sw.backer.trace_str("br0", "in_port=p1,nw_dst=1.2.3.4", None).unwrap_err();
     assert!(e.to_string().contains("nw_dst"), "{e}");
 }
+
+#[test]
+fn dump_flows_prints_rules_in_ovs_ofctl_format_with_counters() {
+    let mut sw = Switch::new();
+    sw.bridge("br0", BridgeSettings::default());
+    sw.port("br0", "p1", PortSettings::default());
+    sw.port("br0", "p2", PortSettings::default());
+    let text = "table=0,priority=100,cookie=0x5,idle_timeout=60,in_port=1,ip,nw_dst=198.18.0.0/24,actions=output:2";
+    let fm =
+        rvs_ofproto::text::parse_flow_mod(text, FlowModCommand::Add, &rvs_ofproto::text::NoNames)
+            .unwrap();
+    sw.backer.flow_mod("br0", &fm).unwrap();
+    sw.send("p1", &frame(mac(1), mac(2), None));
+    sw.advance(Duration::from_millis(1500));
+    sw.backer.run();
+    let out = sw.backer.dump_flows_text("br0", false).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].starts_with(" cookie=0x5, duration=1.5"), "{out}");
+    assert!(lines[0].contains("table=0, n_packets=1, n_bytes=45, idle_timeout=60,"), "{out}");
+    assert!(
+        lines[0].ends_with("priority=100,ip,in_port=1,nw_dst=198.18.0.0/24 actions=output:2"),
+        "{out}"
+    );
+    assert!(lines[1].ends_with("priority=0 actions=NORMAL"), "{out}");
+    let named = sw.backer.dump_flows_text("br0", true).unwrap();
+    assert!(named.contains("in_port=p1") && named.contains("actions=output:p2"), "{named}");
+}
