@@ -17,13 +17,13 @@ pub(super) fn xlate_normal(ctx: &mut Ctx<'_>) {
     let flow = ctx.flow;
     let in_port = flow.in_port();
     let Some(input) = ctx.bridge.ports.get(&in_port) else {
-        ctx.note("    no input port: dropping");
+        ctx.note(" no input port: dropping");
         return;
     };
     let dst = EthAddr::from_u64(flow.get(Mf::DlDst) as u64);
     let src = EthAddr::from_u64(flow.get(Mf::DlSrc) as u64);
     if is_reserved_multicast(dst) {
-        ctx.note(format!("    {dst} is a reserved multicast address: dropping"));
+        ctx.note(format!(" {dst} is a reserved multicast address: dropping"));
         return;
     }
     let tci = flow.vlan_tci();
@@ -64,20 +64,20 @@ pub(super) fn xlate_normal(ctx: &mut Ctx<'_>) {
 
     // Forward.
     if dst.is_multicast() {
-        ctx.note("    -> multicast or broadcast destination: flooding");
+        ctx.note(" -> multicast or broadcast destination: flooding");
         return flood(ctx, vlan);
     }
     let learned = ctx.bridge.mac.lock().unwrap().lookup(vlan, dst, ctx.now);
     match learned {
         Some(p) if p == in_port => {
-            ctx.note("    -> learned port is the input port: dropping");
+            ctx.note(" -> learned port is the input port: dropping");
         }
         Some(p) if ctx.bridge.ports.contains_key(&p) => {
-            ctx.note(format!("    -> forwarding to learned port {p}"));
+            ctx.note(format!(" -> forwarding to learned port {p}"));
             output_normal(ctx, p, vlan);
         }
         _ => {
-            ctx.note("    -> no learned MAC for destination, flooding");
+            ctx.note(" -> no learned MAC for destination, flooding");
             flood(ctx, vlan);
         }
     }

@@ -1,0 +1,175 @@
+//! The unixctl commands, named and formatted as OVS's.
+
+use crate::reconcile::Reconciler;
+use crate::unixctl::{Commands, Handler};
+use rvs_datapath::dpif::format_flow;
+use rvs_datapath::{DpNetdev, Dpif};
+use rvs_ofproto::Backer;
+use rvs_packet::{EthAddr, Packet};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+
+fn h(f: impl Fn(&[String]) -> Result<String, String> + Send + Sync + 'static) -> Handler {
+    Arc::new(f)
+}
+
+fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if s.is_empty() || !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+}
+
+/// Every command the daemon answers.
+pub fn register(
+    backer: Arc<Backer>,
+    dp: Arc<DpNetdev>,
+    rec: Arc<Reconciler>,
+    exit: Sender<()>,
+) -> Commands {
+    let c = Commands::default();
+    let c2 = c.clone();
+    c.register("list-commands", "", 0, 0, h(move |_| Ok(c2.list())));
+    c.register(
+        "version",
+        "",
+        0,
+        0,
+        h(|_| Ok(format!("rvs-vswitchd (rvs) {}\n", env!("CARGO_PKG_VERSION")))),
+    );
+    let exit = Mutex::new(exit);
+    c.register(
+        "exit",
+        "[--cleanup]",
+        0,
+        1,
+        h(move |_| {
+            let _ = exit.lock().unwrap().send(());
+            Ok(String::new())
+        }),
+    );
+    let b = backer.clone();
+    c.register(
+        "fdb/show",
+        "bridge",
+        1,
+        1,
+        h(move |a| b.fdb_show(&a[0]).map_err(|e| e.to_string())),
+    );
+    let b = backer.clone();
+    c.register(
+        "fdb/flush",
+        "[bridge]",
+        0,
+        1,
+        h(move |a| {
+            b.fdb_flush(a.first().map(String::as_str))
+                .map(|_| "table successfully flushed\n".into())
+                .map_err(|e| e.to_string())
+        }),
+    );
+    let b = backer.clone();
+    c.register(
+        "fdb/add",
+        "bridge port vlan mac",
+        4,
+        4,
+        h(move |a| {
+            let vlan: u16 = a[2].parse().map_err(|_| format!("invalid VLAN \"{}\"", a[2]))?;
+            let mac: EthAddr = a[3].parse().map_err(|e| format!("{e}"))?;
+            b.fdb_add(&a[0], &a[1], vlan, mac).map(|_| String::new()).map_err(|e| e.to_string())
+        }),
+    );
+    let b = backer.clone();
+    c.register(
+        "fdb/del",
+        "bridge vlan mac",
+        3,
+        3,
+        h(move |a| {
+            let vlan: u16 = a[1].parse().map_err(|_| format!("invalid VLAN \"{}\"", a[1]))?;
+            let mac: EthAddr = a[2].parse().map_err(|e| format!("{e}"))?;
+            match b.fdb_del(&a[0], vlan, mac).map_err(|e| e.to_string())? {
+                true => Ok(String::new()),
+                false => Err("no such entry in the MAC table".into()),
+            }
+        }),
+    );
+    let b = backer.clone();
+    c.register(
+        "bridge/dump-flows",
+        "bridge",
+        1,
+        1,
+        h(move |a| b.dump_flows_text(&a[0], false).map_err(|e| e.to_string())),
+    );
+    let b = backer.clone();
+    c.register(
+        "ofproto/trace",
+        "bridge flow [packet]",
+        2,
+        3,
+        h(move |a| {
+            b.trace_str(&a[0], &a[1], a.get(2).map(String::as_str)).map_err(|e| e.to_string())
+        }),
+    );
+    let d = dp.clone();
+    c.register(
+        "dpctl/dump-flows",
+        "[-m] [dp]",
+        0,
+        2,
+        h(move |a| {
+            let verbose = a.iter().any(|x| x == "-m" || x == "--more");
+            let now = rvs_datapath::clock::Clock::now(&*rvs_datapath::clock::MonotonicClock::new());
+            let _ = now;
+            Ok(d.flow_dump()
+                .iter()
+                .map(|f| format_flow(f, std::time::Duration::ZERO, verbose) + "\n")
+                .collect())
+        }),
+    );
+    let d = dp.clone();
+    c.register(
+        "dpctl/show",
+        "[-s] [dp]",
+        0,
+        2,
+        h(move |_| {
+            let st = d.stats();
+            let mut s = format!("{}@{}:\n", d.type_name(), d.name());
+            s += &format!("  lookups: hit:{} missed:{} lost:{}\n", st.hits, st.missed, st.lost);
+            s += &format!("  flows: {}\n", st.flows);
+            for p in d.port_dump() {
+                let t = if p.type_name.is_empty() || p.type_name == "system" {
+                    String::new()
+                } else {
+                    format!(" ({})", p.type_name)
+                };
+                s += &format!("  port {}: {}{}\n", p.port_no.0, p.name, t);
+            }
+            Ok(s)
+        }),
+    );
+    c.register(
+        "netdev-dummy/receive",
+        "name packet",
+        2,
+        2,
+        h(move |a| {
+            let d = rec
+                .dummies
+                .lock()
+                .unwrap()
+                .get(&a[0])
+                .cloned()
+                .ok_or_else(|| format!("no such dummy netdev \"{}\"", a[0]))?;
+            let bytes =
+                parse_hex(&a[1]).ok_or_else(|| format!("\"{}\" is not a packet in hex", a[1]))?;
+            d.receive(Packet::from_bytes(&bytes));
+            Ok(String::new())
+        }),
+    );
+    c
+}

@@ -1,0 +1,188 @@
+//! `rvs-vswitchd`: the rvs daemon.
+//!
+//! One process holds the switch: an embedded OVSDB server with the
+//! configuration (a log file under `$RVS_DBDIR`, default `/var/lib/rvs`),
+//! the userspace datapath `ovs-netdev` with its poll threads, the bridges
+//! (OpenFlow tables, NORMAL, patch ports, revalidator), a reconciler that
+//! applies every committed change of the database to them, and the unixctl
+//! control socket `$RVS_RUNDIR/rvs-vswitchd.ctl` (default run dir
+//! `/run/rvs`) that `rvs-appctl` and `ovs-appctl -t` talk to.
+//!
+//! ```text
+//! rvs-vswitchd [--enable-dummy] [--remote punix:PATH|ptcp:PORT[:IP]]...
+//!              [--unixctl PATH] [--pidfile[=FILE]] [--log-file[=FILE]] [DATABASE]
+//! ```
+//!
+//! `DATABASE` is a database file (created with rvs's Open_vSwitch schema
+//! if missing). `--enable-dummy` makes every device a dummy netdev, for
+//! tests without root, as `ovs-vswitchd --enable-dummy` does.
+
+mod commands;
+mod reconcile;
+mod unixctl;
+
+use anyhow::{anyhow, Context, Result};
+use clap::Parser;
+use rvs_datapath::clock::MonotonicClock;
+use rvs_datapath::{DatapathRegistry, DpClass, DpConfig};
+use rvs_ofproto::Backer;
+use rvs_ovsdb::server::Server;
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// rvs's Open_vSwitch schema.
+const SCHEMA: &str = include_str!("../vswitch.ovsschema");
+
+#[derive(Parser, Debug)]
+#[command(name = "rvs-vswitchd", version, about = "The rvs virtual switch daemon")]
+struct Args {
+    /// The database file (default $RVS_DBDIR/conf.db).
+    database: Option<PathBuf>,
+    /// Extra OVSDB listeners (punix:PATH or ptcp:PORT[:IP]); db.sock in
+    /// the run dir is always served.
+    #[arg(long)]
+    remote: Vec<String>,
+    /// The control socket (default $RVS_RUNDIR/rvs-vswitchd.ctl).
+    #[arg(long)]
+    unixctl: Option<PathBuf>,
+    /// Write the process id here (default $RVS_RUNDIR/rvs-vswitchd.pid).
+    #[arg(long, num_args = 0..=1, default_missing_value = "")]
+    pidfile: Option<String>,
+    /// Log to this file as well as stderr (default $RVS_LOGDIR/rvs-vswitchd.log).
+    #[arg(long, num_args = 0..=1, default_missing_value = "")]
+    log_file: Option<String>,
+    /// Every device is a dummy netdev (tests without root).
+    #[arg(long)]
+    enable_dummy: bool,
+    /// Datapath poll threads.
+    #[arg(long, default_value_t = 1)]
+    n_pmd_threads: usize,
+}
+
+fn env_dir(var: &str, default: &str) -> PathBuf {
+    std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(default))
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let rundir = env_dir("RVS_RUNDIR", "/run/rvs");
+    let dbdir = env_dir("RVS_DBDIR", "/var/lib/rvs");
+    std::fs::create_dir_all(&rundir)
+        .with_context(|| format!("creating run dir {}", rundir.display()))?;
+    std::fs::create_dir_all(&dbdir)
+        .with_context(|| format!("creating database dir {}", dbdir.display()))?;
+    tracing_init(&args);
+
+    // One daemon per run dir.
+    let lock_path = rundir.join("rvs-vswitchd.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    lock.try_lock().map_err(|_| {
+        anyhow!(
+            "another rvs-vswitchd is already running with run dir {} (lock {} is held)",
+            rundir.display(),
+            lock_path.display()
+        )
+    })?;
+    if let Some(p) = &args.pidfile {
+        let path = if p.is_empty() { rundir.join("rvs-vswitchd.pid") } else { PathBuf::from(p) };
+        std::fs::write(&path, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+
+    // The database.
+    let db_path = args.database.clone().unwrap_or_else(|| dbdir.join("conf.db"));
+    let schema_path = rundir.join("vswitch.ovsschema");
+    std::fs::write(&schema_path, SCHEMA).context("writing the schema")?;
+    let server = Arc::new(
+        Server::open(&db_path, Some(&schema_path))
+            .map_err(|e| anyhow!("database {}: {e}", db_path.display()))?,
+    );
+    ensure_root_row(&server)?;
+    let sock = rundir.join("db.sock");
+    server.listen(&format!("punix:{}", sock.display())).map_err(|e| anyhow!("{e}"))?;
+    for r in &args.remote {
+        server.listen(r).map_err(|e| anyhow!("{e}"))?;
+    }
+
+    // The datapath and the bridges.
+    let reg = DatapathRegistry::default();
+    let class = if args.enable_dummy { DpClass::Dummy } else { DpClass::Netdev };
+    let config = DpConfig { n_threads: args.n_pmd_threads.max(1), ..DpConfig::default() };
+    let dp = reg
+        .create("ovs-netdev", class, config)
+        .map_err(|e| anyhow!("creating the datapath: {e}"))?;
+    let backer = Backer::new(dp.clone(), MonotonicClock::new(), true);
+    let rec = Arc::new(reconcile::Reconciler::new(backer.clone(), args.enable_dummy));
+
+    // The control socket.
+    let ctl = args.unixctl.clone().unwrap_or_else(|| rundir.join("rvs-vswitchd.ctl"));
+    let (exit_tx, exit_rx) = std::sync::mpsc::channel::<()>();
+    let cmds = commands::register(backer.clone(), dp.clone(), rec.clone(), exit_tx);
+    let _ctl = unixctl::Server::start(&ctl, cmds.clone())
+        .with_context(|| format!("listening on {}", ctl.display()))?;
+    let pid_ctl = rundir.join(format!("rvs-vswitchd.{}.ctl", std::process::id()));
+    let _ctl2 = unixctl::Server::start(&pid_ctl, cmds).ok();
+    tracing::info!(
+        "rvs-vswitchd ready: database {} on {}, control socket {}",
+        db_path.display(),
+        sock.display(),
+        ctl.display()
+    );
+
+    // Apply every commit.
+    let (_, changes) = server.subscribe();
+    let srv = server.clone();
+    std::thread::Builder::new().name("reconciler".into()).spawn(move || loop {
+        let db = srv.database().to_json();
+        let ops = rec.reconcile(&db);
+        if !ops.is_empty() {
+            let mut txn = vec![json!("Open_vSwitch")];
+            txn.extend(ops);
+            let r = srv.transact(&serde_json::Value::Array(txn));
+            tracing::debug!("write-back: {r}");
+        }
+        // Wait for the next commit (or a periodic refresh), then drain.
+        match changes.recv_timeout(std::time::Duration::from_secs(1)) {
+            Ok(_) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                while changes.try_recv().is_ok() {}
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+    })?;
+
+    let _ = exit_rx.recv();
+    tracing::info!("exiting");
+    backer.shutdown();
+    server.stop();
+    let _ = std::fs::remove_file(&pid_ctl);
+    Ok(())
+}
+
+fn ensure_root_row(server: &Server) -> Result<()> {
+    let r = server
+        .transact(&json!(["Open_vSwitch", {"op": "select", "table": "Open_vSwitch", "where": []}]));
+    let empty = r
+        .get(0)
+        .and_then(|x| x.get("rows"))
+        .and_then(|x| x.as_array())
+        .is_none_or(|a| a.is_empty());
+    if empty {
+        let r = server.transact(
+            &json!(["Open_vSwitch", {"op": "insert", "table": "Open_vSwitch", "row": {}}]),
+        );
+        if r.get(0).and_then(|x| x.get("uuid")).is_none() {
+            return Err(anyhow!("could not create the Open_vSwitch row: {r}"));
+        }
+    }
+    Ok(())
+}
+
+fn tracing_init(args: &Args) {
+    let _ = args;
+}

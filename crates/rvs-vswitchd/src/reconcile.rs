@@ -1,0 +1,396 @@
+//! Applying the database to the switch: the rows of `Open_vSwitch`,
+//! `Bridge`, `Port` and `Interface` become bridges, ports and netdevs,
+//! changing only what changed, and status goes back into the rows
+//! (`ofport`, `error`, `cur_cfg`).
+//!
+//! A bad interface (unknown type, a device that cannot be opened, a patch
+//! port without a peer) gets an `error` and the rest carries on.
+
+use rvs_datapath::netdev::dummy::DummyNetdev;
+use rvs_datapath::netdev::{Netdev, NetdevRegistry};
+use rvs_ofproto::backer::{BridgeSettings, PortSettings};
+use rvs_ofproto::ofproto::{PortConfig, PortKind};
+use rvs_ofproto::{Backer, FailMode, OfPort, PortVlan, VlanMode};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Reads RFC 7047 datum notation.
+mod datum {
+    use serde_json::Value;
+    use std::collections::BTreeMap;
+
+    pub fn atoms(v: &Value) -> Vec<&Value> {
+        match v.as_array() {
+            Some(a) if a.len() == 2 && a[0] == "set" => {
+                a[1].as_array().map(|x| x.iter().collect()).unwrap_or_default()
+            }
+            _ => vec![v],
+        }
+    }
+
+    pub fn string(v: Option<&Value>) -> Option<String> {
+        atoms(v?).first().and_then(|a| a.as_str()).map(str::to_string)
+    }
+
+    pub fn int(v: Option<&Value>) -> Option<i64> {
+        atoms(v?).first().and_then(|a| a.as_i64())
+    }
+
+    pub fn ints(v: Option<&Value>) -> Vec<i64> {
+        v.map(|v| atoms(v).into_iter().filter_map(|a| a.as_i64()).collect()).unwrap_or_default()
+    }
+
+    pub fn uuids(v: Option<&Value>) -> Vec<String> {
+        v.map(|v| {
+            atoms(v)
+                .into_iter()
+                .filter_map(|a| {
+                    a.as_array()
+                        .filter(|x| x.len() == 2 && x[0] == "uuid")
+                        .and_then(|x| x[1].as_str())
+                })
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    pub fn map(v: Option<&Value>) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        if let Some(pairs) = v
+            .and_then(|v| v.as_array())
+            .filter(|a| a.len() == 2 && a[0] == "map")
+            .and_then(|a| a[1].as_array())
+        {
+            for p in pairs {
+                if let (Some(k), Some(val)) = (p.get(0).and_then(|x| x.as_str()), p.get(1)) {
+                    let val = val.as_str().map(str::to_string).unwrap_or_else(|| val.to_string());
+                    out.insert(k.to_string(), val);
+                }
+            }
+        }
+        out
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct IfaceWant {
+    uuid: String,
+    name: String,
+    kind: String,
+    options: BTreeMap<String, String>,
+    ofport_request: Option<u16>,
+    /// The number the interface had before (kept across restarts, as OVS
+    /// does), used when nothing is requested.
+    ofport_hint: Option<u16>,
+    vlan: PortVlan,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct BridgeWant {
+    name: String,
+    fail_mode: FailMode,
+    mac_size: usize,
+    mac_aging: Duration,
+    ifaces: Vec<IfaceWant>,
+}
+
+/// What the database asks for.
+#[derive(Debug, Default)]
+struct Want {
+    bridges: Vec<BridgeWant>,
+    next_cfg: i64,
+    root: Option<String>,
+}
+
+fn read_want(db: &Value) -> Want {
+    let t = |name: &str| db.get(name).and_then(|v| v.as_object()).cloned().unwrap_or_default();
+    let (ovs, bridges, ports, ifaces) = (t("Open_vSwitch"), t("Bridge"), t("Port"), t("Interface"));
+    let mut w = Want::default();
+    let Some((root_uuid, root)) = ovs.iter().next() else { return w };
+    w.root = Some(root_uuid.clone());
+    w.next_cfg = datum::int(root.get("next_cfg")).unwrap_or(0);
+    for bu in datum::uuids(root.get("bridges")) {
+        let Some(b) = bridges.get(&bu) else { continue };
+        let name = datum::string(b.get("name")).unwrap_or_default();
+        let oc = datum::map(b.get("other_config"));
+        let fail_mode = match datum::string(b.get("fail_mode")).as_deref() {
+            Some("secure") => FailMode::Secure,
+            _ => FailMode::Standalone,
+        };
+        let mut bw = BridgeWant {
+            name: name.clone(),
+            fail_mode,
+            mac_size: oc.get("mac-table-size").and_then(|s| s.parse().ok()).unwrap_or(8192),
+            mac_aging: Duration::from_secs(
+                oc.get("mac-aging-time").and_then(|s| s.parse().ok()).unwrap_or(300),
+            ),
+            ifaces: Vec::new(),
+        };
+        for pu in datum::uuids(b.get("ports")) {
+            let Some(p) = ports.get(&pu) else { continue };
+            let mode = datum::string(p.get("vlan_mode")).and_then(|m| m.parse::<VlanMode>().ok());
+            let vlan = PortVlan {
+                mode,
+                tag: datum::int(p.get("tag")).map(|t| t as u16),
+                trunks: datum::ints(p.get("trunks")).into_iter().map(|t| t as u16).collect(),
+            };
+            for iu in datum::uuids(p.get("interfaces")) {
+                let Some(i) = ifaces.get(&iu) else { continue };
+                bw.ifaces.push(IfaceWant {
+                    uuid: iu.clone(),
+                    name: datum::string(i.get("name")).unwrap_or_default(),
+                    kind: datum::string(i.get("type")).unwrap_or_default(),
+                    options: datum::map(i.get("options")),
+                    ofport_request: datum::int(i.get("ofport_request")).map(|v| v as u16),
+                    ofport_hint: datum::int(i.get("ofport"))
+                        .filter(|v| (1..0xff00).contains(v))
+                        .map(|v| v as u16),
+                    vlan: vlan.clone(),
+                });
+            }
+        }
+        w.bridges.push(bw);
+    }
+    w
+}
+
+/// A bridge as applied, with its interfaces by name.
+type Applied = (BridgeWant, HashMap<String, IfaceWant>);
+
+/// The reconciler and what it has applied.
+pub struct Reconciler {
+    backer: Arc<Backer>,
+    netdevs: NetdevRegistry,
+    /// `--enable-dummy`: every device is a dummy.
+    dummy: bool,
+    /// Dummy devices by name (for `netdev-dummy/receive`).
+    pub dummies: Mutex<HashMap<String, Arc<DummyNetdev>>>,
+    applied: Mutex<HashMap<String, Applied>>,
+    errors: Mutex<HashMap<String, String>>,
+}
+
+impl Reconciler {
+    /// A reconciler driving `backer`.
+    pub fn new(backer: Arc<Backer>, dummy: bool) -> Self {
+        Reconciler {
+            backer,
+            netdevs: NetdevRegistry::new(),
+            dummy,
+            dummies: Mutex::new(HashMap::new()),
+            applied: Mutex::new(HashMap::new()),
+            errors: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn open(
+        &self,
+        kind: &str,
+        name: &str,
+        options: &BTreeMap<String, String>,
+    ) -> Result<Arc<dyn Netdev>, String> {
+        let real = match kind {
+            "" | "system" => "system",
+            "internal" => "internal",
+            "tap" => "tap",
+            "dummy" => "dummy",
+            "dummy-internal" => "dummy-internal",
+            other => {
+                return Err(format!(
+                    "could not open network device {name} (Unknown interface type \"{other}\")"
+                ))
+            }
+        };
+        if self.dummy || real.starts_with("dummy") {
+            let internal = real == "internal" || real == "dummy-internal";
+            let d = DummyNetdev::new(name, internal, options).map_err(|e| e.to_string())?;
+            self.dummies.lock().unwrap().insert(name.to_string(), d.clone());
+            return Ok(d);
+        }
+        self.netdevs
+            .open(real, name, options)
+            .map_err(|e| format!("could not open network device {name} ({e})"))
+    }
+
+    /// Brings the switch in line with `db` (the database as JSON); returns
+    /// the write-back transaction operations, if anything must change.
+    pub fn reconcile(&self, db: &Value) -> Vec<Value> {
+        let want = read_want(db);
+        let mut applied = self.applied.lock().unwrap();
+        let mut errors = self.errors.lock().unwrap();
+        // Bridges that went away.
+        let gone: Vec<String> = applied
+            .keys()
+            .filter(|n| !want.bridges.iter().any(|b| &b.name == *n))
+            .cloned()
+            .collect();
+        for name in gone {
+            let _ = self.backer.del_bridge(&name);
+            applied.remove(&name);
+        }
+        for bw in &want.bridges {
+            let settings = BridgeSettings {
+                fail_mode: bw.fail_mode,
+                mac_table_size: bw.mac_size,
+                mac_aging: bw.mac_aging,
+            };
+            if !applied.contains_key(&bw.name) {
+                let local = match self.open("internal", &bw.name, &BTreeMap::new()) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!("bridge {}: {e}", bw.name);
+                        continue;
+                    }
+                };
+                if let Err(e) = self.backer.add_bridge(&bw.name, &settings, local) {
+                    tracing::warn!("bridge {}: {e}", bw.name);
+                    continue;
+                }
+                applied.insert(bw.name.clone(), (bw.clone(), HashMap::new()));
+            }
+            let (old, ifaces) = applied.get_mut(&bw.name).expect("just inserted");
+            if old.fail_mode != bw.fail_mode {
+                let _ = self.backer.set_fail_mode(&bw.name, bw.fail_mode);
+            }
+            if old.mac_size != bw.mac_size || old.mac_aging != bw.mac_aging {
+                let _ = self.backer.set_mac_table(&bw.name, bw.mac_size, bw.mac_aging);
+            }
+            *old = bw.clone();
+            // Interfaces that went away or changed kind/options.
+            let stale: Vec<String> = ifaces
+                .iter()
+                .filter(|(n, i)| {
+                    !bw.ifaces.iter().any(|w| {
+                        &w.name == *n
+                            && w.kind == i.kind
+                            && w.options == i.options
+                            && w.ofport_request == i.ofport_request
+                    })
+                })
+                .map(|(n, _)| n.clone())
+                .collect();
+            for n in stale {
+                let _ = self.backer.del_port(&bw.name, &n);
+                ifaces.remove(&n);
+                self.dummies.lock().unwrap().remove(&n);
+            }
+            for w in &bw.ifaces {
+                if w.name == bw.name {
+                    // The bridge's own LOCAL port.
+                    errors.remove(&w.uuid);
+                    continue;
+                }
+                if let Some(cur) = ifaces.get(&w.name) {
+                    if cur.vlan != w.vlan {
+                        let _ = self.backer.set_port(
+                            &bw.name,
+                            &w.name,
+                            w.vlan.clone(),
+                            PortConfig::default(),
+                        );
+                        ifaces.insert(w.name.clone(), w.clone());
+                    }
+                    continue;
+                }
+                let mut s = PortSettings {
+                    ofport_request: w.ofport_request.or(w.ofport_hint).map(OfPort),
+                    vlan: w.vlan.clone(),
+                    config: PortConfig::default(),
+                };
+                if w.ofport_request.is_none() {
+                    // The old number is only a preference: if someone else
+                    // has it now, take any.
+                    let taken = self.backer.with_bridge_read(&bw.name, |b| {
+                        s.ofport_request.is_some_and(|p| b.ports.contains_key(&p))
+                    });
+                    if taken.unwrap_or(false) {
+                        s.ofport_request = None;
+                    }
+                }
+                let r = if w.kind == "patch" {
+                    match w.options.get("peer") {
+                        Some(peer) => self
+                            .backer
+                            .add_patch_port(&bw.name, &w.name, peer, &s)
+                            .map_err(|e| e.to_string()),
+                        None => Err(format!("{}: patch port has no options:peer", w.name)),
+                    }
+                } else {
+                    self.open(&w.kind, &w.name, &w.options).and_then(|nd| {
+                        self.backer.add_port(&bw.name, nd, &s).map_err(|e| e.to_string())
+                    })
+                };
+                match r {
+                    Ok(_) => {
+                        errors.remove(&w.uuid);
+                        ifaces.insert(w.name.clone(), w.clone());
+                    }
+                    Err(e) => {
+                        tracing::warn!("{e}");
+                        errors.insert(w.uuid.clone(), e);
+                    }
+                }
+            }
+        }
+        self.backer.update_patch_errors();
+        drop(applied);
+        self.write_back(db, &want, &errors)
+    }
+
+    fn write_back(&self, db: &Value, want: &Want, errors: &HashMap<String, String>) -> Vec<Value> {
+        let mut ops = Vec::new();
+        let cfg = self.backer.read();
+        let rows = db.get("Interface").and_then(|v| v.as_object()).cloned().unwrap_or_default();
+        for bw in &want.bridges {
+            let b = cfg.bridges.get(&bw.name);
+            for w in &bw.ifaces {
+                let port = b.and_then(|b| b.port_by_name(&w.name));
+                let ofport: Value = match port {
+                    Some(p) if p.ofport == OfPort::LOCAL => json!(65534),
+                    Some(p) => json!(p.ofport.0),
+                    None => json!(-1),
+                };
+                let err =
+                    errors.get(&w.uuid).cloned().or_else(|| port.and_then(|p| p.error.clone()));
+                let err_v = match &err {
+                    Some(e) => json!(e),
+                    None => json!(["set", []]),
+                };
+                let link = match port {
+                    Some(p) if matches!(p.kind, PortKind::Patch { .. }) || p.link_up => "up",
+                    _ => "down",
+                };
+                let row = rows.get(&w.uuid);
+                let cur_ofport = row.and_then(|r| datum::int(r.get("ofport")));
+                let cur_err = row.and_then(|r| datum::string(r.get("error")));
+                let cur_link = row.and_then(|r| datum::string(r.get("link_state")));
+                let want_ofport = ofport.as_i64();
+                if cur_ofport != want_ofport || cur_err != err || cur_link.as_deref() != Some(link)
+                {
+                    ops.push(json!({
+                        "op": "update", "table": "Interface",
+                        "where": [["_uuid", "==", ["uuid", w.uuid]]],
+                        "row": {"ofport": ofport, "error": err_v, "link_state": link, "admin_state": link}
+                    }));
+                }
+            }
+        }
+        if let Some(root) = &want.root {
+            let cur = db
+                .get("Open_vSwitch")
+                .and_then(|t| t.get(root))
+                .and_then(|r| datum::int(r.get("cur_cfg")))
+                .unwrap_or(0);
+            if cur != want.next_cfg {
+                ops.push(json!({
+                    "op": "update", "table": "Open_vSwitch",
+                    "where": [["_uuid", "==", ["uuid", root]]],
+                    "row": {"cur_cfg": want.next_cfg}
+                }));
+            }
+        }
+        ops
+    }
+}
