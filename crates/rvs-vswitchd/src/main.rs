@@ -39,7 +39,7 @@ const SCHEMA: &str = include_str!("../vswitch.ovsschema");
 struct Args {
     /// The database file (default $RVS_DBDIR/conf.db).
     database: Option<PathBuf>,
-    /// Extra OVSDB listeners (punix:PATH or ptcp:PORT[:IP]); db.sock in
+    /// Extra OVSDB listeners (`punix:PATH` or `ptcp:PORT[:IP]`); db.sock in
     /// the run dir is always served.
     #[arg(long)]
     remote: Vec<String>,
