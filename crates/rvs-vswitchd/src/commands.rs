@@ -115,6 +115,7 @@ pub fn register(
         }),
     );
     let d = dp.clone();
+    let b = backer.clone();
     c.register(
         "dpctl/dump-flows",
         "[-m] [dp]",
