@@ -123,12 +123,8 @@ pub fn register(
         2,
         h(move |a| {
             let verbose = a.iter().any(|x| x == "-m" || x == "--more");
-            let now = rvs_datapath::clock::Clock::now(&*rvs_datapath::clock::MonotonicClock::new());
-            let _ = now;
-            Ok(d.flow_dump()
-                .iter()
-                .map(|f| format_flow(f, std::time::Duration::ZERO, verbose) + "\n")
-                .collect())
+            let now = b.now();
+            Ok(d.flow_dump().iter().map(|f| format_flow(f, now, verbose) + "\n").collect())
         }),
     );
     let d = dp.clone();
