@@ -149,6 +149,123 @@ pub fn register(
             Ok(s)
         }),
     );
+    let d = dp.clone();
+    c.register(
+        "dpif-netdev/pmd-stats-show",
+        "",
+        0,
+        2,
+        h(move |_| {
+            let mut s = String::new();
+            for p in d.pmd_stats() {
+                let avg_subtables = if p.megaflow_hits == 0 {
+                    0.0
+                } else {
+                    p.subtable_lookups as f64 / p.megaflow_hits as f64
+                };
+                s += &format!("pmd thread numa_id 0 core_id {}:\n", p.id);
+                s += &format!("  packets received: {}\n", p.packets);
+                s += &format!("  packet recirculations: {}\n", p.recirculations);
+                s += &format!(
+                    "  avg. datapath passes per packet: {:.2}\n",
+                    if p.packets == 0 {
+                        0.0
+                    } else {
+                        (p.packets + p.recirculations) as f64 / p.packets as f64
+                    }
+                );
+                s += &format!("  emc hits: {}\n", p.emc_hits);
+                s += &format!("  megaflow hits: {}\n", p.megaflow_hits);
+                s += &format!("  avg. subtable lookups per megaflow hit: {avg_subtables:.2}\n");
+                s += &format!("  miss with success upcall: {}\n", p.upcalls_ok);
+                s += &format!("  miss with failed upcall: {}\n", p.upcalls_failed);
+                s += &format!(
+                    "  avg. packets per output batch: {:.2}\n",
+                    if p.output_batches == 0 {
+                        0.0
+                    } else {
+                        p.output_packets as f64 / p.output_batches as f64
+                    }
+                );
+            }
+            Ok(s)
+        }),
+    );
+    let d = dp.clone();
+    c.register(
+        "dpif-netdev/pmd-stats-clear",
+        "",
+        0,
+        2,
+        h(move |_| {
+            d.pmd_stats_clear();
+            Ok(String::new())
+        }),
+    );
+    let d = dp.clone();
+    c.register(
+        "dpif-netdev/pmd-rxq-show",
+        "",
+        0,
+        2,
+        h(move |_| {
+            let mut s = String::new();
+            let mut by_thread: std::collections::BTreeMap<usize, Vec<(u32, usize)>> =
+                Default::default();
+            for (t, port, q) in d.rxq_assignment() {
+                by_thread.entry(t).or_default().push((port.0, q));
+            }
+            for (t, qs) in by_thread {
+                s += &format!("pmd thread numa_id 0 core_id {t}:\n  isolated : false\n");
+                for (port, q) in qs {
+                    let name = d
+                        .port_query_by_number(rvs_packet::OdpPort(port))
+                        .map(|p| p.name)
+                        .unwrap_or_default();
+                    s += &format!("  port: {name:<16} queue-id: {q:>2} (enabled)\n");
+                }
+            }
+            Ok(s)
+        }),
+    );
+    let d = dp.clone();
+    c.register(
+        "coverage/show",
+        "",
+        0,
+        0,
+        h(move |_| {
+            let st = d.stats();
+            let mut s = String::from("Event coverage, totals since start:\n");
+            s += &format!("{:<40} {:>12}\n", "datapath_hit", st.hits);
+            s += &format!("{:<40} {:>12}\n", "datapath_missed", st.missed);
+            s += &format!("{:<40} {:>12}\n", "datapath_lost", st.lost);
+            for (reason, n) in d.drop_stats() {
+                s += &format!("{:<40} {:>12}\n", reason.name(), n);
+            }
+            Ok(s)
+        }),
+    );
+    let b = backer.clone();
+    let d = dp.clone();
+    c.register(
+        "memory/show",
+        "",
+        0,
+        0,
+        h(move |_| {
+            let cfg = b.read();
+            let rules: usize = cfg.bridges.values().map(|br| br.n_rules()).sum();
+            let ports: usize = cfg.bridges.values().map(|br| br.ports.len()).sum();
+            Ok(format!(
+                "bridges:{} ports:{} rules:{} udpif keys:{}\n",
+                cfg.bridges.len(),
+                ports,
+                rules,
+                d.stats().flows
+            ))
+        }),
+    );
     c.register(
         "netdev-dummy/receive",
         "name packet",

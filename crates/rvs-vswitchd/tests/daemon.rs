@@ -184,6 +184,12 @@ fn ovs_vsctl_and_ovs_appctl_drive_the_daemon() {
         "in_port=1,dl_src=02:00:00:00:00:01,dl_dst=02:00:00:00:00:02",
     ]);
     assert!(trace.contains("Datapath actions: "), "{trace}");
+    let pmd = d.appctl_ok(&["dpif-netdev/pmd-stats-show"]);
+    assert!(pmd.contains("miss with success upcall: 2"), "{pmd}");
+    let cov = d.appctl_ok(&["coverage/show"]);
+    assert!(cov.contains("datapath_missed                                     2"), "{cov}");
+    let rxq = d.appctl_ok(&["dpif-netdev/pmd-rxq-show"]);
+    assert!(rxq.contains("port: p1"), "{rxq}");
     let o = d.appctl(&["no-such-command"]);
     assert!(!o.status.success());
 
