@@ -253,7 +253,7 @@ impl Ctx {
                 ports.sort();
                 for (pname, p) in ports {
                     s.push_str(&format!("        Port {}\n", Atom::Str(pname).to_text()));
-                    for col in ["tag", "trunks", "vlan_mode"] {
+                    for col in ["tag", "trunks"] {
                         let d = self.read("Port", &p, col);
                         if !d.0.is_empty() {
                             let ty = self.col_type("Port", col).expect("vswitch schema column");

@@ -6,7 +6,6 @@
 //! `{peer=p2}`.
 
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
 
 use rvs_ovsdb::{AtomicType, BaseType, Max, Type};
 use serde_json::{json, Value};
@@ -234,22 +233,26 @@ fn split_top(text: &str, sep: char) -> Result<Vec<String>, ValueError> {
     Ok(out.into_iter().map(|s| s.trim().to_string()).collect())
 }
 
-/// Splits `key=value` at the first top-level `=`.
+/// Splits `key=value` at the first `=` outside double quotes.
 pub fn split_pair(text: &str) -> Result<(String, String), ValueError> {
-    let parts = split_top(text, '=')?;
-    if parts.len() < 2 {
-        return Err(ValueError::NotAPair(text.to_string()));
+    let mut in_quote = false;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        if in_quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_quote = false;
+            }
+        } else if c == '"' {
+            in_quote = true;
+        } else if c == '=' {
+            return Ok((text[..i].trim().to_string(), text[i + 1..].trim().to_string()));
+        }
     }
-    let key = parts[0].clone();
-    let value = text[text.find('=').map(|i| i + 1).unwrap_or(0)..].trim();
-    // The first `=` outside quotes: recompute by length of the key part.
-    let value = if text.trim_start().starts_with('"') {
-        let k_len = text.find(&key).unwrap_or(0) + key.len();
-        text[k_len..].trim_start().trim_start_matches('=').trim().to_string()
-    } else {
-        value.to_string()
-    };
-    Ok((key, value))
+    Err(ValueError::NotAPair(text.to_string()))
 }
 
 impl Datum {
@@ -426,8 +429,6 @@ impl Datum {
                 self.0.push((k.clone(), v.clone()));
             }
         }
-        let keys: BTreeSet<usize> = BTreeSet::new();
-        drop(keys);
         self.0.sort_by(|a, b| a.0.cmp(&b.0));
     }
 
