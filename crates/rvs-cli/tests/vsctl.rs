@@ -234,6 +234,22 @@ fn may_exist_if_exists_and_errors() {
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("a port named p1 already exists on bridge br1"), "{}", out.stderr);
 
+    // The binary: exit codes and stderr as the library reports them.
+    let bin = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rvs-vsctl"))
+            .arg(db.db_arg())
+            .arg("--no-wait")
+            .args(args)
+            .output()
+            .expect("run rvs-vsctl")
+    };
+    assert_eq!(bin(&["br-exists", "br1"]).status.code(), Some(0));
+    assert_eq!(bin(&["br-exists", "br9"]).status.code(), Some(2));
+    let out = bin(&["del-br", "br9"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "rvs-vsctl: no bridge named br9\n");
+    assert_eq!(String::from_utf8_lossy(&bin(&["list-br"]).stdout), "br0\nbr1\n");
+
     // No database.
     let out = run(&["--db=unix:/nonexistent/db.sock".to_string(), "list-br".to_string()]);
     assert_eq!(out.code, 1);

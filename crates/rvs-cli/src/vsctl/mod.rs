@@ -21,6 +21,22 @@ use serde_json::{json, Value};
 
 use value::{Atom, Datum};
 
+/// The text of `--help`.
+pub const USAGE: &str = "\
+rvs-vsctl: configures rvs through its OVSDB database (ovs-vsctl's syntax)
+usage: rvs-vsctl [OPTIONS] COMMAND [ARG...] [-- [OPTIONS] COMMAND [ARG...]]...
+
+Options: --db=unix:PATH (default unix:$RVS_RUNDIR/db.sock), --no-wait,
+  --timeout=SECS; per command: --may-exist, --if-exists, --id=@NAME
+
+Commands: init, show, add-br BR, del-br BR, list-br, br-exists BR,
+  add-port BR PORT [COL[:KEY]=VALUE]..., del-port [BR] PORT, list-ports BR,
+  port-to-br PORT, list TBL [REC...], find TBL [COL[:KEY]=VALUE]...,
+  get TBL REC COL[:KEY]..., set TBL REC COL[:KEY]=VALUE...,
+  add TBL REC COL VALUE..., remove TBL REC COL VALUE..., clear TBL REC COL...,
+  create TBL COL[:KEY]=VALUE..., destroy TBL REC...
+";
+
 /// What an invocation printed and its exit code.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Output {
@@ -57,6 +73,9 @@ pub enum VsctlError {
     /// The server refused the transaction.
     #[error("transaction error: {0}")]
     Transaction(String),
+    /// The database changed between reading and committing.
+    #[error("the database kept changing during the transaction; giving up")]
+    TryAgain,
     /// Waiting for the switch to reconfigure timed out.
     #[error("timed out after {0} seconds waiting for the switch to apply the configuration")]
     Timeout(u64),
@@ -99,6 +118,8 @@ pub(crate) struct Ctx {
     pub(crate) deleted: Vec<(String, String)>,
     /// `@name` symbols of `--id`.
     pub(crate) symbols: BTreeMap<String, String>,
+    /// `_version` of each row as read, for the transaction's `wait`s.
+    versions: BTreeMap<(String, String), Value>,
     pub(crate) out: String,
     pub(crate) exit: i32,
     next_row: usize,
@@ -285,6 +306,13 @@ impl Ctx {
             if self.new_rows.contains_key(uuid) {
                 ops.push(json!({"op": "insert", "table": table, "row": obj, "uuid-name": uuid}));
             } else if !obj.is_empty() {
+                // Fail (and retry) if another client changed the row since
+                // it was read, as ovs-vsctl's verify does.
+                if let Some(v) = self.versions.get(&(table.clone(), uuid.clone())) {
+                    ops.push(json!({"op": "wait", "table": table, "timeout": 0,
+                        "where": [["_uuid", "==", ["uuid", uuid]]], "columns": ["_version"],
+                        "until": "==", "rows": [{"_version": v}]}));
+                }
                 ops.push(json!({"op": "update", "table": table,
                     "where": [["_uuid", "==", ["uuid", uuid]]], "row": obj}));
             }
@@ -302,7 +330,19 @@ impl Ctx {
 /// Runs one invocation of `rvs-vsctl` with `args` (without the program
 /// name) and returns what it printed and its exit code.
 pub fn run(args: &[String]) -> Output {
-    match run_inner(args) {
+    if args.first().is_some_and(|a| a == "--help" || a == "-h") {
+        return Output { stdout: USAGE.to_string(), stderr: String::new(), code: 0 };
+    }
+    // A transaction that lost a race with another client is redone on
+    // fresh data, as ovs-vsctl does on TXN_TRY_AGAIN.
+    let mut result = run_inner(args);
+    for _ in 0..10 {
+        if !matches!(result, Err(VsctlError::TryAgain)) {
+            break;
+        }
+        result = run_inner(args);
+    }
+    match result {
         Ok(o) => o,
         Err(e) => Output {
             stdout: String::new(),
@@ -329,6 +369,7 @@ fn run_inner(args: &[String]) -> Result<Output, VsctlError> {
     params.extend(names.iter().map(|t| json!({"op": "select", "table": t, "where": []})));
     let result = rpc(&mut conn, &db, "transact", params, deadline, opts.timeout)?;
     let mut tables = BTreeMap::new();
+    let mut versions = BTreeMap::new();
     for (name, r) in names.iter().zip(result.as_array().into_iter().flatten()) {
         let mut rows = BTreeMap::new();
         for row in r.get("rows").and_then(Value::as_array).into_iter().flatten() {
@@ -339,6 +380,9 @@ fn run_inner(args: &[String]) -> Result<Output, VsctlError> {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
+            if let Some(v) = obj.get("_version") {
+                versions.insert((name.clone(), uuid.clone()), v.clone());
+            }
             let cols = obj
                 .iter()
                 .filter(|(k, _)| !k.starts_with('_'))
@@ -356,6 +400,7 @@ fn run_inner(args: &[String]) -> Result<Output, VsctlError> {
         dirty: BTreeMap::new(),
         deleted: Vec::new(),
         symbols: BTreeMap::new(),
+        versions,
         out: String::new(),
         exit: 0,
         next_row: 0,
@@ -381,7 +426,11 @@ fn run_inner(args: &[String]) -> Result<Output, VsctlError> {
         params.extend(ops.iter().cloned());
         let result = rpc(&mut conn, &db, "transact", params, deadline, opts.timeout)?;
         let results = result.as_array().cloned().unwrap_or_default();
-        if let Some(e) = results.iter().find(|r| r.get("error").is_some_and(|e| !e.is_null())) {
+        let failed = |r: &Value| r.get("error").is_some_and(|e| !e.is_null());
+        if ops.iter().zip(&results).any(|(op, r)| op["op"] == "wait" && failed(r)) {
+            return Err(VsctlError::TryAgain);
+        }
+        if let Some(e) = results.iter().find(|r| failed(r)) {
             let msg = match (e.get("error"), e.get("details")) {
                 (Some(Value::String(k)), Some(Value::String(d))) => format!("{k}: {d}"),
                 (Some(k), _) => k.to_string(),
