@@ -312,6 +312,12 @@ pub(crate) fn execute(ctx: &mut Ctx, c: &Command) -> R<()> {
         "show" => ctx.show()?,
         "add-br" => {
             need(c, 1, 3)?;
+            if a.len() > 1 {
+                return Err(cmd_err(format!(
+                    "cannot create bridge {} with parent {}: fake bridges are not supported",
+                    a[0], a[1]
+                )));
+            }
             let br = &a[0];
             if ctx.find_by_name("Bridge", br).is_some() {
                 if c.may_exist {
