@@ -1,5 +1,8 @@
-//! Shared code of the rvs command-line tools.
+//! Shared code of the rvs command-line tools: `rvs-appctl` ([`appctl`]),
+//! `rvs-vsctl` ([`vsctl`]) and `rvs-bench` ([`bench`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod appctl;
 pub mod bench;
+pub mod vsctl;
