@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The rvs demo (as root): two network namespaces joined through an rvs
 # bridge. Starts rvs-vswitchd with a private run dir, adds a bridge and two
-# ports with OVS's ovs-vsctl (or rvs-vsctl when built), pings across, then
+# ports with rvs-vsctl (ovs-vsctl works the same), pings across, then
 # shows the datapath flows and the MAC table. Cleans up on exit, even on
 # failure. Addresses are from 198.18.0.0/15 (RFC 2544 benchmarking range).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (it creates namespaces and veth pairs)" >&2; exit 1; }
-cargo build --release --bin rvs-vswitchd >&2
+cargo build --release --bin rvs-vswitchd --bin rvs-vsctl --bin rvs-appctl >&2
 BIN=target/release
 RUN=$(mktemp -d /tmp/rvs-demo.XXXXXX)
 export RVS_RUNDIR=$RUN RVS_DBDIR=$RUN
