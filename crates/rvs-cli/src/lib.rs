@@ -1,5 +1,5 @@
 //! Shared code of the rvs command-line tools: `rvs-appctl` ([`appctl`]),
-//! `rvs-vsctl` ([`vsctl`]) and `rvs-bench` ([`bench`]).
+//! `rvs-vsctl` ([`vsctl`]) and `rvs-bench` ([`mod@bench`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
