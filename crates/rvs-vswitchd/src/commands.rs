@@ -150,6 +150,53 @@ pub fn register(
         }),
     );
     let d = dp.clone();
+    let b = backer.clone();
+    c.register(
+        "dpif/show",
+        "",
+        0,
+        0,
+        h(move |_| {
+            let st = d.stats();
+            let mut s =
+                format!("{}@{}: hit:{} missed:{}\n", d.type_name(), d.name(), st.hits, st.missed);
+            let cfg = b.read();
+            for (name, br) in &cfg.bridges {
+                s += &format!("  {name}:\n");
+                for p in br.ports.values() {
+                    let (odp, kind) = match &p.kind {
+                        rvs_ofproto::ofproto::PortKind::Datapath(o) => {
+                            let t =
+                                d.port_query_by_number(*o).map(|x| x.type_name).unwrap_or_default();
+                            (o.0.to_string(), t)
+                        }
+                        rvs_ofproto::ofproto::PortKind::Patch { peer } => {
+                            ("none".to_string(), format!("patch: peer={peer}"))
+                        }
+                    };
+                    let num = if p.ofport == rvs_ofproto::OfPort::LOCAL {
+                        65534
+                    } else {
+                        u32::from(p.ofport.0)
+                    };
+                    s += &format!("    {} {}/{}: ({})\n", p.name, num, odp, kind);
+                }
+            }
+            Ok(s)
+        }),
+    );
+    let d = dp.clone();
+    c.register(
+        "dpctl/del-flows",
+        "[dp]",
+        0,
+        1,
+        h(move |_| {
+            d.flow_flush();
+            Ok(String::new())
+        }),
+    );
+    let d = dp.clone();
     c.register(
         "dpif-netdev/pmd-stats-show",
         "",

@@ -190,6 +190,11 @@ fn ovs_vsctl_and_ovs_appctl_drive_the_daemon() {
     assert!(cov.contains("datapath_missed                                     2"), "{cov}");
     let rxq = d.appctl_ok(&["dpif-netdev/pmd-rxq-show"]);
     assert!(rxq.contains("port: p1"), "{rxq}");
+    let show = d.appctl_ok(&["dpif/show"]);
+    assert!(show.contains("  br0:\n") && show.contains("    p2 7/"), "{show}");
+    assert!(show.contains("patch0 ") && show.contains("(patch: peer=nowhere)"), "{show}");
+    d.appctl_ok(&["dpctl/del-flows"]);
+    assert_eq!(d.appctl_ok(&["dpctl/dump-flows"]), "");
     let o = d.appctl(&["no-such-command"]);
     assert!(!o.status.success());
 
