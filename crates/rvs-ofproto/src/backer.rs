@@ -160,7 +160,7 @@ struct Handler(Weak<Backer>);
 impl UpcallHandler for Handler {
     fn upcall(&self, up: &Upcall<'_>) -> Result<UpcallReply, UpcallError> {
         let b = self.0.upgrade().ok_or_else(|| UpcallError("switch is shutting down".into()))?;
-        Ok(b.handle_upcall(up.key, up.packet))
+        Ok(b.handle_upcall(up.key))
     }
 
     fn action_upcall(&self, packet: &Packet, _key: &FlowKey, action: &UserspaceAction) {
@@ -757,7 +757,7 @@ impl Backer {
         };
         let mut f = parsed.flow;
         if let Some(hex) = packet_hex {
-            let bytes = parse_hex(hex).ok_or_else(|| {
+            let bytes = crate::trace::parse_hex(hex).ok_or_else(|| {
                 OfprotoError::BadFlow(format!("\"{hex}\" is not a packet in hex"))
             })?;
             let mut p = Packet::from_bytes(&bytes);
@@ -794,8 +794,7 @@ impl Backer {
         self.dpif.execute(packet, &out.actions).map_err(|e| OfprotoError::Dpif(e.to_string()))
     }
 
-    fn handle_upcall(&self, key: &FlowKey, packet: &Packet) -> UpcallReply {
-        let _ = packet;
+    fn handle_upcall(&self, key: &FlowKey) -> UpcallReply {
         self.stats.upcalls.fetch_add(1, Ordering::Relaxed);
         let now = self.now();
         let seq = self.seq.load(Ordering::SeqCst);
@@ -974,14 +973,6 @@ impl Backer {
         self.stats.passes.fetch_add(1, Ordering::Relaxed);
         self.stats.last_pass_us.store(start.elapsed().as_micros() as u64, Ordering::Relaxed);
     }
-}
-
-fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    if s.is_empty() || !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
 }
 
 fn revalidator_main(weak: Weak<Backer>) {

@@ -555,17 +555,24 @@ impl Bridge {
             }
             FlowModCommand::Modify | FlowModCommand::ModifyStrict => {
                 let strict = fm.command == FlowModCommand::ModifyStrict;
+                // Select first, check the new actions against the table of
+                // every rule they would go into, then change: a refused
+                // modify changes nothing.
+                let mut targets: Vec<(usize, Vec<(OfMatch, u16)>)> = Vec::new();
                 for t in self.table_range(fm.table)? {
-                    Self::check_actions(TableId(t as u8), &fm.actions)?;
-                }
-                for t in self.table_range(fm.table)? {
-                    let cls = &mut self.tables[t];
-                    let targets: Vec<(OfMatch, u16)> = cls
+                    let sel: Vec<(OfMatch, u16)> = self.tables[t]
                         .iter()
                         .filter(|(m, p, r)| selects(fm, strict, m, *p, r))
                         .map(|(m, p, _)| (*m, p))
                         .collect();
-                    for (m, p) in targets {
+                    if !sel.is_empty() {
+                        Self::check_actions(TableId(t as u8), &fm.actions)?;
+                        targets.push((t, sel));
+                    }
+                }
+                for (t, sel) in targets {
+                    let cls = &mut self.tables[t];
+                    for (m, p) in sel {
                         if let Some(slot) = cls.find_exact_mut(&m, p) {
                             let old = slot.clone();
                             *slot = Arc::new(Rule {

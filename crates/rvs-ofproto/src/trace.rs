@@ -136,3 +136,14 @@ pub fn render(cfg: &Config, bridge: &str, flow: &Flow, out: &XlateOut) -> String
     }
     s
 }
+
+/// Reads a packet written in hex (`ofproto/trace`'s and
+/// `netdev-dummy/receive`'s argument); whitespace is ignored. `None` when
+/// the text is empty, has an odd number of digits or a non-hex character.
+pub fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if s.is_empty() || !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}

@@ -102,13 +102,8 @@ fn multi_table_pipeline_with_registers_and_metadata() {
     // destination MAC; registers and metadata never reach the datapath.
     let flows = sw.dp_flows();
     assert_eq!(flows.len(), 1, "{flows:?}");
-    assert!(flows[0].contains("udp(dst=2000)") || flows[0].contains("udp(src="), "{}", flows[0]);
-    assert!(
-        flows[0].contains("set(eth(dst=02:00:00:00:00:22))")
-            || flows[0].contains("eth(dst=02:00:00:00:00:22"),
-        "{}",
-        flows[0]
-    );
+    assert!(flows[0].contains(",udp(dst=2000),"), "{}", flows[0]);
+    assert!(flows[0].contains("set(eth(dst=02:00:00:00:00:22))"), "{}", flows[0]);
     // p2's traffic (no rule in table 0) is dropped.
     sw.send("p2", &frame(mac(2), mac(1), None));
     assert!(sw.who_sent(&["p1", "p3"]).is_empty());
@@ -213,7 +208,8 @@ fn patch_loop_and_resubmit_loop_are_caught_not_followed() {
         .backer
         .trace("a", &rvs_ofproto::Flow::from_key(&key(&frame(mac(1), mac(2), None)), OfPort::LOCAL))
         .unwrap();
-    assert!(t.contains("over max translation depth") || t.contains("resubmit"), "{t}");
+    assert!(t.contains("Translation failed (over max translation depth 64)"), "{t}");
+    assert!(t.ends_with("Datapath actions: drop\n"), "{t}");
 }
 
 fn key(f: &[u8]) -> rvs_packet::FlowKey {
@@ -414,8 +410,7 @@ fn trace_shows_tables_rules_actions_megaflow_and_datapath_actions() {
     );
     assert!(t.contains("    resubmit(,1)\n 1. ip, priority 10\n    output:p2\n"), "{t}");
     assert!(
-        t.ends_with(&format!("Datapath actions: set(eth(dst=02:00:00:00:00:01)),{p2}\n"))
-            || t.contains("Datapath actions: set_masked"),
+        t.ends_with(&format!("Datapath actions: set(eth(dst=02:00:00:00:00:01)),{p2}\n")),
         "{t}"
     );
     // A packet given in hex.
@@ -453,4 +448,29 @@ fn dump_flows_prints_rules_in_ovs_ofctl_format_with_counters() {
     assert!(lines[1].ends_with("priority=0 actions=NORMAL"), "{out}");
     let named = sw.backer.dump_flows_text("br0", true).unwrap();
     assert!(named.contains("in_port=p1") && named.contains("actions=output:p2"), "{named}");
+}
+
+#[test]
+fn a_loose_modify_over_all_tables_checks_goto_against_each_rules_table() {
+    let mut sw = Switch::new();
+    sw.bridge("br0", secure());
+    sw.port("br0", "p1", PortSettings::default());
+    sw.add("br0", rule(0, 10, OfMatch::catchall(), vec![]));
+    sw.add("br0", rule(1, 10, OfMatch::catchall(), vec![]));
+    let to = |t: u8| FlowMod {
+        command: FlowModCommand::Modify,
+        table: TableId::ALL,
+        actions: vec![OfAction::GotoTable(TableId(t))],
+        ..FlowMod::default()
+    };
+    // goto_table:5 is fine for rules in tables 0 and 1.
+    assert_eq!(sw.backer.flow_mod("br0", &to(5)).unwrap().modified, 2);
+    // goto_table:1 is not, for the rule in table 1: refused whole.
+    let e = sw.backer.flow_mod("br0", &to(1)).unwrap_err();
+    assert!(e.to_string().contains("goto_table:1 in a rule of table 1"), "{e}");
+    let actions = sw.backer.dump_flows("br0", None, None).unwrap();
+    assert!(
+        actions.iter().all(|l| l.actions == vec![OfAction::GotoTable(TableId(5))]),
+        "{actions:?}"
+    );
 }

@@ -13,14 +13,6 @@ fn h(f: impl Fn(&[String]) -> Result<String, String> + Send + Sync + 'static) ->
     Arc::new(f)
 }
 
-fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    if s.is_empty() || !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
-}
-
 /// Every command the daemon answers.
 pub fn register(
     backer: Arc<Backer>,
@@ -326,8 +318,8 @@ pub fn register(
                 .get(&a[0])
                 .cloned()
                 .ok_or_else(|| format!("no such dummy netdev \"{}\"", a[0]))?;
-            let bytes =
-                parse_hex(&a[1]).ok_or_else(|| format!("\"{}\" is not a packet in hex", a[1]))?;
+            let bytes = rvs_ofproto::trace::parse_hex(&a[1])
+                .ok_or_else(|| format!("\"{}\" is not a packet in hex", a[1]))?;
             d.receive(Packet::from_bytes(&bytes));
             Ok(String::new())
         }),

@@ -72,7 +72,12 @@ fn main() -> Result<()> {
         .with_context(|| format!("creating run dir {}", rundir.display()))?;
     std::fs::create_dir_all(&dbdir)
         .with_context(|| format!("creating database dir {}", dbdir.display()))?;
-    tracing_init(&args);
+    let logdir = env_dir("RVS_LOGDIR", "/var/log/rvs");
+    if args.log_file.as_deref() == Some("") {
+        std::fs::create_dir_all(&logdir)
+            .with_context(|| format!("creating log dir {}", logdir.display()))?;
+    }
+    tracing_init(&args, &logdir)?;
 
     // One daemon per run dir.
     let lock_path = rundir.join("rvs-vswitchd.lock");
@@ -183,6 +188,26 @@ fn ensure_root_row(server: &Server) -> Result<()> {
     Ok(())
 }
 
-fn tracing_init(args: &Args) {
-    let _ = args;
+/// Logs go to stderr and, with `--log-file`, to a file too. Levels per
+/// module come from `RVS_LOG` (e.g. `info,rvs_ofproto=debug`; default
+/// `info`).
+fn tracing_init(args: &Args, logdir: &std::path::Path) -> Result<()> {
+    use tracing_subscriber::fmt::writer::MakeWriterExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RVS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
+    match &args.log_file {
+        Some(f) => {
+            let path =
+                if f.is_empty() { logdir.join("rvs-vswitchd.log") } else { PathBuf::from(f) };
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .with_context(|| format!("opening log file {}", path.display()))?;
+            builder.with_writer(std::io::stderr.and(std::sync::Mutex::new(file))).init();
+        }
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
 }

@@ -20,6 +20,7 @@ impl Daemon {
         std::fs::create_dir_all(dir).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_rvs-vswitchd"))
             .arg("--enable-dummy")
+            .arg(format!("--log-file={}", dir.join("file.log").display()))
             .env("RVS_RUNDIR", dir)
             .env("RVS_DBDIR", dir)
             .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap())
@@ -199,6 +200,9 @@ fn ovs_vsctl_and_ovs_appctl_drive_the_daemon() {
     assert!(!o.status.success());
 
     // kill -9, restart: the configuration and the OpenFlow port numbers are back.
+    let log = std::fs::read_to_string(dir.join("file.log")).unwrap();
+    assert!(log.contains("rvs-vswitchd ready"), "{log}");
+    assert!(log.contains("bogus"), "the bad interface is logged too: {log}");
     d.kill9();
     let d2 = Daemon::start(&dir);
     assert_eq!(d2.vsctl_ok(&["list-ports", "br0"]), "bad0\np1\np2\npatch0\n");
