@@ -18,7 +18,8 @@
 //! - [`mac_learning`] holds the MAC table;
 //! - [`backer`] holds upcalls, revalidation, the public API of the switch;
 //! - [`text`] holds ovs-ofctl's flow syntax, parsed and printed;
-//! - [`trace`] holds `ofproto/trace`.
+//! - [`trace`] holds `ofproto/trace`;
+//! - [`ofp`] holds the OpenFlow wire protocol.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -28,6 +29,7 @@ pub mod cls;
 pub mod flow;
 pub mod flow_mod;
 pub mod mac_learning;
+pub mod ofp;
 pub mod ofproto;
 pub mod text;
 pub mod trace;

@@ -1,0 +1,1 @@
+//! Actions and instructions on the wire, standard and Nicira.

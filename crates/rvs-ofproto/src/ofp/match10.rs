@@ -1,0 +1,1 @@
+//! OpenFlow 1.0's fixed 40-byte match.

@@ -1,0 +1,1 @@
+//! OpenFlow messages other than flow messages.

@@ -1,0 +1,1 @@
+//! NXM and OXM matches: field headers and TLV lists.
