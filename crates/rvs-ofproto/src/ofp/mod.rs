@@ -570,7 +570,7 @@ pub fn finish_msg(mut b: Vec<u8>) -> Vec<u8> {
 
 /// Pads `b` with zeros to a multiple of 8 bytes.
 pub fn pad8(b: &mut Vec<u8>) {
-    while b.len() % 8 != 0 {
+    while !b.len().is_multiple_of(8) {
         b.push(0);
     }
 }
