@@ -49,7 +49,12 @@ pub fn decode_flow_removed(_m: &RawMsg<'_>, _p: Protocol) -> Result<FlowRemoved,
     todo!()
 }
 /// x
-pub fn encode_flow_stats_request(_r: &FlowStatsRequest, _agg: bool, _p: Protocol, _xid: u32) -> Vec<u8> {
+pub fn encode_flow_stats_request(
+    _r: &FlowStatsRequest,
+    _agg: bool,
+    _p: Protocol,
+    _xid: u32,
+) -> Vec<u8> {
     todo!()
 }
 /// x
