@@ -260,6 +260,9 @@ impl Backer {
             .get_mut(bridge)
             .ok_or_else(|| OfprotoError::NoSuchBridge(bridge.to_string()))?;
         let r = f(b, &mut cfg.odp_map);
+        if r.is_ok() {
+            b.events.notify();
+        }
         drop(guard);
         if r.is_ok() {
             self.changed();
@@ -702,6 +705,93 @@ impl Backer {
             self.changed();
         }
         Ok(had)
+    }
+
+    /// Takes the queued flow-removed messages of `bridge`.
+    pub fn take_flow_removed(&self, bridge: &str) -> Vec<crate::ofproto::FlowRemoved> {
+        self.with_bridge_read(bridge, |b| b.flow_removed.lock().unwrap().drain(..).collect())
+            .unwrap_or_default()
+    }
+
+    /// The signal `bridge` raises on packet-ins, flow-removed and changes.
+    pub fn events(&self, bridge: &str) -> Option<Arc<crate::ofproto::Signal>> {
+        self.with_bridge_read(bridge, |b| b.events.clone()).ok()
+    }
+
+    /// Sets the OpenFlow config bits of port `port` (an OpenFlow port_mod).
+    pub fn port_mod(
+        &self,
+        bridge: &str,
+        port: OfPort,
+        config: PortConfig,
+    ) -> Result<(), OfprotoError> {
+        self.with_bridge(bridge, |b, _| {
+            let p = b.ports.get_mut(&port).ok_or_else(|| OfprotoError::NoSuchPort {
+                bridge: bridge.to_string(),
+                port: port.to_string(),
+            })?;
+            p.config = config;
+            Ok(())
+        })
+    }
+
+    /// Tells `bridge` about its controllers: whether any is `configured`
+    /// (a standalone bridge without controllers keeps the rule
+    /// `priority=0,actions=NORMAL`; configuring one removes that rule, as
+    /// OVS does), whether it is in `fail_open` (standalone, no controller
+    /// reachable: act as a learning switch), and whether table misses go to
+    /// the controller (`miss_to_controller`, for OpenFlow 1.0-1.2 controllers).
+    pub fn set_controller_mode(
+        &self,
+        bridge: &str,
+        configured: bool,
+        fail_open: bool,
+        miss_to_controller: bool,
+    ) -> Result<(), OfprotoError> {
+        let now = self.now();
+        let changed = {
+            let mut cfg = self.cfg.write().unwrap();
+            let b = cfg
+                .bridges
+                .get_mut(bridge)
+                .ok_or_else(|| OfprotoError::NoSuchBridge(bridge.to_string()))?;
+            let standalone = b.fail_mode == FailMode::Standalone;
+            let fail_open = fail_open && standalone;
+            let mut changed =
+                b.fail_open != fail_open || b.miss_to_controller != miss_to_controller;
+            b.fail_open = fail_open;
+            b.miss_to_controller = miss_to_controller;
+            if b.controllers_configured != configured {
+                b.controllers_configured = configured;
+                changed = true;
+                if standalone {
+                    let default_rule = FlowMod {
+                        priority: 0,
+                        actions: vec![OfAction::output(OfPort::NORMAL)],
+                        ..FlowMod::default()
+                    };
+                    if configured {
+                        let is_default = b.tables[0].iter().any(|(m, p, r)| {
+                            p == 0 && m.wc.is_catchall() && *r.actions == default_rule.actions
+                        });
+                        if is_default {
+                            let del = FlowMod {
+                                command: crate::FlowModCommand::DeleteStrict,
+                                ..default_rule
+                            };
+                            b.flow_mod(&del, now)?;
+                        }
+                    } else {
+                        b.flow_mod(&default_rule, now)?;
+                    }
+                }
+            }
+            changed
+        };
+        if changed {
+            self.changed();
+        }
+        Ok(())
     }
 
     /// Takes the queued packet-ins of `bridge`.

@@ -19,13 +19,15 @@
 //! - [`backer`] holds upcalls, revalidation, the public API of the switch;
 //! - [`text`] holds ovs-ofctl's flow syntax, parsed and printed;
 //! - [`trace`] holds `ofproto/trace`;
-//! - [`ofp`] holds the OpenFlow wire protocol.
+//! - [`ofp`] holds the OpenFlow wire protocol;
+//! - [`connmgr`] holds OpenFlow connections: sockets, sessions, controllers.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod actions;
 pub mod backer;
 pub mod cls;
+pub mod connmgr;
 pub mod flow;
 pub mod flow_mod;
 pub mod mac_learning;

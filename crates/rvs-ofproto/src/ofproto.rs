@@ -14,8 +14,37 @@ use crate::types::{Cookie, OfPort, TableId};
 use rvs_packet::OdpPort;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
+
+/// A counter that threads wait on: the OpenFlow transport sleeps on its
+/// bridge's signal until a packet-in, flow-removed or port change arrives.
+#[derive(Debug, Default)]
+pub struct Signal {
+    seq: Mutex<u64>,
+    cv: Condvar,
+}
+
+impl Signal {
+    /// Bumps the counter and wakes every waiter.
+    pub fn notify(&self) {
+        *self.seq.lock().unwrap() += 1;
+        self.cv.notify_all();
+    }
+
+    /// The current count.
+    pub fn seq(&self) -> u64 {
+        *self.seq.lock().unwrap()
+    }
+
+    /// Waits until the count differs from `seen` or `timeout` passes;
+    /// returns the count.
+    pub fn wait(&self, seen: u64, timeout: Duration) -> u64 {
+        let g = self.seq.lock().unwrap();
+        let (g, _) = self.cv.wait_timeout_while(g, timeout, |s| *s == seen).unwrap();
+        *g
+    }
+}
 
 /// Most packet-ins queued per bridge before new ones are dropped (and
 /// counted).
@@ -404,6 +433,17 @@ pub struct Bridge {
     pub packet_ins_dropped: AtomicU64,
     /// Flow-removed messages waiting.
     pub flow_removed: Mutex<VecDeque<FlowRemoved>>,
+    /// Notified on every packet-in, flow-removed and change of the bridge.
+    pub events: Arc<Signal>,
+    /// Fail-open: no controller has been reachable for a while in
+    /// standalone mode, so every packet goes to NORMAL, whatever the tables say.
+    pub fail_open: bool,
+    /// A table miss sends the packet to the controller (reason no_match),
+    /// as OpenFlow 1.0-1.2 controllers expect; 1.3+ needs a table-miss rule.
+    pub miss_to_controller: bool,
+    /// Controllers are configured (the standalone default rule is then
+    /// left out).
+    pub controllers_configured: bool,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -425,6 +465,10 @@ impl Bridge {
             packet_ins: Mutex::new(VecDeque::new()),
             packet_ins_dropped: AtomicU64::new(0),
             flow_removed: Mutex::new(VecDeque::new()),
+            events: Arc::new(Signal::default()),
+            fail_open: false,
+            miss_to_controller: false,
+            controllers_configured: false,
         }
     }
 
@@ -465,6 +509,8 @@ impl Bridge {
             self.packet_ins_dropped.fetch_add(1, Ordering::Relaxed);
         } else {
             q.push_back(pi);
+            drop(q);
+            self.events.notify();
         }
     }
 
@@ -627,7 +673,11 @@ impl Bridge {
         if !r.flags.send_flow_rem {
             return;
         }
-        self.flow_removed.lock().unwrap().push_back(FlowRemoved {
+        let mut q = self.flow_removed.lock().unwrap();
+        if q.len() >= PACKET_IN_QUEUE {
+            q.pop_front();
+        }
+        q.push_back(FlowRemoved {
             table: r.table,
             priority: r.priority,
             match_: r.match_,
@@ -639,6 +689,8 @@ impl Bridge {
             packets: r.stats.packets.load(Ordering::Relaxed),
             bytes: r.stats.bytes.load(Ordering::Relaxed),
         });
+        drop(q);
+        self.events.notify();
     }
 
     /// Removes rules whose idle or hard timeout has passed; returns how many.

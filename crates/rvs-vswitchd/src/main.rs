@@ -123,7 +123,11 @@ fn main() -> Result<()> {
         .create("ovs-netdev", class, config)
         .map_err(|e| anyhow!("creating the datapath: {e}"))?;
     let backer = Backer::new(dp.clone(), MonotonicClock::new(), true);
-    let rec = Arc::new(reconcile::Reconciler::new(backer.clone(), args.enable_dummy));
+    let connmgr = rvs_ofproto::connmgr::ConnMgr::new(backer.clone());
+    let rec = Arc::new(
+        reconcile::Reconciler::new(backer.clone(), args.enable_dummy)
+            .with_openflow(connmgr.clone(), rundir.clone()),
+    );
 
     // The control socket.
     let ctl = args.unixctl.clone().unwrap_or_else(|| rundir.join("rvs-vswitchd.ctl"));
@@ -163,6 +167,7 @@ fn main() -> Result<()> {
 
     let _ = exit_rx.recv();
     tracing::info!("exiting");
+    connmgr.shutdown();
     backer.shutdown();
     server.stop();
     let _ = std::fs::remove_file(&pid_ctl);

@@ -9,10 +9,13 @@
 use rvs_datapath::netdev::dummy::DummyNetdev;
 use rvs_datapath::netdev::{Netdev, NetdevRegistry};
 use rvs_ofproto::backer::{BridgeSettings, PortSettings};
+use rvs_ofproto::connmgr::{BridgeOfConfig, ConnMgr, ControllerConfig};
+use rvs_ofproto::ofp::Version;
 use rvs_ofproto::ofproto::{PortConfig, PortKind};
 use rvs_ofproto::{Backer, FailMode, OfPort, PortVlan, VlanMode};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -95,6 +98,11 @@ struct BridgeWant {
     mac_size: usize,
     mac_aging: Duration,
     ifaces: Vec<IfaceWant>,
+    /// OpenFlow: controllers, versions, datapath id (the management
+    /// socket is added when applied).
+    of: BridgeOfConfig,
+    /// Controller rows: (uuid, target).
+    controllers: Vec<(String, String)>,
 }
 
 /// What the database asks for.
@@ -128,7 +136,38 @@ fn read_want(db: &Value) -> Want {
                 oc.get("mac-aging-time").and_then(|s| s.parse().ok()).unwrap_or(300),
             ),
             ifaces: Vec::new(),
+            of: BridgeOfConfig::default(),
+            controllers: Vec::new(),
         };
+        let protocols: Vec<String> = match b.get("protocols") {
+            Some(v) => {
+                datum::atoms(v).into_iter().filter_map(|a| a.as_str()).map(str::to_string).collect()
+            }
+            None => Vec::new(),
+        };
+        if !protocols.is_empty() {
+            bw.of.versions = protocols
+                .iter()
+                .filter_map(|p| Version::from_name(p))
+                .fold(0, |acc, v| acc | v.bit());
+        }
+        bw.of.datapath_id = oc
+            .get("datapath-id")
+            .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok());
+        let ctls = t("Controller");
+        for cu in datum::uuids(b.get("controller")) {
+            let Some(c) = ctls.get(&cu) else { continue };
+            let target = datum::string(c.get("target")).unwrap_or_default();
+            let mut cc = ControllerConfig::new(&target);
+            if let Some(ms) = datum::int(c.get("inactivity_probe")) {
+                cc.probe = (ms > 0).then(|| Duration::from_millis(ms.max(1000) as u64));
+            }
+            if let Some(ms) = datum::int(c.get("max_backoff")) {
+                cc.max_backoff = Duration::from_millis(ms.max(1000) as u64);
+            }
+            bw.of.controllers.push(cc);
+            bw.controllers.push((cu.clone(), target));
+        }
         for pu in datum::uuids(b.get("ports")) {
             let Some(p) = ports.get(&pu) else { continue };
             let mode = datum::string(p.get("vlan_mode")).and_then(|m| m.parse::<VlanMode>().ok());
@@ -170,6 +209,8 @@ pub struct Reconciler {
     pub dummies: Mutex<HashMap<String, Arc<DummyNetdev>>>,
     applied: Mutex<HashMap<String, Applied>>,
     errors: Mutex<HashMap<String, String>>,
+    /// OpenFlow connections, and the run directory for management sockets.
+    openflow: Option<(Arc<ConnMgr>, PathBuf)>,
 }
 
 impl Reconciler {
@@ -182,7 +223,15 @@ impl Reconciler {
             dummies: Mutex::new(HashMap::new()),
             applied: Mutex::new(HashMap::new()),
             errors: Mutex::new(HashMap::new()),
+            openflow: None,
         }
+    }
+
+    /// Gives every bridge OpenFlow: a management socket
+    /// `<rundir>/<bridge>.mgmt` and the controllers its rows name.
+    pub fn with_openflow(mut self, connmgr: Arc<ConnMgr>, rundir: PathBuf) -> Self {
+        self.openflow = Some((connmgr, rundir));
+        self
     }
 
     fn open(
@@ -227,6 +276,9 @@ impl Reconciler {
             .cloned()
             .collect();
         for name in gone {
+            if let Some((cm, _)) = &self.openflow {
+                cm.del_bridge(&name);
+            }
             let _ = self.backer.del_bridge(&name);
             applied.remove(&name);
         }
@@ -335,6 +387,18 @@ impl Reconciler {
             }
         }
         self.backer.update_patch_errors();
+        if let Some((cm, rundir)) = &self.openflow {
+            for bw in &want.bridges {
+                if !applied.contains_key(&bw.name) {
+                    continue;
+                }
+                let mut of = bw.of.clone();
+                of.mgmt = Some(rundir.join(format!("{}.mgmt", bw.name)));
+                for (target, e) in cm.set_bridge(&bw.name, &of) {
+                    tracing::warn!("bridge {}: {target}: {e}", bw.name);
+                }
+            }
+        }
         drop(applied);
         self.write_back(db, &want, &errors)
     }
@@ -377,6 +441,9 @@ impl Reconciler {
                 }
             }
         }
+        if let Some((cm, _)) = &self.openflow {
+            ops.extend(controller_write_back(db, want, cm));
+        }
         if let Some(root) = &want.root {
             let cur = db
                 .get("Open_vSwitch")
@@ -393,4 +460,72 @@ impl Reconciler {
         }
         ops
     }
+}
+
+/// Controller and Bridge status: `is_connected`, `role`, `status` of each
+/// Controller row, and each Bridge's `datapath_id`; only what changed.
+fn controller_write_back(db: &Value, want: &Want, cm: &ConnMgr) -> Vec<Value> {
+    let mut ops = Vec::new();
+    let rows = db.get("Controller").and_then(|v| v.as_object()).cloned().unwrap_or_default();
+    let brows = db.get("Bridge").and_then(|v| v.as_object()).cloned().unwrap_or_default();
+    for bw in &want.bridges {
+        if let Some(dpid) = cm.datapath_id(&bw.name) {
+            let hex = format!("{dpid:016x}");
+            let cur = brows
+                .iter()
+                .find(|(_, r)| datum::string(r.get("name")).as_deref() == Some(bw.name.as_str()));
+            if let Some((uuid, r)) = cur {
+                if datum::string(r.get("datapath_id")).as_deref() != Some(hex.as_str()) {
+                    ops.push(json!({
+                        "op": "update", "table": "Bridge",
+                        "where": [["_uuid", "==", ["uuid", uuid]]],
+                        "row": {"datapath_id": hex}
+                    }));
+                }
+            }
+        }
+        let status = cm.controller_status(&bw.name);
+        for (uuid, target) in &bw.controllers {
+            let Some(row) = rows.get(uuid) else { continue };
+            let st = status.iter().find(|s| &s.target == target);
+            let (connected, role, mut map) = match st {
+                Some(s) => {
+                    let mut m = BTreeMap::new();
+                    m.insert("state".to_string(), s.state.to_string());
+                    if let Some(e) = &s.last_error {
+                        m.insert("last_error".to_string(), e.clone());
+                    }
+                    (s.is_connected, s.role.name(), m)
+                }
+                None => {
+                    let mut m = BTreeMap::new();
+                    m.insert("state".to_string(), "VOID".to_string());
+                    m.insert("last_error".to_string(), "the target does not parse".to_string());
+                    (false, "other", m)
+                }
+            };
+            let cur_connected = row.get("is_connected").and_then(|v| v.as_bool()).unwrap_or(false);
+            let cur_role = datum::string(row.get("role"));
+            let mut cur_map = datum::map(row.get("status"));
+            cur_map.retain(|k, _| k == "state" || k == "last_error");
+            if cur_connected == connected && cur_role.as_deref() == Some(role) && cur_map == map {
+                continue;
+            }
+            if let Some(s) = st {
+                if let Some(t) = s.sec_since_connect {
+                    map.insert("sec_since_connect".to_string(), t.to_string());
+                }
+                if let Some(t) = s.sec_since_disconnect {
+                    map.insert("sec_since_disconnect".to_string(), t.to_string());
+                }
+            }
+            let pairs: Vec<Value> = map.into_iter().map(|(k, v)| json!([k, v])).collect();
+            ops.push(json!({
+                "op": "update", "table": "Controller",
+                "where": [["_uuid", "==", ["uuid", uuid]]],
+                "row": {"is_connected": connected, "role": role, "status": ["map", pairs]}
+            }));
+        }
+    }
+    ops
 }

@@ -225,6 +225,10 @@ pub fn xlate(cfg: &Config, xin: &XlateIn) -> XlateOut {
     match &xin.actions {
         Some(actions) => ctx.do_actions(actions),
         None if no_recv => ctx.note("port has no_recv set: dropping"),
+        None if bridge.fail_open => {
+            ctx.note("fail-open: no controller reachable, acting as a learning switch");
+            ctx.output(OfPort::NORMAL, 0);
+        }
         None => ctx.xlate_table(TableId(0)),
     }
     if !ctx.action_set.is_empty() && ctx.out.error.is_none() {
@@ -304,6 +308,13 @@ impl<'a> Ctx<'a> {
                 if self.trace {
                     self.indent -= 4;
                 }
+            }
+            None if self.bridge.miss_to_controller && table.0 == 0 && self.depth == 0 => {
+                self.note(format!("{:>2}. No match.", table.0));
+                self.indent += 4;
+                self.note("controller (table miss, reason no_match)");
+                self.controller(PacketInReason::NoMatch, u16::MAX, 0, &[]);
+                self.indent -= 4;
             }
             None => {
                 self.note(format!("{:>2}. No match.", table.0));
