@@ -408,7 +408,7 @@ fn fake_bridges_match_ovs_vsctl() {
     db.ok(&["del-br", "fake0"]);
     assert_eq!(db.same(&["list-br"]), "br0\n");
     assert_eq!(db.same(&["list-ports", "br0"]), "p1\n");
-    assert_eq!(db.same(&["list", "Port", "p2"]).len(), 0);
+    assert_eq!(db.same(&["find", "Port", "name=p2"]).len(), 0);
 }
 
 #[test]

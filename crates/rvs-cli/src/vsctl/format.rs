@@ -302,10 +302,22 @@ impl Ctx {
                 for r in &rows {
                     s.push_str("  <tr>\n");
                     for c in r {
-                        s.push_str(&format!(
-                            "    <td>{}</td>\n",
-                            html_cell(&c.text(style.data, &is_new))
-                        ));
+                        let text = c.text(style.data, &is_new);
+                        let cell = match &c.uuid {
+                            // A row's own UUID is the anchor the links point to.
+                            // (OVS shows the first 8 characters of the text,
+                            // whatever the data format.)
+                            Some(_) => {
+                                let short: String = text.chars().take(8).collect();
+                                format!(
+                                    "<a name=\"{}\">{}</a>",
+                                    html_escape(&text),
+                                    html_escape(&short)
+                                )
+                            }
+                            _ => html_cell(&text),
+                        };
+                        s.push_str(&format!("    <td>{cell}</td>\n"));
                     }
                     s.push_str("  </tr>\n");
                 }
