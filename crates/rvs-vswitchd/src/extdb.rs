@@ -261,6 +261,7 @@ fn session(remote: &str, rec: &Reconciler, stop: &AtomicBool) -> Result<(), Sess
         };
         match msg {
             Message::Request { method, params, id } if method == "echo" => {
+                tracing::debug!("database {remote}: answering echo {id}");
                 conn.send(&Message::reply(Value::Array(params), id))?;
             }
             Message::Request { method, id, .. } => {

@@ -65,7 +65,7 @@ impl Drop for Proc {
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool, log: impl Fn() -> String) {
     let t = Instant::now();
     while !cond() {
-        assert!(t.elapsed() < Duration::from_secs(15), "timed out waiting for {what}\n{}", log());
+        assert!(t.elapsed() < Duration::from_secs(20), "timed out waiting for {what}\n{}", log());
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -105,6 +105,7 @@ fn start_rvs(rundir: &Path, database: &str) -> Proc {
         .arg(database)
         .env("RVS_RUNDIR", rundir)
         .env("RVS_DBDIR", rundir)
+        .env("RVS_LOG", "info,rvs_vswitchd::extdb=debug")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(rundir.join("daemon.log")).unwrap())
         .spawn()
@@ -224,6 +225,24 @@ fn ovs_ovsdb_server_drives_rvs() {
     assert!(err.contains("nonesuch"), "{err}");
     vsctl_ok(&db, &["del-port", "br0", "bad"], &rundir);
 
+    // A fake bridge is a tagged internal port of its parent, not a bridge
+    // (VLAN 20: p2 is on VLAN 10 and would belong to a fake bridge there).
+    vsctl_ok(&db, &["add-br", "vlan20", "br0", "20"], &rundir);
+    vsctl_ok(
+        &db,
+        &["add-port", "vlan20", "p4", "--", "set", "interface", "p4", "type=dummy"],
+        &rundir,
+    );
+    assert_eq!(vsctl_ok(&db, &["get", "port", "p4", "tag"], &rundir), "20\n");
+    let dpif = appctl_ok(&rundir, &["dpif/show"]);
+    assert!(dpif.contains("    vlan20 "), "{dpif}");
+    assert!(dpif.contains("    p4 "), "{dpif}");
+    assert!(!dpif.contains("  vlan20:"), "{dpif}");
+    assert_ne!(vsctl_ok(&db, &["get", "interface", "vlan20", "ofport"], &rundir), "-1\n");
+    vsctl_ok(&db, &["del-br", "vlan20"], &rundir);
+    let dpif = appctl_ok(&rundir, &["dpif/show"]);
+    assert!(!dpif.contains("vlan20") && !dpif.contains(" p4 "), "{dpif}");
+
     vsctl_ok(&db, &["del-port", "br0", "p1"], &rundir);
     let dpif = appctl_ok(&rundir, &["dpif/show"]);
     assert!(!dpif.contains(" p1 "), "{dpif}");
@@ -286,4 +305,9 @@ fn tcp_remote_and_the_ovs_vswitchd_lock() {
         &second,
     );
     assert_eq!(vsctl_ok(&db, &["get", "interface", "p1", "ofport"], &second), "1\n");
+
+    // Over TCP ovsdb-server probes an idle client with "echo" (after 5 s)
+    // and drops it if unanswered: rvs answers and stays connected.
+    wait_for("an echo request", || log(&second).contains("answering echo"), || log(&second));
+    assert!(!log(&second).contains("reconnecting"), "{}", log(&second));
 }
