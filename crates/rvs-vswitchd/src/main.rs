@@ -135,6 +135,9 @@ fn main() -> Result<()> {
     let Some(server) = server else {
         // An external database: its client applies every update.
         let remote = remote.unwrap_or_default().to_string();
+        if !args.remote.is_empty() {
+            tracing::warn!("--remote is ignored: the database is served by {remote}");
+        }
         tracing::info!("rvs-vswitchd ready: database {remote}, control socket {}", ctl.display());
         let stop2 = stop.clone();
         std::thread::Builder::new()

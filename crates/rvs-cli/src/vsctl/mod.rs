@@ -26,12 +26,20 @@ pub const USAGE: &str = "\
 rvs-vsctl: configures rvs through its OVSDB database (ovs-vsctl's syntax)
 usage: rvs-vsctl [OPTIONS] COMMAND [ARG...] [-- [OPTIONS] COMMAND [ARG...]]...
 
-Options: --db=unix:PATH (default unix:$RVS_RUNDIR/db.sock), --no-wait,
-  --timeout=SECS; per command: --may-exist, --if-exists, --id=@NAME
+Options: --db=unix:PATH|tcp:IP:PORT (default unix:$RVS_RUNDIR/db.sock),
+  --no-wait, --timeout=SECS; per command: --may-exist, --if-exists,
+  --id=@NAME, --columns=COL,... (list, find)
+Output of list and find: --format=list|table|csv|json|html,
+  -d, --data=string|bare|json, --no-headings, --bare
 
-Commands: init, show, add-br BR, del-br BR, list-br, br-exists BR,
+Commands: init, show, add-br BR [PARENT VLAN], del-br BR, list-br,
+  br-exists BR, br-to-vlan BR, br-to-parent BR,
   add-port BR PORT [COL[:KEY]=VALUE]..., del-port [BR] PORT, list-ports BR,
-  port-to-br PORT, list TBL [REC...], find TBL [COL[:KEY]=VALUE]...,
+  port-to-br PORT, list-ifaces BR, iface-to-br IFACE,
+  set-controller BR TARGET..., get-controller BR, del-controller BR,
+  set-fail-mode BR standalone|secure, get-fail-mode BR, del-fail-mode BR,
+  set-manager TARGET..., get-manager, del-manager,
+  list TBL [REC...], find TBL [COL[:KEY]=VALUE]...,
   get TBL REC COL[:KEY]..., set TBL REC COL[:KEY]=VALUE...,
   add TBL REC COL VALUE..., remove TBL REC COL VALUE..., clear TBL REC COL...,
   create TBL COL[:KEY]=VALUE..., destroy TBL REC...
