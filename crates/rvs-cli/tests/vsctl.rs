@@ -358,6 +358,9 @@ fn table_formats_match_ovs_vsctl() {
         "name,other_config\nbr0,\"{x=\"\"y z\"\"}\"\n"
     );
     db.same_err(&["--columns=nosuch", "list", "Bridge"]);
+    db.same_err(&["--format=foo", "list", "Bridge"]);
+    db.same_err(&["-d", "foo", "list", "Bridge"]);
+    db.same_err(&["list-br", "--real"]);
 }
 
 #[test]
@@ -367,6 +370,8 @@ fn fake_bridges_match_ovs_vsctl() {
     db.ok(&["add-br", "br0", "--", "add-port", "br0", "p1"]);
     db.ok(&["add-br", "fake0", "br0", "10", "--", "add-port", "fake0", "p2"]);
     assert_eq!(db.same(&["list-br"]), "br0\nfake0\n");
+    assert_eq!(db.same(&["--real", "list-br"]), "br0\n");
+    assert_eq!(db.same(&["--fake", "list-br"]), "fake0\n");
     assert_eq!(db.same(&["br-to-parent", "fake0"]), "br0\n");
     assert_eq!(db.same(&["br-to-parent", "br0"]), "br0\n");
     assert_eq!(db.same(&["br-to-vlan", "fake0"]), "10\n");

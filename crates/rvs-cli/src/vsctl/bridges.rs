@@ -366,7 +366,15 @@ pub(crate) fn execute(ctx: &mut Ctx, c: &Command) -> R<bool> {
         "add-br" => ctx.add_br(c)?,
         "del-br" => ctx.del_br(c)?,
         "list-br" => {
-            let names = ctx.all_bridges().into_iter().map(|b| b.name).collect();
+            need(c, 0, 0)?;
+            // --real: only real bridges; --fake: only fake ones; neither
+            // (or both): all.
+            let names = ctx
+                .all_bridges()
+                .into_iter()
+                .filter(|b| c.real == c.fake || c.fake == b.parent.is_some())
+                .map(|b| b.name)
+                .collect();
             ctx.print_sorted(names);
         }
         "br-exists" => {
@@ -452,9 +460,7 @@ pub(crate) fn execute(ctx: &mut Ctx, c: &Command) -> R<bool> {
             ctx.write("Bridge", &br.row, "fail_mode", Datum::default());
         }
         "set-fail-mode" => {
-            if a.len() != 2 {
-                return Err(cmd_err("'set-fail-mode' command requires at least 2 arguments"));
-            }
+            need(c, 2, 2)?;
             let br = ctx.need_real_br(&a[0])?;
             if a[1] != "standalone" && a[1] != "secure" {
                 return Err(cmd_err("fail-mode must be \"standalone\" or \"secure\""));

@@ -6,8 +6,11 @@ use super::{cmd_err, Command, Ctx, VsctlError};
 pub(crate) type R<T> = Result<T, VsctlError>;
 
 pub(crate) fn need(c: &Command, min: usize, max: usize) -> R<()> {
-    if c.args.len() < min || c.args.len() > max {
+    if c.args.len() < min {
         return Err(cmd_err(format!("'{}' command requires at least {min} arguments", c.name)));
+    }
+    if c.args.len() > max {
+        return Err(cmd_err(format!("'{}' command takes at most {max} arguments (note that options must precede command names and follow a \"--\" argument)", c.name)));
     }
     Ok(())
 }

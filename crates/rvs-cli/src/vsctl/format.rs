@@ -70,7 +70,7 @@ impl Style {
             "string" => Data::String,
             "bare" => Data::Bare,
             "json" => Data::Json,
-            _ => return Err(cmd_err(format!("unknown cell format \"{v}\""))),
+            _ => return Err(cmd_err(format!("unknown data format \"{v}\""))),
         };
         Ok(())
     }

@@ -112,6 +112,9 @@ pub(crate) struct Command {
     pub(crate) id: Option<String>,
     /// `--columns=` of `list` and `find`.
     pub(crate) columns: Option<String>,
+    /// `--real` and `--fake` of `list-br`.
+    pub(crate) real: bool,
+    pub(crate) fake: bool,
 }
 
 /// A row in the local copy: column name to value.
@@ -178,7 +181,7 @@ fn parse_args(args: &[String]) -> Result<(Options, Vec<Command>), VsctlError> {
                 opts.timeout = (secs > 0).then_some(secs);
             }
             // Per-command options before the first command.
-            "--may-exist" | "--if-exists" | "--id" | "--columns" => break,
+            "--may-exist" | "--if-exists" | "--id" | "--columns" | "--real" | "--fake" => break,
             other => return Err(cmd_err(format!("unknown option \"{other}\""))),
         }
         i += 1;
@@ -196,6 +199,8 @@ fn parse_args(args: &[String]) -> Result<(Options, Vec<Command>), VsctlError> {
                 Some(("--columns", v)) => c.columns = Some(v.to_string()),
                 _ if a == "--may-exist" => c.may_exist = true,
                 _ if a == "--if-exists" => c.if_exists = true,
+                _ if a == "--real" => c.real = true,
+                _ if a == "--fake" => c.fake = true,
                 _ => return Err(cmd_err(format!("unknown command option \"{a}\""))),
             }
         }
