@@ -295,3 +295,185 @@ fn waits_for_cur_cfg() {
     assert_eq!(out.code, 142);
     assert!(out.stderr.contains("timed out after 1 seconds"), "{}", out.stderr);
 }
+
+impl Db {
+    /// Runs a failing ARGS with both tools and checks the errors match
+    /// (but for the program name); returns ours.
+    fn same_err(&self, args: &[&str]) -> String {
+        let ours = self.vsctl(args);
+        assert_ne!(ours.code, 0, "rvs-vsctl {args:?} should fail");
+        if let Ok(out) = Command::new("ovs-vsctl")
+            .arg(self.db_arg())
+            .arg("--no-wait")
+            .arg("--timeout=10")
+            .args(args)
+            .output()
+        {
+            assert_eq!(out.status.code(), Some(ours.code), "exit code of {args:?}");
+            let theirs = String::from_utf8_lossy(&out.stderr).replace("ovs-vsctl: ", "rvs-vsctl: ");
+            assert_eq!(ours.stderr, theirs, "error of {args:?} differs from ovs-vsctl");
+        }
+        ours.stderr
+    }
+}
+
+#[test]
+fn table_formats_match_ovs_vsctl() {
+    let Some(db) = Db::start() else { return };
+    db.ok(&["init"]);
+    db.ok(&["add-br", "br0", "--", "add-port", "br0", "p1", "tag=10"]);
+    db.ok(&["set", "Bridge", "br0", "external_ids:a=b", "other_config:x=\"y z\""]);
+    for format in ["table", "list", "csv", "json", "html"] {
+        for data in ["string", "bare", "json"] {
+            for headings in [true, false] {
+                let f = format!("--format={format}");
+                let mut args = vec![f.as_str(), "-d", data];
+                if !headings {
+                    args.push("--no-headings");
+                }
+                let mut list = args.clone();
+                list.extend(["list", "Bridge", "br0"]);
+                db.same(&list);
+                let mut find = args.clone();
+                find.extend(["--columns=name,external_ids,other_config,ports", "find", "Bridge"]);
+                let out = db.same(&find);
+                assert!(out.contains("br0"), "{out}");
+                let mut empty = args.clone();
+                empty.extend(["list", "Controller"]);
+                db.same(&empty);
+            }
+        }
+    }
+    assert_eq!(db.same(&["--bare", "--columns=name,tag", "list", "Port", "p1"]), "p1\n10\n");
+    assert_eq!(
+        db.same(&["--format=table", "--columns=name,tag", "find", "Port", "name=p1"]),
+        "name tag\n---- ---\np1   10\n"
+    );
+    assert_eq!(
+        db.same(&["--format=json", "--columns=name,tag", "list", "Port", "p1"]),
+        "{\"data\":[[\"p1\",10]],\"headings\":[\"name\",\"tag\"]}\n"
+    );
+    assert_eq!(
+        db.same(&["--format=csv", "--columns=name,other_config", "list", "Bridge", "br0"]),
+        "name,other_config\nbr0,\"{x=\"\"y z\"\"}\"\n"
+    );
+    db.same_err(&["--columns=nosuch", "list", "Bridge"]);
+    db.same_err(&["--format=foo", "list", "Bridge"]);
+    db.same_err(&["-d", "foo", "list", "Bridge"]);
+    db.same_err(&["list-br", "--real"]);
+}
+
+#[test]
+fn fake_bridges_match_ovs_vsctl() {
+    let Some(db) = Db::start() else { return };
+    db.ok(&["init"]);
+    db.ok(&["add-br", "br0", "--", "add-port", "br0", "p1"]);
+    db.ok(&["add-br", "fake0", "br0", "10", "--", "add-port", "fake0", "p2"]);
+    assert_eq!(db.same(&["list-br"]), "br0\nfake0\n");
+    assert_eq!(db.same(&["--real", "list-br"]), "br0\n");
+    assert_eq!(db.same(&["--fake", "list-br"]), "fake0\n");
+    assert_eq!(db.same(&["br-to-parent", "fake0"]), "br0\n");
+    assert_eq!(db.same(&["br-to-parent", "br0"]), "br0\n");
+    assert_eq!(db.same(&["br-to-vlan", "fake0"]), "10\n");
+    assert_eq!(db.same(&["br-to-vlan", "br0"]), "0\n");
+    assert_eq!(db.same(&["list-ports", "br0"]), "p1\n");
+    assert_eq!(db.same(&["list-ports", "fake0"]), "p2\n");
+    assert_eq!(db.same(&["list-ifaces", "br0"]), "p1\n");
+    assert_eq!(db.same(&["list-ifaces", "fake0"]), "p2\n");
+    assert_eq!(db.same(&["port-to-br", "p2"]), "fake0\n");
+    assert_eq!(db.same(&["iface-to-br", "p2"]), "fake0\n");
+    assert_eq!(db.same(&["iface-to-br", "p1"]), "br0\n");
+    assert_eq!(db.same(&["get", "Port", "p2", "tag"]), "10\n");
+    assert_eq!(db.same(&["get", "Port", "fake0", "fake_bridge", "tag"]), "true\n10\n");
+    assert_eq!(db.same(&["get", "Interface", "fake0", "type"]), "internal\n");
+    assert_eq!(db.vsctl(&["br-exists", "fake0"]).code, 0);
+    db.ok(&["--may-exist", "add-br", "fake0", "br0", "10"]);
+
+    db.same_err(&["add-br", "f2", "br0"]);
+    db.same_err(&["add-br", "f2", "nope", "5"]);
+    db.same_err(&["add-br", "f2", "fake0", "5"]);
+    db.same_err(&["add-br", "f2", "br0", "5000"]);
+    db.same_err(&["add-br", "x", "br0", "10"]);
+    db.same_err(&["add-br", "p1"]);
+    db.same_err(&["--may-exist", "add-br", "fake0", "br0", "11"]);
+    db.same_err(&["--may-exist", "add-br", "fake0"]);
+    db.same_err(&["--may-exist", "add-br", "br0", "br0", "3"]);
+    db.same_err(&["--may-exist", "add-port", "br0", "p2"]);
+    db.same_err(&["del-port", "br0", "p2"]);
+    db.same_err(&["del-port", "fake0", "p1"]);
+    db.same_err(&["del-port", "br0", "fake0"]);
+    db.same_err(&["del-port", "br0"]);
+    db.same_err(&["port-to-br", "fake0"]);
+    db.same_err(&["iface-to-br", "fake0"]);
+    db.same_err(&["br-to-vlan", "nope"]);
+    db.same_err(&["set-fail-mode", "fake0", "secure"]);
+    db.same_err(&["set-controller", "fake0", "tcp:1.2.3.4:6653"]);
+
+    // Deleting the fake bridge takes its ports and leaves the parent's.
+    db.ok(&["del-br", "fake0"]);
+    assert_eq!(db.same(&["list-br"]), "br0\n");
+    assert_eq!(db.same(&["list-ports", "br0"]), "p1\n");
+    assert_eq!(db.same(&["find", "Port", "name=p2"]).len(), 0);
+}
+
+#[test]
+fn controller_fail_mode_manager_match_ovs_vsctl() {
+    let Some(db) = Db::start() else { return };
+    db.ok(&["init"]);
+    db.ok(&["add-br", "br0", "--", "add-br", "vlan5", "br0", "5"]);
+    assert_eq!(db.same(&["get-controller", "br0"]), "");
+    db.ok(&["set-controller", "br0", "unix:/x", "tcp:1.2.3.4:6653"]);
+    assert_eq!(db.same(&["get-controller", "br0"]), "tcp:1.2.3.4:6653\nunix:/x\n");
+    assert_eq!(db.same(&["get-controller", "vlan5"]), "tcp:1.2.3.4:6653\nunix:/x\n");
+    db.ok(&["set-controller", "br0", "tcp:5.6.7.8:6653"]);
+    assert_eq!(db.same(&["get-controller", "br0"]), "tcp:5.6.7.8:6653\n");
+    assert_eq!(
+        db.same(&["--columns=target", "list", "Controller"]),
+        "target              : \"tcp:5.6.7.8:6653\"\n"
+    );
+    db.ok(&["del-controller", "br0"]);
+    assert_eq!(db.same(&["get-controller", "br0"]), "");
+    assert_eq!(db.same(&["list", "Controller"]), "");
+
+    assert_eq!(db.same(&["get-fail-mode", "br0"]), "");
+    db.ok(&["set-fail-mode", "br0", "secure"]);
+    assert_eq!(db.same(&["get-fail-mode", "br0"]), "secure\n");
+    assert_eq!(db.same(&["get-fail-mode", "vlan5"]), "secure\n");
+    db.same_err(&["set-fail-mode", "br0", "bogus"]);
+    db.same_err(&["set-fail-mode", "br0"]);
+    db.ok(&["del-fail-mode", "br0"]);
+    assert_eq!(db.same(&["get-fail-mode", "br0"]), "");
+
+    assert_eq!(db.same(&["get-manager"]), "");
+    db.ok(&["set-manager", "ptcp:6640"]);
+    assert_eq!(db.same(&["get-manager"]), "ptcp:6640\n");
+    // The same target again: the old row goes, so the index holds.
+    db.ok(&["set-manager", "ptcp:6640", "ptcp:6641"]);
+    assert_eq!(db.same(&["get-manager"]), "ptcp:6640\nptcp:6641\n");
+    db.ok(&["del-manager"]);
+    assert_eq!(db.same(&["get-manager"]), "");
+    assert_eq!(db.same(&["list", "Manager"]), "");
+}
+
+#[test]
+fn tcp_db() {
+    let Some(db) = Db::start() else { return };
+    let remote = db.server.listen("ptcp:0:127.0.0.1").expect("listen on tcp");
+    assert!(remote.starts_with("tcp:127.0.0.1:"), "{remote}");
+    let arg = format!("--db={remote}");
+    let run_tcp = |args: &[&str]| {
+        let mut all = vec![arg.clone(), "--no-wait".to_string()];
+        all.extend(args.iter().map(|s| s.to_string()));
+        run(&all)
+    };
+    assert_eq!(run_tcp(&["init"]).code, 0);
+    assert_eq!(run_tcp(&["add-br", "br0"]).code, 0);
+    assert_eq!(run_tcp(&["list-br"]).stdout, "br0\n");
+    assert_eq!(db.same(&["list-br"]), "br0\n");
+    if let Ok(out) = Command::new("ovs-vsctl").arg(&arg).arg("--no-wait").arg("list-br").output() {
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "br0\n");
+    }
+    let out = run(&["--db=ssl:1.2.3.4:6640".to_string(), "list-br".to_string()]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("ssl:1.2.3.4:6640"), "{}", out.stderr);
+}

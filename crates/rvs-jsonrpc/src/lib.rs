@@ -14,7 +14,8 @@
 //! ```
 //!
 //! [`Connection`] wraps both around a blocking stream for clients and small
-//! servers; an event loop can drive [`Framer`] itself.
+//! servers ([`Stream`] connects to OVS-style `unix:`/`tcp:` remotes); an
+//! event loop can drive [`Framer`] itself.
 //!
 //! ```
 //! use rvs_jsonrpc::{Framer, Message};
@@ -35,8 +36,10 @@
 mod connection;
 mod framer;
 mod message;
+mod stream;
 
 pub use connection::{Connection, Error, ReadTimeout};
 pub use framer::{FrameError, Framer, DEFAULT_MAX_LEN};
 pub use message::{Message, MessageError};
 pub use serde_json::Value;
+pub use stream::Stream;

@@ -14,10 +14,13 @@
 //! ```
 //!
 //! `DATABASE` is a database file (created with rvs's Open_vSwitch schema
-//! if missing). `--enable-dummy` makes every device a dummy netdev, for
+//! if missing), or `unix:PATH` / `tcp:IP:PORT` to use an external OVSDB
+//! server (such as OVS's `ovsdb-server`) instead of the embedded one; see
+//! the `extdb` module. `--enable-dummy` makes every device a dummy netdev, for
 //! tests without root, as `ovs-vswitchd --enable-dummy` does.
 
 mod commands;
+mod extdb;
 mod reconcile;
 mod unixctl;
 
@@ -37,7 +40,8 @@ const SCHEMA: &str = include_str!("../vswitch.ovsschema");
 #[derive(Parser, Debug)]
 #[command(name = "rvs-vswitchd", version, about = "The rvs virtual switch daemon")]
 struct Args {
-    /// The database file (default $RVS_DBDIR/conf.db).
+    /// The database file (default $RVS_DBDIR/conf.db), or `unix:PATH` or
+    /// `tcp:IP:PORT` of an external OVSDB server.
     database: Option<PathBuf>,
     /// Extra OVSDB listeners (`punix:PATH` or `ptcp:PORT[:IP]`); db.sock in
     /// the run dir is always served.
@@ -100,20 +104,14 @@ fn main() -> Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
 
-    // The database.
+    // The database: embedded (the default) or an external server.
+    let remote = args.database.as_ref().and_then(|p| p.to_str()).filter(|d| extdb::is_remote(d));
     let db_path = args.database.clone().unwrap_or_else(|| dbdir.join("conf.db"));
-    let schema_path = rundir.join("vswitch.ovsschema");
-    std::fs::write(&schema_path, SCHEMA).context("writing the schema")?;
-    let server = Arc::new(
-        Server::open(&db_path, Some(&schema_path))
-            .map_err(|e| anyhow!("database {}: {e}", db_path.display()))?,
-    );
-    ensure_root_row(&server)?;
     let sock = rundir.join("db.sock");
-    server.listen(&format!("punix:{}", sock.display())).map_err(|e| anyhow!("{e}"))?;
-    for r in &args.remote {
-        server.listen(r).map_err(|e| anyhow!("{e}"))?;
-    }
+    let server = match remote {
+        Some(_) => None,
+        None => Some(open_embedded(&args, &db_path, &rundir.join("vswitch.ovsschema"), &sock)?),
+    };
 
     // The datapath and the bridges.
     let reg = DatapathRegistry::default();
@@ -137,6 +135,25 @@ fn main() -> Result<()> {
         .with_context(|| format!("listening on {}", ctl.display()))?;
     let pid_ctl = rundir.join(format!("rvs-vswitchd.{}.ctl", std::process::id()));
     let _ctl2 = unixctl::Server::start(&pid_ctl, cmds).ok();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let Some(server) = server else {
+        // An external database: its client applies every update.
+        let remote = remote.unwrap_or_default().to_string();
+        if !args.remote.is_empty() {
+            tracing::warn!("--remote is ignored: the database is served by {remote}");
+        }
+        tracing::info!("rvs-vswitchd ready: database {remote}, control socket {}", ctl.display());
+        let stop2 = stop.clone();
+        std::thread::Builder::new()
+            .name("extdb".into())
+            .spawn(move || extdb::run(&remote, rec, stop2))?;
+        let _ = exit_rx.recv();
+        tracing::info!("exiting");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        backer.shutdown();
+        let _ = std::fs::remove_file(&pid_ctl);
+        return Ok(());
+    };
     tracing::info!(
         "rvs-vswitchd ready: database {} on {}, control socket {}",
         db_path.display(),
@@ -172,6 +189,27 @@ fn main() -> Result<()> {
     server.stop();
     let _ = std::fs::remove_file(&pid_ctl);
     Ok(())
+}
+
+/// Opens (or creates) the embedded database at `db_path` and serves it on
+/// `sock` and the `--remote`s.
+fn open_embedded(
+    args: &Args,
+    db_path: &std::path::Path,
+    schema_path: &std::path::Path,
+    sock: &std::path::Path,
+) -> Result<Arc<Server>> {
+    std::fs::write(schema_path, SCHEMA).context("writing the schema")?;
+    let server = Arc::new(
+        Server::open(db_path, Some(schema_path))
+            .map_err(|e| anyhow!("database {}: {e}", db_path.display()))?,
+    );
+    ensure_root_row(&server)?;
+    server.listen(&format!("punix:{}", sock.display())).map_err(|e| anyhow!("{e}"))?;
+    for r in &args.remote {
+        server.listen(r).map_err(|e| anyhow!("{e}"))?;
+    }
+    Ok(server)
 }
 
 fn ensure_root_row(server: &Server) -> Result<()> {

@@ -5,6 +5,13 @@
 //!
 //! A bad interface (unknown type, a device that cannot be opened, a patch
 //! port without a peer) gets an `error` and the rest carries on.
+//!
+//! The database comes as JSON, `{"<table>": {"<uuid>": <row>}}`: the
+//! embedded server's dump, or the replica that `extdb` keeps of an external
+//! server. Only the columns read here matter; others (OVS's schema has many
+//! more) are ignored. A fake bridge is a Port of its parent with
+//! `fake_bridge=true`, so it becomes a tagged internal port of the parent,
+//! never a bridge of its own.
 
 use rvs_datapath::netdev::dummy::DummyNetdev;
 use rvs_datapath::netdev::{Netdev, NetdevRegistry};

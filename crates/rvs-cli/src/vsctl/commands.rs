@@ -3,45 +3,36 @@
 use super::value::{is_uuid, parse_atom, split_pair, Atom, Datum};
 use super::{cmd_err, Command, Ctx, VsctlError};
 
-type R<T> = Result<T, VsctlError>;
+pub(crate) type R<T> = Result<T, VsctlError>;
 
-fn need(c: &Command, min: usize, max: usize) -> R<()> {
-    if c.args.len() < min || c.args.len() > max {
+pub(crate) fn need(c: &Command, min: usize, max: usize) -> R<()> {
+    if c.args.len() < min {
         return Err(cmd_err(format!("'{}' command requires at least {min} arguments", c.name)));
+    }
+    if c.args.len() > max {
+        return Err(cmd_err(format!("'{}' command takes at most {max} arguments (note that options must precede command names and follow a \"--\" argument)", c.name)));
     }
     Ok(())
 }
 
-fn uuid_datum(u: &str) -> Datum {
+pub(crate) fn uuid_datum(u: &str) -> Datum {
     Datum(vec![(Atom::Uuid(u.to_string()), None)])
 }
 
-fn str_datum(s: &str) -> Datum {
+pub(crate) fn str_datum(s: &str) -> Datum {
     Datum(vec![(Atom::Str(s.to_string()), None)])
 }
 
 impl Ctx {
-    fn find_by_name(&self, table: &str, name: &str) -> Option<String> {
+    pub(crate) fn find_by_name(&self, table: &str, name: &str) -> Option<String> {
         self.tables.get(table)?.keys().find(|u| self.string(table, u, "name") == name).cloned()
     }
 
-    fn root(&self) -> R<String> {
+    pub(crate) fn root(&self) -> R<String> {
         self.tables
             .get("Open_vSwitch")
             .and_then(|t| t.keys().next().cloned())
             .ok_or_else(|| cmd_err("no Open_vSwitch row in the database (run \"init\" first)"))
-    }
-
-    fn bridge(&self, name: &str) -> R<String> {
-        self.find_by_name("Bridge", name).ok_or_else(|| cmd_err(format!("no bridge named {name}")))
-    }
-
-    fn bridge_of_port(&self, port: &str) -> Option<String> {
-        self.tables
-            .get("Bridge")?
-            .keys()
-            .find(|b| self.read("Bridge", b, "ports").uuids().contains(&port.to_string()))
-            .cloned()
     }
 
     fn table_name(&self, name: &str) -> R<String> {
@@ -60,7 +51,7 @@ impl Ctx {
         }
     }
 
-    fn column_name(&self, table: &str, name: &str) -> R<String> {
+    pub(crate) fn column_name(&self, table: &str, name: &str) -> R<String> {
         let ts = self
             .schema
             .table(table)
@@ -82,7 +73,7 @@ impl Ctx {
     }
 
     /// Finds a record by UUID, `@name`, `.` (the only row) or name.
-    fn record(&self, table: &str, id: &str) -> Option<String> {
+    pub(crate) fn record(&self, table: &str, id: &str) -> Option<String> {
         let rows = self.tables.get(table)?;
         if let Some(u) = self.symbols.get(id) {
             return rows.contains_key(u).then(|| u.clone());
@@ -100,7 +91,7 @@ impl Ctx {
         None
     }
 
-    fn need_record(&self, c: &Command, table: &str, id: &str) -> R<Option<String>> {
+    pub(crate) fn need_record(&self, c: &Command, table: &str, id: &str) -> R<Option<String>> {
         match self.record(table, id) {
             Some(u) => Ok(Some(u)),
             None if c.if_exists => Ok(None),
@@ -125,7 +116,7 @@ impl Ctx {
     }
 
     /// `COL[:KEY]=VALUE`, applied to a row.
-    fn set_column(&mut self, table: &str, uuid: &str, setting: &str) -> R<()> {
+    pub(crate) fn set_column(&mut self, table: &str, uuid: &str, setting: &str) -> R<()> {
         let (lhs, rhs) = split_pair(setting).map_err(|e| cmd_err(e.to_string()))?;
         let (col, key) = match lhs.split_once(':') {
             Some((c, k)) => (c.to_string(), Some(k.to_string())),
@@ -158,24 +149,6 @@ impl Ctx {
         Ok(())
     }
 
-    fn print_list(&mut self, table: &str, uuids: &[String]) {
-        let Some(ts) = self.schema.table(table) else { return };
-        let mut cols: Vec<(String, rvs_ovsdb::Type)> =
-            ts.user_columns().map(|c| (c.name().to_string(), c.ty().clone())).collect();
-        cols.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut s = String::new();
-        for (i, u) in uuids.iter().enumerate() {
-            if i > 0 {
-                s.push('\n');
-            }
-            s.push_str(&format!("{:<20}: {}\n", "_uuid", self.shown_uuid(u)));
-            for (c, ty) in &cols {
-                s.push_str(&format!("{c:<20}: {}\n", self.read(table, u, c).to_text(ty)));
-            }
-        }
-        self.out.push_str(&s);
-    }
-
     fn shown_uuid(&self, u: &str) -> String {
         if self.new_rows.contains_key(u) {
             format!("<{u}>")
@@ -184,7 +157,7 @@ impl Ctx {
         }
     }
 
-    fn remove_bridge(&mut self, br: &str) -> R<()> {
+    pub(crate) fn remove_bridge(&mut self, br: &str) -> R<()> {
         let root = self.root()?;
         let mut bridges = self.read("Open_vSwitch", &root, "bridges");
         bridges.0.retain(|(a, _)| a != &Atom::Uuid(br.to_string()));
@@ -196,14 +169,19 @@ impl Ctx {
         Ok(())
     }
 
-    fn forget_port(&mut self, p: &str) {
+    pub(crate) fn forget_port(&mut self, p: &str) {
         for i in self.read("Port", p, "interfaces").uuids() {
             self.forget("Interface", &i);
         }
         self.forget("Port", p);
     }
 
-    fn add_port_rows(&mut self, br: &str, name: &str, iface_type: Option<&str>) -> String {
+    pub(crate) fn add_port_rows(
+        &mut self,
+        br: &str,
+        name: &str,
+        iface_type: Option<&str>,
+    ) -> String {
         let iface = self.insert("Interface");
         self.write("Interface", &iface, "name", str_datum(name));
         if let Some(t) = iface_type {
@@ -301,6 +279,9 @@ impl Ctx {
 
 /// Runs one command.
 pub(crate) fn execute(ctx: &mut Ctx, c: &Command) -> R<()> {
+    if super::bridges::execute(ctx, c)? {
+        return Ok(());
+    }
     let a = &c.args;
     match c.name.as_str() {
         "init" => {
@@ -310,128 +291,6 @@ pub(crate) fn execute(ctx: &mut Ctx, c: &Command) -> R<()> {
             }
         }
         "show" => ctx.show()?,
-        "add-br" => {
-            need(c, 1, 3)?;
-            if a.len() > 1 {
-                return Err(cmd_err(format!(
-                    "cannot create bridge {} with parent {}: fake bridges are not supported",
-                    a[0], a[1]
-                )));
-            }
-            let br = &a[0];
-            if ctx.find_by_name("Bridge", br).is_some() {
-                if c.may_exist {
-                    return Ok(());
-                }
-                return Err(cmd_err(format!(
-                    "cannot create a bridge named {br} because a bridge named {br} already exists"
-                )));
-            }
-            if ctx.find_by_name("Port", br).is_some() {
-                return Err(cmd_err(format!(
-                    "cannot create a bridge named {br} because a port named {br} already exists"
-                )));
-            }
-            let root = ctx.root()?;
-            let b = ctx.insert("Bridge");
-            ctx.write("Bridge", &b, "name", str_datum(br));
-            ctx.add_port_rows(&b, br, Some("internal"));
-            let mut bridges = ctx.read("Open_vSwitch", &root, "bridges");
-            bridges.union(&uuid_datum(&b));
-            ctx.write("Open_vSwitch", &root, "bridges", bridges);
-        }
-        "del-br" => {
-            need(c, 1, 1)?;
-            match ctx.find_by_name("Bridge", &a[0]) {
-                Some(b) => ctx.remove_bridge(&b)?,
-                None if c.if_exists => {}
-                None => return Err(cmd_err(format!("no bridge named {}", a[0]))),
-            }
-        }
-        "list-br" => {
-            let mut names: Vec<String> = ctx
-                .tables
-                .get("Bridge")
-                .map(|t| t.keys().map(|b| ctx.string("Bridge", b, "name")).collect())
-                .unwrap_or_default();
-            names.sort();
-            for n in names {
-                ctx.out.push_str(&format!("{n}\n"));
-            }
-        }
-        "br-exists" => {
-            need(c, 1, 1)?;
-            if ctx.find_by_name("Bridge", &a[0]).is_none() {
-                ctx.exit = 2;
-            }
-        }
-        "add-port" => {
-            need(c, 2, usize::MAX)?;
-            let br = ctx.bridge(&a[0])?;
-            if let Some(p) = ctx.find_by_name("Port", &a[1]) {
-                let owner = ctx
-                    .bridge_of_port(&p)
-                    .map(|b| ctx.string("Bridge", &b, "name"))
-                    .unwrap_or_default();
-                if c.may_exist && owner == a[0] {
-                    return Ok(());
-                }
-                return Err(cmd_err(format!("cannot create a port named {} because a port named {} already exists on bridge {owner}", a[1], a[1])));
-            }
-            let port = ctx.add_port_rows(&br, &a[1], None);
-            for s in &a[2..] {
-                ctx.set_column("Port", &port, s)?;
-            }
-        }
-        "del-port" => {
-            need(c, 1, 2)?;
-            let pname = a.last().cloned().unwrap_or_default();
-            let Some(p) = ctx.find_by_name("Port", &pname) else {
-                if c.if_exists {
-                    return Ok(());
-                }
-                return Err(cmd_err(format!("no port named {pname}")));
-            };
-            let owner = ctx.bridge_of_port(&p);
-            if a.len() == 2 {
-                let br = ctx.bridge(&a[0])?;
-                if owner.as_deref() != Some(br.as_str()) {
-                    return Err(cmd_err(format!("bridge {} does not have a port {pname}", a[0])));
-                }
-            }
-            if let Some(b) = owner {
-                let mut ports = ctx.read("Bridge", &b, "ports");
-                ports.subtract(&uuid_datum(&p));
-                ctx.write("Bridge", &b, "ports", ports);
-            }
-            ctx.forget_port(&p);
-        }
-        "list-ports" => {
-            need(c, 1, 1)?;
-            let br = ctx.bridge(&a[0])?;
-            let mut names: Vec<String> = ctx
-                .read("Bridge", &br, "ports")
-                .uuids()
-                .iter()
-                .map(|p| ctx.string("Port", p, "name"))
-                .filter(|n| n != &a[0])
-                .collect();
-            names.sort();
-            for n in names {
-                ctx.out.push_str(&format!("{n}\n"));
-            }
-        }
-        "port-to-br" => {
-            need(c, 1, 1)?;
-            let p = ctx
-                .find_by_name("Port", &a[0])
-                .ok_or_else(|| cmd_err(format!("no port named {}", a[0])))?;
-            let b = ctx
-                .bridge_of_port(&p)
-                .ok_or_else(|| cmd_err(format!("port {} is not on any bridge", a[0])))?;
-            let name = ctx.string("Bridge", &b, "name");
-            ctx.out.push_str(&format!("{name}\n"));
-        }
         "list" => {
             need(c, 1, usize::MAX)?;
             let t = ctx.table_name(&a[0])?;
@@ -444,7 +303,8 @@ pub(crate) fn execute(ctx: &mut Ctx, c: &Command) -> R<()> {
                 }
                 v
             };
-            ctx.print_list(&t, &uuids);
+            let cols = ctx.columns_of(&t, c.columns.as_deref())?;
+            ctx.print_rows(&t, &uuids, &cols);
         }
         "find" => {
             need(c, 1, usize::MAX)?;
@@ -490,7 +350,8 @@ pub(crate) fn execute(ctx: &mut Ctx, c: &Command) -> R<()> {
                 }
                 hits.push(u);
             }
-            ctx.print_list(&t, &hits);
+            let cols = ctx.columns_of(&t, c.columns.as_deref())?;
+            ctx.print_rows(&t, &hits, &cols);
         }
         "get" => {
             need(c, 2, usize::MAX)?;

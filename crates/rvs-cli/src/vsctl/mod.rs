@@ -7,15 +7,15 @@
 //! increments `Open_vSwitch.next_cfg`, and the client then monitors
 //! `cur_cfg` until the switch has caught up.
 
+mod bridges;
 mod commands;
+mod format;
 pub mod value;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rvs_jsonrpc::{Connection, Message};
+use rvs_jsonrpc::{Connection, Message, Stream};
 use rvs_ovsdb::Schema;
 use serde_json::{json, Value};
 
@@ -26,12 +26,20 @@ pub const USAGE: &str = "\
 rvs-vsctl: configures rvs through its OVSDB database (ovs-vsctl's syntax)
 usage: rvs-vsctl [OPTIONS] COMMAND [ARG...] [-- [OPTIONS] COMMAND [ARG...]]...
 
-Options: --db=unix:PATH (default unix:$RVS_RUNDIR/db.sock), --no-wait,
-  --timeout=SECS; per command: --may-exist, --if-exists, --id=@NAME
+Options: --db=unix:PATH|tcp:IP:PORT (default unix:$RVS_RUNDIR/db.sock),
+  --no-wait, --timeout=SECS; per command: --may-exist, --if-exists,
+  --id=@NAME, --columns=COL,... (list, find)
+Output of list and find: --format=list|table|csv|json|html,
+  -d, --data=string|bare|json, --no-headings, --bare
 
-Commands: init, show, add-br BR, del-br BR, list-br, br-exists BR,
+Commands: init, show, add-br BR [PARENT VLAN], del-br BR, list-br,
+  br-exists BR, br-to-vlan BR, br-to-parent BR,
   add-port BR PORT [COL[:KEY]=VALUE]..., del-port [BR] PORT, list-ports BR,
-  port-to-br PORT, list TBL [REC...], find TBL [COL[:KEY]=VALUE]...,
+  port-to-br PORT, list-ifaces BR, iface-to-br IFACE,
+  set-controller BR TARGET..., get-controller BR, del-controller BR,
+  set-fail-mode BR standalone|secure, get-fail-mode BR, del-fail-mode BR,
+  set-manager TARGET..., get-manager, del-manager,
+  list TBL [REC...], find TBL [COL[:KEY]=VALUE]...,
   get TBL REC COL[:KEY]..., set TBL REC COL[:KEY]=VALUE...,
   add TBL REC COL VALUE..., remove TBL REC COL VALUE..., clear TBL REC COL...,
   create TBL COL[:KEY]=VALUE..., destroy TBL REC...
@@ -91,6 +99,7 @@ struct Options {
     db: String,
     no_wait: bool,
     timeout: Option<u64>,
+    style: format::Style,
 }
 
 /// One command with its own options.
@@ -101,6 +110,11 @@ pub(crate) struct Command {
     pub(crate) may_exist: bool,
     pub(crate) if_exists: bool,
     pub(crate) id: Option<String>,
+    /// `--columns=` of `list` and `find`.
+    pub(crate) columns: Option<String>,
+    /// `--real` and `--fake` of `list-br`.
+    pub(crate) real: bool,
+    pub(crate) fake: bool,
 }
 
 /// A row in the local copy: column name to value.
@@ -122,6 +136,8 @@ pub(crate) struct Ctx {
     versions: BTreeMap<(String, String), Value>,
     pub(crate) out: String,
     pub(crate) exit: i32,
+    /// How `list` and `find` print.
+    pub(crate) style: format::Style,
     next_row: usize,
 }
 
@@ -131,10 +147,11 @@ fn parse_args(args: &[String]) -> Result<(Options, Vec<Command>), VsctlError> {
         db: format!("unix:{}", rundir.join("db.sock").display()),
         no_wait: false,
         timeout: None,
+        style: format::Style::default(),
     };
     let mut i = 0;
     // Global options.
-    while i < args.len() && args[i].starts_with("--") && args[i] != "--" {
+    while i < args.len() && args[i].starts_with('-') && args[i] != "--" {
         let a = &args[i];
         let (name, val) = match a.split_once('=') {
             Some((n, v)) => (n, Some(v.to_string())),
@@ -151,6 +168,11 @@ fn parse_args(args: &[String]) -> Result<(Options, Vec<Command>), VsctlError> {
             "--db" => opts.db = value()?,
             "--no-wait" => opts.no_wait = true,
             "--wait" => opts.no_wait = false,
+            "--format" | "-f" => opts.style.set_format(&value()?)?,
+            "--data" | "-d" => opts.style.set_data(&value()?)?,
+            "--no-headings" => opts.style.headings = false,
+            "--bare" => opts.style.set_bare(),
+            "--pretty" => {}
             "--timeout" | "-t" => {
                 let v = value()?;
                 let secs = v
@@ -159,7 +181,7 @@ fn parse_args(args: &[String]) -> Result<(Options, Vec<Command>), VsctlError> {
                 opts.timeout = (secs > 0).then_some(secs);
             }
             // Per-command options before the first command.
-            "--may-exist" | "--if-exists" | "--id" => break,
+            "--may-exist" | "--if-exists" | "--id" | "--columns" | "--real" | "--fake" => break,
             other => return Err(cmd_err(format!("unknown option \"{other}\""))),
         }
         i += 1;
@@ -174,8 +196,11 @@ fn parse_args(args: &[String]) -> Result<(Options, Vec<Command>), VsctlError> {
         while let Some(a) = it.next_if(|a| a.starts_with("--")) {
             match a.split_once('=') {
                 Some(("--id", v)) => c.id = Some(v.to_string()),
+                Some(("--columns", v)) => c.columns = Some(v.to_string()),
                 _ if a == "--may-exist" => c.may_exist = true,
                 _ if a == "--if-exists" => c.if_exists = true,
+                _ if a == "--real" => c.real = true,
+                _ if a == "--fake" => c.fake = true,
                 _ => return Err(cmd_err(format!("unknown command option \"{a}\""))),
             }
         }
@@ -189,16 +214,19 @@ fn parse_args(args: &[String]) -> Result<(Options, Vec<Command>), VsctlError> {
     Ok((opts, cmds))
 }
 
-fn connect(db: &str) -> Result<Connection<UnixStream>, VsctlError> {
-    let path = db.strip_prefix("unix:").ok_or_else(|| {
-        cmd_err(format!("database \"{db}\" is not supported (only unix:PATH is)"))
-    })?;
-    Connection::connect(PathBuf::from(path))
+fn connect(db: &str) -> Result<Connection<Stream>, VsctlError> {
+    if !Stream::is_remote(db) {
+        return Err(cmd_err(format!(
+            "database \"{db}\" is not supported (only unix:PATH and tcp:IP:PORT are)"
+        )));
+    }
+    Stream::connect(db)
+        .map(Connection::new)
         .map_err(|source| VsctlError::Connect { db: db.to_string(), source })
 }
 
 fn rpc(
-    conn: &mut Connection<UnixStream>,
+    conn: &mut Connection<Stream>,
     db: &str,
     method: &str,
     params: Vec<Value>,
@@ -403,6 +431,7 @@ fn run_inner(args: &[String]) -> Result<Output, VsctlError> {
         versions,
         out: String::new(),
         exit: 0,
+        style: opts.style,
         next_row: 0,
     };
     for c in &cmds {
@@ -461,7 +490,7 @@ fn run_inner(args: &[String]) -> Result<Output, VsctlError> {
 }
 
 fn wait_for_cur_cfg(
-    conn: &mut Connection<UnixStream>,
+    conn: &mut Connection<Stream>,
     db: &str,
     dbname: &str,
     next: i64,
