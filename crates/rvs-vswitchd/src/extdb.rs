@@ -42,7 +42,19 @@ const DB: &str = "Open_vSwitch";
 /// left out of the monitor.
 const MONITORED: &[(&str, &[&str])] = &[
     ("Open_vSwitch", &["bridges", "next_cfg", "cur_cfg"]),
-    ("Bridge", &["name", "fail_mode", "other_config", "ports", "controller", "datapath_type"]),
+    (
+        "Bridge",
+        &[
+            "name",
+            "fail_mode",
+            "other_config",
+            "ports",
+            "controller",
+            "datapath_type",
+            "protocols",
+            "datapath_id",
+        ],
+    ),
     ("Port", &["name", "interfaces", "tag", "trunks", "vlan_mode", "fake_bridge"]),
     (
         "Interface",
@@ -57,7 +69,10 @@ const MONITORED: &[(&str, &[&str])] = &[
             "admin_state",
         ],
     ),
-    ("Controller", &["target"]),
+    (
+        "Controller",
+        &["target", "inactivity_probe", "max_backoff", "is_connected", "role", "status"],
+    ),
 ];
 
 /// Whether `database` names a server to connect to rather than a file.
