@@ -223,9 +223,8 @@ fn decode_set_field(tlv: &[u8], load: bool) -> Result<OfAction, OfpError> {
         // OXM's vlan_vid must say the tag is present.
         let raw = u16::from_be_bytes([tlv[4], tlv[5]]);
         if raw & oxm::OFPVID_PRESENT == 0 {
-            return Err(OfpErr::BadActionBadSetArgument.with(format!(
-                "set_field: {name} value {raw:#x} lacks OFPVID_PRESENT (0x1000)"
-            )));
+            return Err(OfpErr::BadActionBadSetArgument
+                .with(format!("set_field: {name} value {raw:#x} lacks OFPVID_PRESENT (0x1000)")));
         }
     }
     let full = if t.mf.bits() >= 128 { u128::MAX } else { (1u128 << t.mf.bits()) - 1 };
@@ -235,9 +234,8 @@ fn decode_set_field(tlv: &[u8], load: bool) -> Result<OfAction, OfpError> {
 
 /// Reads a subfield given as NXM header plus offset and width.
 fn subfield(what: &str, h: u32, ofs: u32, n_bits: u32) -> Result<SubField, OfpError> {
-    let (mf, hasmask, _) = oxm::field_from_header(h).ok_or_else(|| {
-        bad_arg(format!("{what}: unknown field {h:#010x}"))
-    })?;
+    let (mf, hasmask, _) = oxm::field_from_header(h)
+        .ok_or_else(|| bad_arg(format!("{what}: unknown field {h:#010x}")))?;
     if hasmask {
         return Err(bad_arg(format!("{what}: field header {h:#010x} has the mask bit set")));
     }
@@ -253,7 +251,12 @@ fn subfield(what: &str, h: u32, ofs: u32, n_bits: u32) -> Result<SubField, OfpEr
     Ok(SubField { field: mf, ofs, n_bits })
 }
 
-fn decode_nx(sub: u16, r: &mut Reader<'_>, len: usize, v: Version) -> Result<Vec<OfAction>, OfpError> {
+fn decode_nx(
+    sub: u16,
+    r: &mut Reader<'_>,
+    len: usize,
+    v: Version,
+) -> Result<Vec<OfAction>, OfpError> {
     let fixed = |name: &str, want: usize| {
         if len != want {
             Err(bad_len(name, len, &want.to_string()))
@@ -391,7 +394,11 @@ fn decode_nx(sub: u16, r: &mut Reader<'_>, len: usize, v: Version) -> Result<Vec
                 let pt = props.u16()?;
                 let pl = usize::from(props.u16()?);
                 if pl < 4 || pl.div_ceil(8) * 8 - 4 > props.remaining() {
-                    return Err(bad_len("controller2 property", pl, "4 or more, within the action"));
+                    return Err(bad_len(
+                        "controller2 property",
+                        pl,
+                        "4 or more, within the action",
+                    ));
                 }
                 let mut body = Reader::new(props.bytes(pl - 4)?);
                 props.skip(pl.div_ceil(8) * 8 - pl)?;
@@ -480,8 +487,9 @@ fn decode_std10(ty: u16, r: &mut Reader<'_>, len: usize) -> Result<Vec<OfAction>
         t10::SET_DL_SRC | t10::SET_DL_DST | t10::ENQUEUE => 16,
         0..=10 => 8,
         _ => {
-            return Err(OfpErr::BadActionBadType
-                .with(format!("OpenFlow 1.0 action type {ty} is unknown")))
+            return Err(
+                OfpErr::BadActionBadType.with(format!("OpenFlow 1.0 action type {ty} is unknown"))
+            )
         }
     };
     if len != want {
@@ -627,7 +635,9 @@ fn decode_std11(
             fixed("push_vlan", 8)?;
             let t = r.u16()?;
             if t != 0x8100 && t != 0x88a8 {
-                return Err(bad_arg(format!("push_vlan: Ethertype {t:#06x} is not 0x8100 or 0x88a8")));
+                return Err(bad_arg(format!(
+                    "push_vlan: Ethertype {t:#06x} is not 0x8100 or 0x88a8"
+                )));
             }
             OfAction::PushVlan(t)
         }
@@ -823,7 +833,11 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
         }
         OfAction::Controller { max_len, reason, id, userdata } => {
             if *reason == PacketInReason::Action && *id == 0 && userdata.is_empty() {
-                encode_one(&OfAction::Output { port: OfPort::CONTROLLER, max_len: *max_len }, c, out);
+                encode_one(
+                    &OfAction::Output { port: OfPort::CONTROLLER, max_len: *max_len },
+                    c,
+                    out,
+                );
             } else if userdata.is_empty() {
                 let mut b = max_len.to_be_bytes().to_vec();
                 b.extend_from_slice(&id.to_be_bytes());
@@ -1041,10 +1055,7 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
 }
 
 fn ctx(version: Version, m: Option<&OfMatch>) -> Ctx {
-    let proto = m
-        .filter(|m| m.wc.is_exact(Mf::NwProto))
-        .map(|m| m.flow.nw_proto())
-        .unwrap_or(6);
+    let proto = m.filter(|m| m.wc.is_exact(Mf::NwProto)).map(|m| m.flow.nw_proto()).unwrap_or(6);
     Ctx { v: version, proto }
 }
 
@@ -1106,8 +1117,9 @@ pub fn decode_instructions(buf: &[u8], version: Version) -> Result<Vec<OfAction>
         }
         let mut b = Reader::new(r.bytes(len - 4)?);
         if seen.contains(&ty) {
-            return Err(OfpErr::BadInstructionEperm
-                .with(format!("instruction type {ty} appears twice")));
+            return Err(
+                OfpErr::BadInstructionEperm.with(format!("instruction type {ty} appears twice"))
+            );
         }
         seen.push(ty);
         let fixed = |name: &str, want: usize| {
@@ -1286,7 +1298,10 @@ mod tests {
         let e = decode_actions(&nx, Version::V10).unwrap_err();
         assert_eq!(e.code, OfpErr::BadActionBadVendorType);
         let group = [0, 22, 0, 8, 0, 0, 0, 1];
-        assert_eq!(decode_actions(&group, Version::V13).unwrap_err().code, OfpErr::BadActionBadType);
+        assert_eq!(
+            decode_actions(&group, Version::V13).unwrap_err().code,
+            OfpErr::BadActionBadType
+        );
         // set_field of eth_type (read-only).
         let sf = [0, 25, 0, 16, 0x80, 0x00, 0x0a, 0x02, 0x08, 0x00, 0, 0, 0, 0, 0, 0];
         let e = decode_actions(&sf, Version::V13).unwrap_err();

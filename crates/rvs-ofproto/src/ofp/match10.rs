@@ -82,8 +82,9 @@ fn cidr_mask(wild_bits: u32) -> u32 {
 /// fields without their prerequisites as OVS does.
 pub fn decode_ofp10_match(b: &[u8]) -> Result<OfMatch, OfpError> {
     if b.len() < MATCH10_LEN {
-        return Err(OfpErr::BadRequestBadLen
-            .with(format!("ofp10_match needs 40 bytes, {} given", b.len())));
+        return Err(
+            OfpErr::BadRequestBadLen.with(format!("ofp10_match needs 40 bytes, {} given", b.len()))
+        );
     }
     let wc = be32(b, 0) & fw::ALL;
     let mut m = OfMatch::catchall();
@@ -109,7 +110,9 @@ pub fn decode_ofp10_match(b: &[u8]) -> Result<OfMatch, OfpError> {
     let tci = if on(fw::DL_VLAN) && dl_vlan == VLAN_NONE {
         0
     } else {
-        (dl_vlan & vlan::VID_MASK) | ((u16::from(b[20]) << vlan::PCP_SHIFT) & vlan::PCP_MASK) | vlan::CFI
+        (dl_vlan & vlan::VID_MASK)
+            | ((u16::from(b[20]) << vlan::PCP_SHIFT) & vlan::PCP_MASK)
+            | vlan::CFI
     };
     if tmask != 0 {
         m.set_masked(Mf::VlanTci, u128::from(tci), u128::from(tmask));

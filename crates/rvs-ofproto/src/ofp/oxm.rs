@@ -401,8 +401,9 @@ fn next_tlv(r: &mut Reader<'_>) -> Result<(u32, Entry, u128, Option<u128>), OfpE
     }
     let want = usize::from(x.len) * if hasmask { 2 } else { 1 };
     if len != want {
-        return Err(OfpErr::BadMatchBadLen
-            .with(format!("{} has length {len}, expected {want}", name())));
+        return Err(
+            OfpErr::BadMatchBadLen.with(format!("{} has length {len}, expected {want}", name()))
+        );
     }
     if r.remaining() < len {
         return Err(OfpErr::BadMatchBadLen.with(format!(
@@ -737,8 +738,11 @@ pub fn decode_one(buf: &[u8]) -> Result<Tlv, OfpError> {
     let mut r = Reader::new(buf);
     let (h, x, v, m) = next_tlv(&mut r)?;
     if !r.is_empty() {
-        return Err(OfpErr::BadMatchBadLen
-            .with(format!("{} bytes follow {}", r.remaining(), header_name(h))));
+        return Err(OfpErr::BadMatchBadLen.with(format!(
+            "{} bytes follow {}",
+            r.remaining(),
+            header_name(h)
+        )));
     }
     let mf = kind_mf(x.kind);
     let (v, m) = match x.kind {
@@ -753,8 +757,11 @@ pub fn decode_one(buf: &[u8]) -> Result<Tlv, OfpError> {
         _ => (v, m.unwrap_or(low(mf.bits())) & low(mf.bits())),
     };
     if v & !low(mf.bits()) != 0 {
-        return Err(OfpErr::BadMatchBadValue
-            .with(format!("{} value {v:#x} exceeds {} bits", header_name(h), mf.bits())));
+        return Err(OfpErr::BadMatchBadValue.with(format!(
+            "{} value {v:#x} exceeds {} bits",
+            header_name(h),
+            mf.bits()
+        )));
     }
     Ok(Tlv { header: h, mf, value: v, mask: m })
 }
