@@ -707,7 +707,7 @@ pub fn decode_ofp_match(r: &mut Reader<'_>, version: Version) -> Result<OfMatch,
     if len < 4 {
         return Err(OfpErr::BadMatchBadLen.with(format!("match length {len} is below 4")));
     }
-    let padded = (len + 7) / 8 * 8;
+    let padded = len.div_ceil(8) * 8;
     if r.remaining() + 4 < padded {
         return Err(OfpErr::BadMatchBadLen.with(format!(
             "match length {len} (padded {padded}) but only {} bytes remain",
