@@ -1000,24 +1000,76 @@ pub fn encode(msg: &Msg, proto: Protocol, xid: u32) -> Vec<u8> {
             simple(v, MsgType::MultipartRequest(MpType::TableFeatures), xid, &[])
         }
         Msg::TableFeaturesReply(ts) => {
+            let n = ts.len();
             let entries: Vec<Vec<u8>> = ts
                 .iter()
-                .map(|(t, name, max)| {
-                    let mut b = Vec::new();
-                    put_u16(&mut b, 64);
-                    b.push(t.0);
-                    b.extend_from_slice(&[0; 5]);
+                .enumerate()
+                .map(|(i, (t, name, max))| {
+                    let mut b = vec![0, 0, t.0, 0, 0, 0, 0, 0];
                     put_string(&mut b, name, 32);
                     put_u64(&mut b, u64::MAX); // metadata_match
                     put_u64(&mut b, u64::MAX); // metadata_write
                     put_u32(&mut b, 0); // config
                     put_u32(&mut b, *max);
+                    let next: Vec<u8> = ts[i + 1..].iter().map(|(t, _, _)| t.0).collect();
+                    put_table_properties(v, i + 1 == n, &next, &mut b);
+                    let len = b.len() as u16;
+                    b[0..2].copy_from_slice(&len.to_be_bytes());
                     b
                 })
                 .collect();
             mp_replies(v, MpType::TableFeatures, xid, &entries)
         }
     }
+}
+
+/// Appends one table-features property and its padding.
+fn put_prop(ty: u16, body: &[u8], out: &mut Vec<u8>) {
+    put_u16(out, ty);
+    put_u16(out, 4 + body.len() as u16);
+    out.extend_from_slice(body);
+    while !out.len().is_multiple_of(8) {
+        out.push(0);
+    }
+}
+
+/// The properties OpenFlow 1.3 requires of a table-features entry: the
+/// instructions, next tables, actions and fields this switch supports.
+fn put_table_properties(v: Version, last: bool, next: &[u8], out: &mut Vec<u8>) {
+    let headers = |ids: &[u16]| -> Vec<u8> {
+        ids.iter().flat_map(|t| [t.to_be_bytes(), 4u16.to_be_bytes()].concat()).collect()
+    };
+    // goto_table, write_metadata, write_actions, apply_actions, clear_actions.
+    let insts: &[u16] = if last { &[2, 3, 4, 5] } else { &[1, 2, 3, 4, 5] };
+    // output, push/pop vlan, set_queue, set_nw_ttl, dec_nw_ttl, set_field.
+    let acts = headers(&[0, 17, 18, 21, 23, 24, 25]);
+    let mut fields = Vec::new();
+    let mut writable = Vec::new();
+    for mf in Mf::all() {
+        let Some(h) = oxm::field_header(mf, v) else { continue };
+        if h >> 16 == 0xffff || fields.contains(&h) {
+            continue;
+        }
+        fields.push(h);
+        if mf.spec().writable {
+            writable.push(h);
+        }
+    }
+    let oxms = |hs: &[u32]| -> Vec<u8> { hs.iter().flat_map(|h| h.to_be_bytes()).collect() };
+    put_prop(0, &headers(insts), out);
+    put_prop(1, &headers(insts), out);
+    put_prop(2, next, out);
+    put_prop(3, next, out);
+    put_prop(4, &acts, out);
+    put_prop(5, &acts, out);
+    put_prop(6, &acts, out);
+    put_prop(7, &acts, out);
+    put_prop(8, &oxms(&fields), out);
+    put_prop(10, &oxms(&fields), out);
+    put_prop(12, &oxms(&writable), out);
+    put_prop(13, &oxms(&writable), out);
+    put_prop(14, &oxms(&writable), out);
+    put_prop(15, &oxms(&writable), out);
 }
 
 /// True if `proto` can carry `msg`.
