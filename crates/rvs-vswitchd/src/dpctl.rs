@@ -12,6 +12,8 @@ use rvs_datapath::dpif::{format_flow, FlowStats};
 use rvs_datapath::odp::{parse_actions, parse_key};
 use rvs_datapath::{DpNetdev, Dpif, FlowId, FlowPut, PutFlags, Ufid};
 use rvs_ofproto::Backer;
+use rvs_packet::flow::Field;
+use rvs_packet::{FlowKey, Mask};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,9 +108,20 @@ fn human_size(v: u64) -> String {
     }
 }
 
+/// Parses a flow key as OVS's `odp_flow_key_to_mask` reads it for a
+/// datapath: a key that does not mention `recirc_id` matches
+/// `recirc_id(0)` exactly.
+fn key(s: &str) -> Result<(FlowKey, Mask), String> {
+    let (key, mut mask) = parse_key(s).map_err(|e| format!("parsing flow key ({e})"))?;
+    if !s.contains("recirc_id(") {
+        mask.set_exact(Field::RecircId);
+    }
+    Ok((key, mask))
+}
+
 fn put(dp: &DpNetdev, o: &Opts, flags: PutFlags, now: Duration) -> Result<String, String> {
     let (ufid, key_s) = split_ufid(&o.args[0])?;
-    let (key, mask) = parse_key(key_s).map_err(|e| format!("parsing flow key ({e})"))?;
+    let (key, mask) = key(key_s)?;
     let actions = parse_actions(&o.args[1]).map_err(|e| format!("parsing actions ({e})"))?;
     let old = dp
         .flow_put(FlowPut { ufid, key, mask, actions, flags })
@@ -125,7 +138,7 @@ fn flow_id(s: &str) -> Result<FlowId, String> {
     match split_ufid(s)? {
         (Some(u), _) => Ok(FlowId::Ufid(u)),
         (None, k) => {
-            let (key, mask) = parse_key(k).map_err(|e| format!("parsing flow key ({e})"))?;
+            let (key, mask) = key(k)?;
             Ok(FlowId::Match(key.masked(&mask), mask))
         }
     }
