@@ -129,7 +129,7 @@ fn bridges_and_ports_change_under_traffic() {
     // Settle, then count the daemon's descriptors.
     std::thread::sleep(Duration::from_millis(300));
     let fds_before = fds(pid);
-    let mut ping = background_ping(&ns_a, "198.18.7.2");
+    let ping = background_ping(&ns_a, "198.18.7.2");
 
     for round in 0..3 {
         // A third host comes and goes.
