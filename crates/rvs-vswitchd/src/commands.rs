@@ -35,7 +35,13 @@ pub fn register(
         "[--cleanup]",
         0,
         1,
-        h(move |_| {
+        h(move |a| {
+            // The userspace datapath's ports (taps, internal devices) live
+            // only as long as the process, so `--cleanup` and a plain exit
+            // both release them.
+            if let Some(x) = a.first().filter(|x| *x != "--cleanup") {
+                return Err(format!("exit: unknown option \"{x}\" (usage: exit [--cleanup])"));
+            }
             let _ = exit.lock().unwrap().send(());
             Ok(String::new())
         }),
