@@ -144,7 +144,8 @@ fn main() -> Result<()> {
     let rec = Arc::new(reconcile::Reconciler::new(backer.clone(), args.enable_dummy));
 
     // The control socket.
-    let ctl = args.unixctl.clone().unwrap_or_else(|| rundir.join("rvs-vswitchd.ctl"));
+    let ctl =
+        process::absolute(args.unixctl.clone().unwrap_or_else(|| rundir.join("rvs-vswitchd.ctl")));
     let (exit_tx, exit_rx) = std::sync::mpsc::channel::<()>();
     process::spawn_signal_thread(exit_tx.clone()).context("starting the signal thread")?;
     let cmds = commands::register(backer.clone(), dp.clone(), rec.clone(), exit_tx);

@@ -63,6 +63,21 @@ fn scalar(v: Option<&Value>) -> Option<Value> {
     v.and_then(|v| atoms(v).first().map(|a| (*a).clone()))
 }
 
+/// The columns of `want` whose value differs from `row`'s.
+fn changed_columns(row: &Value, want: Vec<(&'static str, Value)>) -> Map<String, Value> {
+    let mut changed = Map::new();
+    for (col, v) in want {
+        let same = match col {
+            "statistics" | "status" => map_of(row.get(col)) == map_of(Some(&v)),
+            _ => scalar(row.get(col)) == scalar(Some(&v)),
+        };
+        if !same {
+            changed.insert(col.to_string(), v);
+        }
+    }
+    changed
+}
+
 impl Refresher {
     /// A refresher reading the ports of `backer`'s bridges.
     pub fn new(backer: Arc<Backer>) -> Refresher {
@@ -108,25 +123,7 @@ impl Refresher {
         for (uuid, row) in rows {
             let Some(name) = row.get("name").and_then(|v| v.as_str()) else { continue };
             let Some(nd) = netdevs.get(name) else { continue };
-            let want = self.columns(nd.0.as_ref(), nd.1);
-            let mut changed = Map::new();
-            for (col, v) in want {
-                let cur = match col {
-                    "statistics" | "status" => {
-                        let cur = map_of(row.get(col));
-                        let w = map_of(Some(&v));
-                        if cur == w {
-                            continue;
-                        }
-                        changed.insert(col.to_string(), v);
-                        continue;
-                    }
-                    _ => scalar(row.get(col)),
-                };
-                if cur.as_ref() != scalar(Some(&v)).as_ref() {
-                    changed.insert(col.to_string(), v);
-                }
-            }
+            let changed = changed_columns(row, self.columns(nd.0.as_ref(), nd.1));
             if !changed.is_empty() {
                 ops.push(json!({
                     "op": "update", "table": "Interface",
@@ -194,5 +191,39 @@ impl Refresher {
             }
         }
         cols
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_changed_columns_are_written() {
+        let row = json!({
+            "name": "p1",
+            "mtu": 1500,
+            "mac_in_use": "aa:55:aa:55:00:03",
+            "ifindex": ["set", []],
+            "statistics": ["map", [["rx_packets", 3], ["tx_packets", 1]]],
+            "status": ["map", []],
+        });
+        let stats = |rx: u64| {
+            to_map(BTreeMap::from([("rx_packets".to_string(), rx), ("tx_packets".to_string(), 1)]))
+        };
+        let same = vec![
+            ("mtu", json!(1500)),
+            ("mac_in_use", json!("aa:55:aa:55:00:03")),
+            ("statistics", stats(3)),
+            ("status", to_map(BTreeMap::<String, String>::new())),
+        ];
+        assert!(changed_columns(&row, same).is_empty());
+        let changed = changed_columns(
+            &row,
+            vec![("mtu", json!(9000)), ("statistics", stats(4)), ("ifindex", json!(7))],
+        );
+        let keys: Vec<&String> = changed.keys().collect();
+        assert_eq!(keys, ["ifindex", "mtu", "statistics"]);
+        assert_eq!(changed["statistics"], json!(["map", [["rx_packets", 4], ["tx_packets", 1]]]));
     }
 }

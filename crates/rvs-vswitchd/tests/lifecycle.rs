@@ -466,3 +466,73 @@ fn malformed_json_rpc_on_the_ovsdb_socket_harms_nothing() {
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Update notifications for `Interface` seen on a monitor connection
+/// within `window` (echo requests aside).
+fn updates_within(s: &mut UnixStream, window: Duration) -> usize {
+    let t = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    while t.elapsed() < window {
+        s.set_read_timeout(Some((window - t.elapsed()).max(Duration::from_millis(10)))).unwrap();
+        match s.read(&mut chunk) {
+            Ok(0) => panic!("the monitor connection closed"),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => break,
+        }
+    }
+    serde_json::Deserializer::from_slice(&buf)
+        .into_iter::<Value>()
+        .filter_map(Result::ok)
+        .filter(|v| v["method"] == "update")
+        .count()
+}
+
+#[test]
+fn status_refresh_writes_nothing_when_nothing_changed() {
+    if !have_ovs_tools() {
+        return;
+    }
+    let dir = tempdir("churn");
+    let d = Daemon::start(&dir);
+    d.vsctl_ok(&[
+        "add-br",
+        "br0",
+        "--",
+        "add-port",
+        "br0",
+        "p1",
+        "--",
+        "set",
+        "Interface",
+        "p1",
+        "type=dummy",
+        "--",
+        "add-port",
+        "br0",
+        "p2",
+        "--",
+        "set",
+        "Interface",
+        "p2",
+        "type=dummy",
+    ]);
+    wait_for(Duration::from_secs(10), "the first refresh", || {
+        d.vsctl_ok(&["get", "Interface", "p1", "mtu"]) == "1500\n"
+    });
+    let mut m = UnixStream::connect(dir.join("db.sock")).unwrap();
+    let req = json!({"method": "monitor", "id": 1, "params": ["Open_vSwitch", null,
+        {"Interface": {"columns": ["statistics", "mtu", "mac_in_use", "status", "link_state"]}}]});
+    match send(&mut m, req.to_string().as_bytes()) {
+        Answer::Reply(v) => assert!(v["error"].is_null(), "{v}"),
+        Answer::Closed => panic!("monitor refused"),
+    }
+    // More than one refresh period without traffic: nothing is written.
+    assert_eq!(updates_within(&mut m, Duration::from_millis(6000)), 0);
+    // Traffic: the next refresh writes the counters.
+    d.appctl_ok(&["netdev-dummy/receive", "p1", &frame_hex(1, 2)]);
+    assert!(updates_within(&mut m, Duration::from_millis(6000)) >= 1);
+    assert_eq!(d.vsctl_ok(&["get", "Interface", "p1", "statistics:rx_packets"]), "1\n");
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}
