@@ -80,6 +80,18 @@ fn split_ufid(s: &str) -> Result<(Option<Ufid>, &str), String> {
     Ok((Some(ufid), rest.trim()))
 }
 
+/// A flow as `dpctl/*` print it: with `-m`, the ufid in front and the
+/// datapath layer (`dp:ovs`, the userspace datapath) after the
+/// statistics, as OVS's `format_dpif_flow`.
+fn dpctl_flow(f: &rvs_datapath::dpif::DpifFlow, now: Duration, verbose: bool) -> String {
+    let s = format_flow(f, now, verbose);
+    if verbose {
+        s.replacen(", actions:", ", dp:ovs, actions:", 1)
+    } else {
+        s
+    }
+}
+
 /// OVS's `dpif_flow_stats_format`.
 fn format_stats(s: &FlowStats, now: Duration) -> String {
     let mut out = format!("packets:{}, bytes:{}, used:", s.packets, s.bytes);
@@ -202,7 +214,7 @@ pub fn register(c: &Commands, backer: Arc<Backer>, dp: Arc<DpNetdev>) {
                 ));
             };
             let f = d.flow_get(&FlowId::Ufid(u)).map_err(|e| format!("getting flow ({e})"))?;
-            Ok(format_flow(&f, b.now(), o.verbose) + "\n")
+            Ok(dpctl_flow(&f, b.now(), o.verbose) + "\n")
         }),
     );
     let (d, b) = (dp.clone(), backer.clone());
@@ -217,7 +229,7 @@ pub fn register(c: &Commands, backer: Arc<Backer>, dp: Arc<DpNetdev>) {
                 take_dp(&d, &mut o, 0)?;
             }
             let now = b.now();
-            Ok(d.flow_dump().iter().map(|f| format_flow(f, now, o.verbose) + "\n").collect())
+            Ok(d.flow_dump().iter().map(|f| dpctl_flow(f, now, o.verbose) + "\n").collect())
         }),
     );
     let d = dp.clone();
