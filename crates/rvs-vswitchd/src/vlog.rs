@@ -209,9 +209,13 @@ impl Vlog {
                     .ok_or_else(|| format!("RVS_LOG: unknown level \"{level}\" in \"{d}\""))?,
             };
             let module = match module {
-                Some(m) => Some(self.module(m).ok_or_else(|| {
-                    format!("RVS_LOG: unknown module \"{m}\" in \"{d}\" (see vlog/list)")
-                })?),
+                // vlog's modules are whole crates: `rvs_ofproto::xlate`
+                // sets `rvs_ofproto`.
+                Some(m) => {
+                    Some(self.module(m.split("::").next().unwrap_or(m)).ok_or_else(|| {
+                        format!("RVS_LOG: unknown module \"{m}\" in \"{d}\" (see vlog/list)")
+                    })?)
+                }
                 None => None,
             };
             specs.push(Spec::Levels { module, dest: None, level });
@@ -667,7 +671,7 @@ mod tests {
     #[test]
     fn env_directives_map_to_levels() {
         let v = Vlog::new(None).unwrap();
-        v.apply_env("warn,rvs_ofproto=debug").unwrap();
+        v.apply_env("warn,rvs_ofproto::xlate=debug").unwrap();
         let l = v.list();
         assert!(l.contains("rvs_ofproto        DBG        DBG        DBG\n"), "{l}");
         assert!(l.contains("rvs_ovsdb         WARN       WARN       WARN\n"), "{l}");
