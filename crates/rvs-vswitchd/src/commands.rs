@@ -2,7 +2,6 @@
 
 use crate::reconcile::Reconciler;
 use crate::unixctl::{Commands, Handler};
-use rvs_datapath::dpif::format_flow;
 use rvs_datapath::{DpNetdev, Dpif};
 use rvs_ofproto::Backer;
 use rvs_packet::{EthAddr, Packet};
@@ -36,7 +35,13 @@ pub fn register(
         "[--cleanup]",
         0,
         1,
-        h(move |_| {
+        h(move |a| {
+            // The userspace datapath's ports (taps, internal devices) live
+            // only as long as the process, so `--cleanup` and a plain exit
+            // both release them.
+            if let Some(x) = a.first().filter(|x| *x != "--cleanup") {
+                return Err(format!("exit: unknown option \"{x}\" (usage: exit [--cleanup])"));
+            }
             let _ = exit.lock().unwrap().send(());
             Ok(String::new())
         }),
@@ -104,41 +109,6 @@ pub fn register(
         3,
         h(move |a| {
             b.trace_str(&a[0], &a[1], a.get(2).map(String::as_str)).map_err(|e| e.to_string())
-        }),
-    );
-    let d = dp.clone();
-    let b = backer.clone();
-    c.register(
-        "dpctl/dump-flows",
-        "[-m] [dp]",
-        0,
-        2,
-        h(move |a| {
-            let verbose = a.iter().any(|x| x == "-m" || x == "--more");
-            let now = b.now();
-            Ok(d.flow_dump().iter().map(|f| format_flow(f, now, verbose) + "\n").collect())
-        }),
-    );
-    let d = dp.clone();
-    c.register(
-        "dpctl/show",
-        "[-s] [dp]",
-        0,
-        2,
-        h(move |_| {
-            let st = d.stats();
-            let mut s = format!("{}@{}:\n", d.type_name(), d.name());
-            s += &format!("  lookups: hit:{} missed:{} lost:{}\n", st.hits, st.missed, st.lost);
-            s += &format!("  flows: {}\n", st.flows);
-            for p in d.port_dump() {
-                let t = if p.type_name.is_empty() || p.type_name == "system" {
-                    String::new()
-                } else {
-                    format!(" ({})", p.type_name)
-                };
-                s += &format!("  port {}: {}{}\n", p.port_no.0, p.name, t);
-            }
-            Ok(s)
         }),
     );
     let d = dp.clone();

@@ -67,6 +67,12 @@ const MONITORED: &[(&str, &[&str])] = &[
             "error",
             "link_state",
             "admin_state",
+            "statistics",
+            "mtu",
+            "mac_in_use",
+            "ifindex",
+            "status",
+            "link_speed",
         ],
     ),
     (
@@ -82,11 +88,16 @@ pub fn is_remote(database: &str) -> bool {
 
 /// Runs sessions against `remote` until `stop` is set, reconnecting with
 /// backoff. Meant for its own thread.
-pub fn run(remote: &str, rec: Arc<Reconciler>, stop: Arc<AtomicBool>) {
+pub fn run(
+    remote: &str,
+    rec: Arc<Reconciler>,
+    mut refresh: crate::status::Refresher,
+    stop: Arc<AtomicBool>,
+) {
     let mut backoff = Duration::from_millis(100);
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
-        match session(remote, &rec, &stop) {
+        match session(remote, &rec, &mut refresh, &stop) {
             Ok(()) => return,
             Err(e) => tracing::warn!("database {remote}: {e}; reconnecting in {backoff:?}"),
         }
@@ -204,7 +215,12 @@ fn filter_ops(ops: Vec<Value>, columns: &Columns) -> Vec<Value> {
 /// One connection's life: connect, learn the schema, lock, monitor, then
 /// reconcile on every update until the connection fails (an error) or
 /// `stop` is set (`Ok`).
-fn session(remote: &str, rec: &Reconciler, stop: &AtomicBool) -> Result<(), SessionError> {
+fn session(
+    remote: &str,
+    rec: &Reconciler,
+    refresh: &mut crate::status::Refresher,
+    stop: &AtomicBool,
+) -> Result<(), SessionError> {
     let mut conn = Connection::new(Stream::connect(remote).map_err(SessionError::Connect)?);
     let timeout = Duration::from_secs(30);
 
@@ -253,7 +269,9 @@ fn session(remote: &str, rec: &Reconciler, stop: &AtomicBool) -> Result<(), Sess
             dirty = false;
             last = Instant::now();
             let db = Value::Object(replica.clone());
-            let ops = filter_ops(rec.reconcile(&db), &columns);
+            let mut ops = rec.reconcile(&db);
+            ops.extend(refresh.poll(&db));
+            let ops = filter_ops(ops, &columns);
             if !ops.is_empty() {
                 let mut txn = vec![json!(DB), json!({"op": "assert", "lock": LOCK})];
                 txn.extend(ops);

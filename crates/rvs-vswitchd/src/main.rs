@@ -10,8 +10,14 @@
 //!
 //! ```text
 //! rvs-vswitchd [--enable-dummy] [--remote punix:PATH|ptcp:PORT[:IP]]...
-//!              [--unixctl PATH] [--pidfile[=FILE]] [--log-file[=FILE]] [DATABASE]
+//!              [--unixctl PATH] [--pidfile[=FILE]] [--log-file[=FILE]]
+//!              [--detach] [--no-chdir] [-v[SPEC]]... [DATABASE]
 //! ```
+//!
+//! `--detach` forks: the parent exits 0 once the daemon listens on its
+//! sockets. SIGTERM, SIGINT, SIGHUP and `ovs-appctl exit` shut it down
+//! cleanly: the bridges' datapath ports are released, the pidfile and
+//! sockets removed, and the exit code is 0.
 //!
 //! `DATABASE` is a database file (created with rvs's Open_vSwitch schema
 //! if missing), or `unix:PATH` / `tcp:IP:PORT` to use an external OVSDB
@@ -20,9 +26,13 @@
 //! tests without root, as `ovs-vswitchd --enable-dummy` does.
 
 mod commands;
+mod dpctl;
 mod extdb;
+mod process;
 mod reconcile;
+mod status;
 mod unixctl;
+mod vlog;
 
 use anyhow::{anyhow, Context, Result};
 use clap::Parser;
@@ -62,6 +72,16 @@ struct Args {
     /// Datapath poll threads.
     #[arg(long, default_value_t = 1)]
     n_pmd_threads: usize,
+    /// Run in the background; the parent exits once the daemon is ready.
+    #[arg(long)]
+    detach: bool,
+    /// With --detach, do not change to the root directory.
+    #[arg(long)]
+    no_chdir: bool,
+    /// Log levels in OVS's syntax (`module:destination:level`, see
+    /// `vlog/set`); without SPEC, everything at dbg.
+    #[arg(short = 'v', long = "verbose", num_args = 0..=1, default_missing_value = "")]
+    verbose: Vec<String>,
 }
 
 fn env_dir(var: &str, default: &str) -> PathBuf {
@@ -69,19 +89,22 @@ fn env_dir(var: &str, default: &str) -> PathBuf {
 }
 
 fn main() -> Result<()> {
-    let args = Args::parse();
-    let rundir = env_dir("RVS_RUNDIR", "/run/rvs");
-    let dbdir = env_dir("RVS_DBDIR", "/var/lib/rvs");
+    let mut args = Args::parse();
+    let rundir = process::absolute(env_dir("RVS_RUNDIR", "/run/rvs"));
+    let dbdir = process::absolute(env_dir("RVS_DBDIR", "/var/lib/rvs"));
+    args.database = args.database.map(process::absolute);
+    let mut detached = if args.detach { Some(process::detach()?) } else { None };
+    process::block_exit_signals().context("blocking signals")?;
     std::fs::create_dir_all(&rundir)
         .with_context(|| format!("creating run dir {}", rundir.display()))?;
     std::fs::create_dir_all(&dbdir)
         .with_context(|| format!("creating database dir {}", dbdir.display()))?;
-    let logdir = env_dir("RVS_LOGDIR", "/var/log/rvs");
+    let logdir = process::absolute(env_dir("RVS_LOGDIR", "/var/log/rvs"));
     if args.log_file.as_deref() == Some("") {
         std::fs::create_dir_all(&logdir)
             .with_context(|| format!("creating log dir {}", logdir.display()))?;
     }
-    tracing_init(&args, &logdir)?;
+    let vlog = vlog_init(&args, &logdir)?;
 
     // One daemon per run dir.
     let lock_path = rundir.join("rvs-vswitchd.lock");
@@ -98,11 +121,6 @@ fn main() -> Result<()> {
             lock_path.display()
         )
     })?;
-    if let Some(p) = &args.pidfile {
-        let path = if p.is_empty() { rundir.join("rvs-vswitchd.pid") } else { PathBuf::from(p) };
-        std::fs::write(&path, format!("{}\n", std::process::id()))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
 
     // The database: embedded (the default) or an external server.
     let remote = args.database.as_ref().and_then(|p| p.to_str()).filter(|d| extdb::is_remote(d));
@@ -128,13 +146,32 @@ fn main() -> Result<()> {
     );
 
     // The control socket.
-    let ctl = args.unixctl.clone().unwrap_or_else(|| rundir.join("rvs-vswitchd.ctl"));
+    let ctl =
+        process::absolute(args.unixctl.clone().unwrap_or_else(|| rundir.join("rvs-vswitchd.ctl")));
     let (exit_tx, exit_rx) = std::sync::mpsc::channel::<()>();
+    process::spawn_signal_thread(exit_tx.clone()).context("starting the signal thread")?;
     let cmds = commands::register(backer.clone(), dp.clone(), rec.clone(), exit_tx);
+    vlog::register(&cmds, &vlog);
+    dpctl::register(&cmds, backer.clone(), dp.clone());
     let _ctl = unixctl::Server::start(&ctl, cmds.clone())
         .with_context(|| format!("listening on {}", ctl.display()))?;
     let pid_ctl = rundir.join(format!("rvs-vswitchd.{}.ctl", std::process::id()));
     let _ctl2 = unixctl::Server::start(&pid_ctl, cmds).ok();
+    let _pidfile = match &args.pidfile {
+        Some(p) => {
+            let path =
+                if p.is_empty() { rundir.join("rvs-vswitchd.pid") } else { PathBuf::from(p) };
+            Some(
+                process::Pidfile::create(&process::absolute(path.clone()))
+                    .with_context(|| format!("writing {}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    if let Some(d) = detached.as_mut() {
+        d.ready(args.no_chdir);
+    }
+
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let Some(server) = server else {
         // An external database: its client applies every update.
@@ -144,12 +181,18 @@ fn main() -> Result<()> {
         }
         tracing::info!("rvs-vswitchd ready: database {remote}, control socket {}", ctl.display());
         let stop2 = stop.clone();
+        let refresh = status::Refresher::new(backer.clone());
         std::thread::Builder::new()
             .name("extdb".into())
-            .spawn(move || extdb::run(&remote, rec, stop2))?;
+            .spawn(move || extdb::run(&remote, rec, refresh, stop2))?;
         let _ = exit_rx.recv();
         tracing::info!("exiting");
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        connmgr.shutdown();
+        let bridges: Vec<String> = backer.read().bridges.keys().cloned().collect();
+        for b in bridges {
+            let _ = backer.del_bridge(&b);
+        }
         backer.shutdown();
         let _ = std::fs::remove_file(&pid_ctl);
         return Ok(());
@@ -164,9 +207,16 @@ fn main() -> Result<()> {
     // Apply every commit.
     let (_, changes) = server.subscribe();
     let srv = server.clone();
-    std::thread::Builder::new().name("reconciler".into()).spawn(move || loop {
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = stopping.clone();
+    let mut refresh = status::Refresher::new(backer.clone());
+    let rec_thread = std::thread::Builder::new().name("reconciler".into()).spawn(move || loop {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let db = srv.database().to_json();
-        let ops = rec.reconcile(&db);
+        let mut ops = rec.reconcile(&db);
+        ops.extend(refresh.poll(&db));
         if !ops.is_empty() {
             let mut txn = vec![json!("Open_vSwitch")];
             txn.extend(ops);
@@ -174,7 +224,7 @@ fn main() -> Result<()> {
             tracing::debug!("write-back: {r}");
         }
         // Wait for the next commit (or a periodic refresh), then drain.
-        match changes.recv_timeout(std::time::Duration::from_secs(1)) {
+        match changes.recv_timeout(refresh.wait().min(std::time::Duration::from_secs(1))) {
             Ok(_) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 while changes.try_recv().is_ok() {}
             }
@@ -184,10 +234,24 @@ fn main() -> Result<()> {
 
     let _ = exit_rx.recv();
     tracing::info!("exiting");
+    // Let an `exit` command's reply go out before its socket closes.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    stopping.store(true, std::sync::atomic::Ordering::SeqCst);
     connmgr.shutdown();
-    backer.shutdown();
     server.stop();
+    let _ = rec_thread.join();
+    // Release every datapath port the bridges created (taps, internal
+    // devices), then stop the revalidator.
+    let bridges: Vec<String> = backer.read().bridges.keys().cloned().collect();
+    for b in bridges {
+        let _ = backer.del_bridge(&b);
+    }
+    backer.shutdown();
+    drop(_ctl);
+    drop(_ctl2);
     let _ = std::fs::remove_file(&pid_ctl);
+    let _ = std::fs::remove_file(&sock);
+    tracing::info!("exited cleanly");
     Ok(())
 }
 
@@ -231,26 +295,27 @@ fn ensure_root_row(server: &Server) -> Result<()> {
     Ok(())
 }
 
-/// Logs go to stderr and, with `--log-file`, to a file too. Levels per
-/// module come from `RVS_LOG` (e.g. `info,rvs_ofproto=debug`; default
-/// `info`).
-fn tracing_init(args: &Args, logdir: &std::path::Path) -> Result<()> {
-    use tracing_subscriber::fmt::writer::MakeWriterExt;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RVS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
-    match &args.log_file {
-        Some(f) => {
-            let path =
-                if f.is_empty() { logdir.join("rvs-vswitchd.log") } else { PathBuf::from(f) };
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .with_context(|| format!("opening log file {}", path.display()))?;
-            builder.with_writer(std::io::stderr.and(std::sync::Mutex::new(file))).init();
+/// Logging as OVS's vlog: stderr, and with `--log-file` a file too;
+/// levels from `RVS_LOG` (tracing's syntax, e.g. `info,rvs_ofproto=debug`)
+/// then `-v` (OVS's syntax).
+fn vlog_init(args: &Args, logdir: &std::path::Path) -> Result<vlog::Vlog> {
+    let file = args.log_file.as_ref().map(|f| {
+        if f.is_empty() {
+            logdir.join("rvs-vswitchd.log")
+        } else {
+            process::absolute(PathBuf::from(f))
         }
-        None => builder.with_writer(std::io::stderr).init(),
+    });
+    let v = vlog::Vlog::new(file.clone()).with_context(|| {
+        format!("opening log file {}", file.as_deref().unwrap_or(logdir).display())
+    })?;
+    if let Ok(env) = std::env::var("RVS_LOG") {
+        v.apply_env(&env).map_err(|e| anyhow!(e))?;
     }
-    Ok(())
+    for spec in &args.verbose {
+        let specs = if spec.is_empty() { vec![] } else { vec![spec.clone()] };
+        v.set(&specs).map_err(|e| anyhow!("-v{spec}: {e}"))?;
+    }
+    tracing::subscriber::set_global_default(v.clone()).context("installing the logger")?;
+    Ok(v)
 }

@@ -136,6 +136,9 @@ impl Flow {
         self.packets.store(0, Ordering::Relaxed);
         self.bytes.store(0, Ordering::Relaxed);
         self.tcp_flags.store(0, Ordering::Relaxed);
+        // As OVS's DPIF_FP_ZERO_STATS: `used` goes back to never (idle
+        // time then counts from creation, see `last_active_ns`).
+        self.used.store(0, Ordering::Relaxed);
     }
 
     /// Time of last use, or of install when never used.

@@ -1,0 +1,173 @@
+//! Shared by the daemon tests: a daemon in a temporary run dir, driven
+//! with OVS's own `ovs-vsctl` and `ovs-appctl`.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+/// A running `rvs-vswitchd`, killed on drop.
+pub struct Daemon {
+    pub dir: PathBuf,
+    pub child: Option<Child>,
+}
+
+/// True when OVS's clients are installed.
+pub fn have_ovs_tools() -> bool {
+    let ok = Path::new("/usr/bin/ovs-vsctl").exists() && Path::new("/usr/bin/ovs-appctl").exists();
+    if !ok {
+        eprintln!(
+            "SKIPPED: ovs-vsctl/ovs-appctl not installed (apt-get install openvswitch-common)"
+        );
+    }
+    ok
+}
+
+/// Waits until `f` holds, at most `limit`; panics with `what` otherwise.
+pub fn wait_for(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A socket path accepts connections.
+pub fn listening(p: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(p).is_ok()
+}
+
+impl Daemon {
+    /// Starts the daemon with `extra` arguments (`--enable-dummy` unless
+    /// `real` devices are wanted) and waits for its sockets.
+    pub fn start_with(dir: &Path, dummy: bool, extra: &[&str]) -> Daemon {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rvs-vswitchd"));
+        if dummy {
+            cmd.arg("--enable-dummy");
+        }
+        let child = cmd
+            .arg(format!("--log-file={}", dir.join("file.log").display()))
+            .args(extra)
+            .env("RVS_RUNDIR", dir)
+            .env("RVS_DBDIR", dir)
+            .env_remove("RVS_LOG")
+            .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let d = Daemon { dir: dir.to_path_buf(), child: Some(child) };
+        let t = Instant::now();
+        while !(listening(&d.dir.join("rvs-vswitchd.ctl")) && listening(&d.dir.join("db.sock"))) {
+            assert!(t.elapsed() < Duration::from_secs(10), "daemon did not start: {}", d.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    /// A dummy-device daemon.
+    pub fn start(dir: &Path) -> Daemon {
+        Daemon::start_with(dir, true, &[])
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
+    }
+
+    pub fn vsctl(&self, args: &[&str]) -> Output {
+        Command::new("/usr/bin/ovs-vsctl")
+            .arg(format!("--db=unix:{}", self.dir.join("db.sock").display()))
+            .arg("--timeout=10")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    pub fn vsctl_ok(&self, args: &[&str]) -> String {
+        let o = self.vsctl(args);
+        assert!(
+            o.status.success(),
+            "ovs-vsctl {args:?}: {}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            self.log()
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    pub fn appctl(&self, args: &[&str]) -> Output {
+        Command::new("/usr/bin/ovs-appctl")
+            .arg("-t")
+            .arg(self.dir.join("rvs-vswitchd.ctl"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    pub fn appctl_ok(&self, args: &[&str]) -> String {
+        let o = self.appctl(args);
+        assert!(o.status.success(), "ovs-appctl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    /// Runs an appctl command that must fail; returns its error text.
+    pub fn appctl_err(&self, args: &[&str]) -> String {
+        let o = self.appctl(args);
+        assert!(
+            !o.status.success(),
+            "ovs-appctl {args:?} succeeded: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8(o.stderr).unwrap()
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A fresh temporary directory for one test.
+pub fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rvs-daemon-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// An Ethernet/IPv4/UDP frame in hex.
+pub fn frame_hex(src: u8, dst: u8) -> String {
+    let f = rvs_packet::wire::builder::PacketBuilder::ethernet(
+        rvs_packet::EthAddr([2, 0, 0, 0, 0, src]),
+        rvs_packet::EthAddr([2, 0, 0, 0, 0, dst]),
+    )
+    .ipv4(std::net::Ipv4Addr::new(198, 18, 0, src), std::net::Ipv4Addr::new(198, 18, 0, dst), 64)
+    .udp(1000, 2000)
+    .payload(b"rvs")
+    .build();
+    f.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Sends SIGTERM (or another signal) to `pid`.
+pub fn kill(pid: u32, sig: &str) {
+    let ok = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+    assert!(ok.success(), "kill -{sig} {pid}");
+}
+
+/// Whether process `pid` exists (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
