@@ -749,6 +749,21 @@ impl Backer {
         miss_to_controller: bool,
     ) -> Result<(), OfprotoError> {
         let now = self.now();
+        {
+            // Most calls change nothing: check under the read lock first.
+            let cfg = self.cfg.read().unwrap();
+            let b = cfg
+                .bridges
+                .get(bridge)
+                .ok_or_else(|| OfprotoError::NoSuchBridge(bridge.to_string()))?;
+            let fail_open = fail_open && b.fail_mode == FailMode::Standalone;
+            if b.fail_open == fail_open
+                && b.miss_to_controller == miss_to_controller
+                && b.controllers_configured == configured
+            {
+                return Ok(());
+            }
+        }
         let changed = {
             let mut cfg = self.cfg.write().unwrap();
             let b = cfg

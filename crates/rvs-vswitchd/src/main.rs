@@ -92,7 +92,12 @@ fn main() -> Result<()> {
     let mut args = Args::parse();
     let rundir = process::absolute(env_dir("RVS_RUNDIR", "/run/rvs"));
     let dbdir = process::absolute(env_dir("RVS_DBDIR", "/var/lib/rvs"));
-    args.database = args.database.map(process::absolute);
+    // A file path is made absolute (--detach changes directory); a remote
+    // (`unix:`, `tcp:`) is left alone.
+    args.database = args.database.map(|d| match d.to_str() {
+        Some(s) if extdb::is_remote(s) => d,
+        _ => process::absolute(d),
+    });
     let mut detached = if args.detach { Some(process::detach()?) } else { None };
     process::block_exit_signals().context("blocking signals")?;
     std::fs::create_dir_all(&rundir)

@@ -448,6 +448,9 @@ impl Reconciler {
                 }
             }
         }
+        // The OpenFlow side reads the switch itself: let go of the lock
+        // first (a second read lock behind a waiting writer would deadlock).
+        drop(cfg);
         if let Some((cm, _)) = &self.openflow {
             ops.extend(controller_write_back(db, want, cm));
         }
