@@ -1,0 +1,162 @@
+//! OVS's own `ovs-ofctl` programs rvs bridges over their management
+//! sockets, with OpenFlow 1.0 (and the Nicira extensions it negotiates for
+//! registers) and OpenFlow 1.3: add-flow, dump-flows, dump-aggregate,
+//! del-flows, show, dump-ports; a refused flow_mod comes back as an
+//! OpenFlow error and changes nothing; a packet-out leaves by the port it
+//! names. No root needed (dummy ports); skips out loud without ovs-ofctl.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn have_ofctl() -> bool {
+    let ok = Path::new("/usr/bin/ovs-ofctl").exists();
+    if !ok {
+        eprintln!("SKIPPED: ovs-ofctl not installed (apt-get install openvswitch-common)");
+    }
+    ok
+}
+
+fn ofctl(d: &Daemon, v: &str, args: &[&str]) -> Output {
+    let (cmd, rest) = args.split_first().unwrap();
+    Command::new("/usr/bin/ovs-ofctl")
+        .args(["-O", v, "--timeout=10", cmd])
+        .arg(format!("unix:{}", d.dir.join("br0.mgmt").display()))
+        .args(rest)
+        .output()
+        .unwrap()
+}
+
+fn ofctl_ok(d: &Daemon, v: &str, args: &[&str]) -> String {
+    let o = ofctl(d, v, args);
+    assert!(
+        o.status.success(),
+        "ovs-ofctl -O {v} {args:?}: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        d.log()
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// The flow lines of a dump, without the volatile duration and age.
+fn flows(dump: &str) -> Vec<String> {
+    dump.lines()
+        .skip(1)
+        .map(|l| {
+            l.split(", ")
+                .filter(|f| !f.trim_start().starts_with("duration=") && !f.starts_with("idle_age="))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect()
+}
+
+#[test]
+fn ovs_ofctl_programs_rvs_bridges() {
+    if !have_ovs_tools() || !have_ofctl() {
+        return;
+    }
+    let dir = tempdir("ofctl");
+    let d = Daemon::start(&dir);
+    d.vsctl_ok(&[
+        "add-br",
+        "br0",
+        "--",
+        "add-port",
+        "br0",
+        "p1",
+        "--",
+        "set",
+        "interface",
+        "p1",
+        "type=dummy",
+        "ofport_request=1",
+        "--",
+        "add-port",
+        "br0",
+        "p2",
+        "--",
+        "set",
+        "interface",
+        "p2",
+        "type=dummy",
+        "ofport_request=2",
+    ]);
+    wait_for(Duration::from_secs(10), "the management socket", || listening(&dir.join("br0.mgmt")));
+
+    for v in ["OpenFlow10", "OpenFlow13"] {
+        ofctl_ok(&d, v, &["del-flows"]);
+        ofctl_ok(&d, v, &["add-flow", "priority=100,in_port=1,actions=output:2"]);
+        ofctl_ok(
+            &d,
+            v,
+            &["add-flow", "cookie=0x7,table=0,priority=200,tcp,tp_dst=80,actions=drop"],
+        );
+        ofctl_ok(
+            &d,
+            v,
+            &["add-flow", "table=1,priority=5,reg0=0x5,actions=load:0x1->NXM_NX_REG1[],output:1"],
+        );
+        let dump = ofctl_ok(&d, v, &["dump-flows"]);
+        let header = if v == "OpenFlow10" { "NXST_FLOW reply" } else { "OFPST_FLOW reply (OF1.3)" };
+        assert!(dump.starts_with(header), "{dump}");
+        let lines = flows(&dump);
+        assert_eq!(lines.len(), 3, "{dump}");
+        assert_eq!(
+            lines[0],
+            " cookie=0x7, table=0, n_packets=0, n_bytes=0, priority=200,tcp,tp_dst=80 actions=drop"
+        );
+        assert!(lines[1].ends_with("priority=100,in_port=1 actions=output:2"), "{dump}");
+        let reg = if v == "OpenFlow10" {
+            "load:0x1->NXM_NX_REG1[],output:1"
+        } else {
+            "set_field:0x1->reg1,output:1"
+        };
+        assert!(lines[2].contains("table=1") && lines[2].ends_with(reg), "{dump}");
+        // The daemon's own view agrees.
+        let own = d.appctl_ok(&["bridge/dump-flows", "br0"]);
+        assert!(own.contains("priority=200,tcp,tp_dst=80"), "{own}");
+
+        let agg = ofctl_ok(&d, v, &["dump-aggregate"]);
+        assert!(agg.contains("flow_count=3"), "{agg}");
+        // A flow_mod the switch refuses: goto_table must go forward.
+        let o = ofctl(&d, v, &["add-flow", "table=3,actions=goto_table:1"]);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("OFPT_ERROR") || err.contains("OFPBIC"), "{err}");
+        assert_eq!(
+            flows(&ofctl_ok(&d, v, &["dump-flows"])).len(),
+            3,
+            "a refused add changed nothing"
+        );
+
+        ofctl_ok(&d, v, &["del-flows", "tcp"]);
+        let lines = flows(&ofctl_ok(&d, v, &["dump-flows"]));
+        assert_eq!(lines.len(), 2);
+        ofctl_ok(&d, v, &["del-flows", "--strict", "priority=100,in_port=1"]);
+        assert_eq!(flows(&ofctl_ok(&d, v, &["dump-flows"])).len(), 1);
+
+        let show = ofctl_ok(&d, v, &["show"]);
+        assert!(show.contains(" 1(p1): addr:"), "{show}");
+        assert!(show.contains(" 2(p2): addr:"), "{show}");
+        assert!(show.contains(" LOCAL(br0): addr:"), "{show}");
+        assert!(show.contains("n_tables:254"), "{show}");
+
+        let ports = ofctl_ok(&d, v, &["dump-ports"]);
+        assert!(ports.contains("3 ports"), "{ports}");
+        assert!(ports.contains("port  1: rx pkts="), "{ports}");
+    }
+
+    // A packet-out leaves by port 2: the dummy port counts it.
+    let before = ofctl_ok(&d, "OpenFlow13", &["dump-ports", "2"]);
+    assert!(before.contains("tx pkts=0"), "{before}");
+    let hex = frame_hex(1, 2);
+    ofctl_ok(&d, "OpenFlow13", &["packet-out", "LOCAL", "output:2", &hex]);
+    wait_for(Duration::from_secs(5), "the packet-out on p2", || {
+        ofctl_ok(&d, "OpenFlow13", &["dump-ports", "2"]).contains("tx pkts=1")
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
