@@ -69,9 +69,10 @@ struct Args {
     /// Every device is a dummy netdev (tests without root).
     #[arg(long)]
     enable_dummy: bool,
-    /// Datapath poll threads.
-    #[arg(long, default_value_t = 1)]
-    n_pmd_threads: usize,
+    /// Datapath poll threads (default: `other_config:n-pmd-threads` of the
+    /// Open_vSwitch row, else 1).
+    #[arg(long)]
+    n_pmd_threads: Option<usize>,
     /// Run in the background; the parent exits once the daemon is ready.
     #[arg(long)]
     detach: bool,
@@ -139,7 +140,16 @@ fn main() -> Result<()> {
     // The datapath and the bridges.
     let reg = DatapathRegistry::default();
     let class = if args.enable_dummy { DpClass::Dummy } else { DpClass::Netdev };
-    let config = DpConfig { n_threads: args.n_pmd_threads.max(1), ..DpConfig::default() };
+    // Poll threads: --n-pmd-threads, else other_config:n-pmd-threads of
+    // the embedded database.
+    let n_threads = match (&server, args.n_pmd_threads) {
+        (_, Some(n)) => n.max(1),
+        (Some(srv), _) => {
+            reconcile::read_dp_want(&srv.database().to_json()).n_pmd_threads.unwrap_or(1).max(1)
+        }
+        (None, _) => 1,
+    };
+    let config = DpConfig { n_threads, ..DpConfig::default() };
     let dp = reg
         .create("ovs-netdev", class, config)
         .map_err(|e| anyhow!("creating the datapath: {e}"))?;
@@ -147,7 +157,8 @@ fn main() -> Result<()> {
     let connmgr = rvs_ofproto::connmgr::ConnMgr::new(backer.clone());
     let rec = Arc::new(
         reconcile::Reconciler::new(backer.clone(), args.enable_dummy)
-            .with_openflow(connmgr.clone(), rundir.clone()),
+            .with_openflow(connmgr.clone(), rundir.clone())
+            .with_datapath(dp.clone(), n_threads),
     );
 
     // The control socket.

@@ -118,6 +118,41 @@ struct Want {
     bridges: Vec<BridgeWant>,
     next_cfg: i64,
     root: Option<String>,
+    /// The datapath settings of `Open_vSwitch:other_config`.
+    dp: DpWant,
+}
+
+/// `Open_vSwitch:other_config` keys for the datapath, as OVS reads them
+/// (`max-idle` in ms, `flow-limit` in flows) plus `n-pmd-threads`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DpWant {
+    /// How long an idle datapath flow lives, in ms.
+    pub max_idle: Option<u64>,
+    /// Most datapath flows.
+    pub flow_limit: Option<usize>,
+    /// Poll threads (applied when the datapath is created).
+    pub n_pmd_threads: Option<usize>,
+}
+
+/// Reads the datapath settings from the database (as JSON).
+pub fn read_dp_want(db: &Value) -> DpWant {
+    let root = db.get("Open_vSwitch").and_then(|t| t.as_object()).and_then(|t| t.values().next());
+    let oc = datum::map(root.and_then(|r| r.get("other_config")));
+    let num = |k: &str| -> Option<u64> {
+        let v = oc.get(k)?;
+        match v.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                tracing::warn!("other_config:{k}=\"{v}\" is not a number: ignored");
+                None
+            }
+        }
+    };
+    DpWant {
+        max_idle: num("max-idle"),
+        flow_limit: num("flow-limit").map(|n| n as usize),
+        n_pmd_threads: num("n-pmd-threads").map(|n| n as usize),
+    }
 }
 
 fn read_want(db: &Value) -> Want {
@@ -127,6 +162,7 @@ fn read_want(db: &Value) -> Want {
     let Some((root_uuid, root)) = ovs.iter().next() else { return w };
     w.root = Some(root_uuid.clone());
     w.next_cfg = datum::int(root.get("next_cfg")).unwrap_or(0);
+    w.dp = read_dp_want(db);
     for bu in datum::uuids(root.get("bridges")) {
         let Some(b) = bridges.get(&bu) else { continue };
         let name = datum::string(b.get("name")).unwrap_or_default();
@@ -218,6 +254,8 @@ pub struct Reconciler {
     errors: Mutex<HashMap<String, String>>,
     /// OpenFlow connections, and the run directory for management sockets.
     openflow: Option<(Arc<ConnMgr>, PathBuf)>,
+    /// The datapath, for its own settings, and what was applied.
+    datapath: Option<(Arc<rvs_datapath::DpNetdev>, Mutex<DpWant>)>,
 }
 
 impl Reconciler {
@@ -231,6 +269,39 @@ impl Reconciler {
             applied: Mutex::new(HashMap::new()),
             errors: Mutex::new(HashMap::new()),
             openflow: None,
+            datapath: None,
+        }
+    }
+
+    /// Applies `Open_vSwitch:other_config`'s datapath settings to `dp`
+    /// (`n_pmd_threads` is what it was created with).
+    pub fn with_datapath(mut self, dp: Arc<rvs_datapath::DpNetdev>, n_pmd_threads: usize) -> Self {
+        let applied = DpWant { n_pmd_threads: Some(n_pmd_threads), ..DpWant::default() };
+        self.datapath = Some((dp, Mutex::new(applied)));
+        self
+    }
+
+    fn apply_dp(&self, want: &DpWant) {
+        let Some((dp, applied)) = &self.datapath else { return };
+        let mut cur = applied.lock().unwrap();
+        if want.max_idle != cur.max_idle {
+            let ms = want.max_idle.unwrap_or(10_000).max(100);
+            self.backer.set_max_idle(Duration::from_millis(ms));
+            cur.max_idle = want.max_idle;
+        }
+        if want.flow_limit != cur.flow_limit {
+            dp.set_flow_limit(want.flow_limit.unwrap_or(200_000));
+            cur.flow_limit = want.flow_limit;
+        }
+        if let Some(n) = want.n_pmd_threads {
+            if Some(n.max(1)) != cur.n_pmd_threads {
+                tracing::warn!(
+                    "other_config:n-pmd-threads={n}: the datapath runs {} poll threads; \
+                     the new number applies when rvs-vswitchd restarts",
+                    cur.n_pmd_threads.unwrap_or(1)
+                );
+                cur.n_pmd_threads = Some(n.max(1));
+            }
         }
     }
 
@@ -274,6 +345,7 @@ impl Reconciler {
     /// the write-back transaction operations, if anything must change.
     pub fn reconcile(&self, db: &Value) -> Vec<Value> {
         let want = read_want(db);
+        self.apply_dp(&want.dp);
         let mut applied = self.applied.lock().unwrap();
         let mut errors = self.errors.lock().unwrap();
         // Bridges that went away.

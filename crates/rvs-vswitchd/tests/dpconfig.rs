@@ -1,0 +1,73 @@
+//! `Open_vSwitch:other_config`'s datapath settings reach the datapath:
+//! `flow-limit` caps the datapath flows, `max-idle` expires idle ones, and
+//! `n-pmd-threads` sets the poll threads of a daemon that starts with it.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+fn n_flows(d: &Daemon) -> usize {
+    d.appctl_ok(&["dpctl/dump-flows"]).lines().filter(|l| l.contains("actions:")).count()
+}
+
+#[test]
+fn flow_limit_and_max_idle_apply() {
+    if !have_ovs_tools() {
+        return;
+    }
+    let dir = tempdir("dpconfig");
+    let mut d = Daemon::start(&dir);
+    d.vsctl_ok(&[
+        "add-br",
+        "br0",
+        "--",
+        "add-port",
+        "br0",
+        "p1",
+        "--",
+        "set",
+        "interface",
+        "p1",
+        "type=dummy",
+        "--",
+        "add-port",
+        "br0",
+        "p2",
+        "--",
+        "set",
+        "interface",
+        "p2",
+        "type=dummy",
+        "--",
+        "set",
+        "open_vswitch",
+        ".",
+        "other_config:flow-limit=1",
+    ]);
+    for src in 1..=3 {
+        d.appctl_ok(&["netdev-dummy/receive", "p1", &frame_hex(src, 9)]);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(n_flows(&d) <= 1, "flow-limit=1 kept to: {}", d.appctl_ok(&["dpctl/dump-flows"]));
+
+    d.vsctl_ok(&[
+        "set",
+        "open_vswitch",
+        ".",
+        "other_config:flow-limit=1000",
+        "other_config:max-idle=500",
+    ]);
+    d.appctl_ok(&["netdev-dummy/receive", "p1", &frame_hex(4, 9)]);
+    wait_for(Duration::from_secs(5), "a datapath flow", || n_flows(&d) >= 1);
+    wait_for(Duration::from_secs(10), "max-idle=500 to expire the flows", || n_flows(&d) == 0);
+
+    // n-pmd-threads from the database applies at the next start.
+    d.vsctl_ok(&["set", "open_vswitch", ".", "other_config:n-pmd-threads=2"]);
+    d.kill9();
+    let d = Daemon::start(&dir);
+    let rxq = d.appctl_ok(&["dpif-netdev/pmd-stats-show"]);
+    assert!(rxq.contains("pmd thread numa_id 0 core_id 2"), "{rxq}");
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}
