@@ -415,12 +415,16 @@ impl Reconciler {
                 }
                 if let Some(cur) = ifaces.get(&w.name) {
                     if cur.vlan != w.vlan {
-                        let _ = self.backer.set_port(
-                            &bw.name,
-                            &w.name,
-                            w.vlan.clone(),
-                            PortConfig::default(),
-                        );
+                        // Keep the OpenFlow config bits a controller set.
+                        let config = self
+                            .backer
+                            .with_bridge_read(&bw.name, |b| {
+                                b.port_by_name(&w.name).map(|p| p.config.clone())
+                            })
+                            .ok()
+                            .flatten()
+                            .unwrap_or_default();
+                        let _ = self.backer.set_port(&bw.name, &w.name, w.vlan.clone(), config);
                         ifaces.insert(w.name.clone(), w.clone());
                     }
                     continue;
