@@ -419,7 +419,7 @@ impl Reconciler {
                         let config = self
                             .backer
                             .with_bridge_read(&bw.name, |b| {
-                                b.port_by_name(&w.name).map(|p| p.config.clone())
+                                b.port_by_name(&w.name).map(|p| p.config)
                             })
                             .ok()
                             .flatten()
