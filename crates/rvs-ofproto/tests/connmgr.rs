@@ -537,3 +537,59 @@ fn random_messages_never_panic() {
     assert!(reconnects < 600);
     assert!(!PANICKED.load(Ordering::SeqCst), "a connection thread panicked");
 }
+
+/// An OpenFlow 1.0 controller gets table misses as packet-ins (reason
+/// no_match, cut to its miss_send_len), as 1.0 defines; a 1.3 one does not.
+#[test]
+fn table_misses_go_to_openflow10_controllers() {
+    let rig = Rig::new("miss", FailMode::Secure);
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    rig.apply(BridgeOfConfig {
+        controllers: vec![ControllerConfig::new(&format!("ptcp:{port}:127.0.0.1"))],
+        ..BridgeOfConfig::default()
+    });
+    let mut s = None;
+    for _ in 0..100 {
+        if let Ok(c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            s = Some(c);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut s = s.expect("listener");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(&msg::hello(V10, 1)).unwrap();
+    let read_msg = |s: &mut std::net::TcpStream| -> Option<Vec<u8>> {
+        let mut h = [0u8; 8];
+        s.read_exact(&mut h).ok()?;
+        let len = usize::from(u16::from_be_bytes([h[2], h[3]]));
+        let mut b = h.to_vec();
+        b.resize(len, 0);
+        s.read_exact(&mut b[8..]).ok()?;
+        Some(b)
+    };
+    assert_eq!(read_msg(&mut s).unwrap()[1], 0, "hello");
+    let end = Instant::now() + Duration::from_secs(5);
+    while !rig.sw.backer.with_bridge_read("br0", |b| b.miss_to_controller).unwrap() {
+        assert!(Instant::now() < end, "the 1.0 session never counted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut f = frame(mac(1), mac(2), None);
+    f.resize(300, 0xab);
+    rig.sw.send("p1", &f);
+    let p10 = Protocol::new(Version::V10);
+    let mut got = None;
+    while let Some(b) = read_msg(&mut s) {
+        if let Ok(Msg::PacketIn(pi)) = msg::decode(&RawMsg::parse(&b).unwrap(), p10) {
+            got = Some(pi);
+            break;
+        }
+    }
+    let pi = got.expect("a packet-in for the table miss");
+    assert_eq!(pi.reason, PacketInReason::NoMatch);
+    assert_eq!(pi.in_port(), OfPort(1));
+    assert_eq!(usize::from(pi.total_len), f.len());
+    assert_eq!(pi.data, f[..128], "cut to the default miss_send_len");
+}
