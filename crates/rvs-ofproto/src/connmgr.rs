@@ -239,6 +239,8 @@ struct ConnState {
     role: Role,
     controller_id: u16,
     config: SwitchConfig,
+    /// `NXT_SET_PACKET_IN_FORMAT`: 0 standard, 1 `NXT_PACKET_IN`, 2 packet-in2.
+    packet_in_format: u32,
 }
 
 /// One OpenFlow session.
@@ -639,6 +641,7 @@ impl BridgeConns {
                 proto: None,
                 role: Role::Equal,
                 controller_id: 0,
+                packet_in_format: 0,
                 config: SwitchConfig {
                     flags: 0,
                     miss_send_len: if service { 0 } else { DEFAULT_MISS_SEND_LEN },
@@ -1133,14 +1136,7 @@ fn handle(b: &Arc<BridgeConns>, conn: &Arc<Conn>, bytes: &[u8]) -> Result<(), St
                 pp.table_id = on;
             }
         }
-        Msg::SetPacketInFormat(n) => {
-            if n != 0 {
-                return err(
-                    OfpErr::BadRequestEperm,
-                    format!("packet-in format {n}: only the standard format (0) is supported"),
-                );
-            }
-        }
+        Msg::SetPacketInFormat(n) => conn.st.lock().unwrap().packet_in_format = n,
         Msg::SetControllerId(id) => conn.st.lock().unwrap().controller_id = id,
         Msg::DescRequest => reply(Msg::DescReply(Desc {
             mfr: "The rvs project".into(),
@@ -1285,9 +1281,9 @@ fn dispatcher_main(bc: Weak<BridgeConns>) {
                 if !c.wants(Async::PacketIn) {
                     continue;
                 }
-                let (p, id, miss_len) = {
+                let (p, id, miss_len, format) = {
                     let st = c.st.lock().unwrap();
-                    (st.proto, st.controller_id, st.config.miss_send_len)
+                    (st.proto, st.controller_id, st.config.miss_send_len, st.packet_in_format)
                 };
                 let Some(p) = p else { continue };
                 if pi.controller_id != id {
@@ -1302,7 +1298,7 @@ fn dispatcher_main(bc: Weak<BridgeConns>) {
                 }
                 let mut m = OfMatch::catchall();
                 m.set(Mf::InPort, u128::from(pi.in_port.0));
-                let msg = Msg::PacketIn(PacketInMsg {
+                let pin = PacketInMsg {
                     buffer_id: NO_BUFFER,
                     total_len: pi.total_len.min(usize::from(u16::MAX)) as u16,
                     reason: pi.reason,
@@ -1310,8 +1306,8 @@ fn dispatcher_main(bc: Weak<BridgeConns>) {
                     cookie: pi.cookie,
                     match_: m,
                     data,
-                });
-                c.send(&msg::encode(&msg, p, 0));
+                };
+                c.send(&msg::encode_packet_in_format(&pin, p, 0, format));
             }
         }
         for fr in b.backer.take_flow_removed(&b.name) {

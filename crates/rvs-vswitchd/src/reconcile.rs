@@ -234,6 +234,8 @@ fn read_want(db: &Value) -> Want {
                 });
             }
         }
+        // A deterministic order: ports added together get numbers by name.
+        bw.ifaces.sort_by(|a, b| a.name.cmp(&b.name));
         w.bridges.push(bw);
     }
     w
