@@ -951,6 +951,7 @@ impl Backer {
             cookie: c.cookie,
             controller_id: c.controller_id,
             userdata: c.userdata,
+            pipeline: c.pipeline,
         });
     }
 

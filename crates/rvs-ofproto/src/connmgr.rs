@@ -1298,6 +1298,9 @@ fn dispatcher_main(bc: Weak<BridgeConns>) {
                 }
                 let mut m = OfMatch::catchall();
                 m.set(Mf::InPort, u128::from(pi.in_port.0));
+                for (f, v) in &pi.pipeline {
+                    m.set(*f, *v);
+                }
                 let pin = PacketInMsg {
                     buffer_id: NO_BUFFER,
                     total_len: pi.total_len.min(usize::from(u16::MAX)) as u16,

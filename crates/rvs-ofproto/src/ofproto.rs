@@ -287,6 +287,9 @@ pub struct PacketIn {
     pub controller_id: u16,
     /// Opaque bytes from the action.
     pub userdata: Vec<u8>,
+    /// The pipeline fields (metadata, registers) that were not zero when
+    /// the controller action ran.
+    pub pipeline: Vec<(crate::flow::Mf, u128)>,
 }
 
 /// Why a rule went.

@@ -117,6 +117,7 @@ pub(crate) fn encode_controller(c: &ControllerCookie) -> Vec<u8> {
         cookie,
         max_len,
         controller_id,
+        pipeline,
         userdata,
     } = c;
     let mut v = Vec::with_capacity(24 + userdata.len());
@@ -132,6 +133,22 @@ pub(crate) fn encode_controller(c: &ControllerCookie) -> Vec<u8> {
     v.extend_from_slice(&cookie.0.to_be_bytes());
     v.extend_from_slice(&max_len.to_be_bytes());
     v.extend_from_slice(&controller_id.to_be_bytes());
+    // The pipeline fields that are not zero: metadata (index 0, 8 bytes)
+    // and registers (index 1 + n, 4 bytes).
+    v.push(pipeline.len() as u8);
+    for (f, val) in pipeline {
+        match f {
+            Mf::Metadata => {
+                v.push(0);
+                v.extend_from_slice(&(*val as u64).to_be_bytes());
+            }
+            Mf::Reg(n) => {
+                v.push(1 + n);
+                v.extend_from_slice(&(*val as u32).to_be_bytes());
+            }
+            _ => {}
+        }
+    }
     v.extend_from_slice(userdata);
     v
 }
@@ -146,12 +163,34 @@ pub(crate) struct ControllerCookie {
     pub cookie: Cookie,
     pub max_len: u16,
     pub controller_id: u16,
+    pub pipeline: Vec<(Mf, u128)>,
     pub userdata: Vec<u8>,
 }
 
 pub(crate) fn decode_controller(v: &[u8]) -> Option<ControllerCookie> {
-    if v.len() < 21 || v[0] != 1 {
+    if v.len() < 22 || v[0] != 1 {
         return None;
+    }
+    let mut at = 22;
+    let mut pipeline = Vec::new();
+    for _ in 0..v[21] {
+        match *v.get(at)? {
+            0 => {
+                pipeline.push((
+                    Mf::Metadata,
+                    u128::from(u64::from_be_bytes(v.get(at + 1..at + 9)?.try_into().ok()?)),
+                ));
+                at += 9;
+            }
+            i @ 1..=16 => {
+                pipeline.push((
+                    Mf::Reg(i - 1),
+                    u128::from(u32::from_be_bytes(v.get(at + 1..at + 5)?.try_into().ok()?)),
+                ));
+                at += 5;
+            }
+            _ => return None,
+        }
     }
     let u32_at = |i: usize| u32::from_be_bytes([v[i], v[i + 1], v[i + 2], v[i + 3]]);
     let u16_at = |i: usize| u16::from_be_bytes([v[i], v[i + 1]]);
@@ -167,7 +206,8 @@ pub(crate) fn decode_controller(v: &[u8]) -> Option<ControllerCookie> {
         cookie: Cookie(u64::from_be_bytes(v[9..17].try_into().ok()?)),
         max_len: u16_at(17),
         controller_id: u16_at(19),
-        userdata: v[21..].to_vec(),
+        pipeline,
+        userdata: v[at..].to_vec(),
     })
 }
 
@@ -526,6 +566,11 @@ impl<'a> Ctx<'a> {
             cookie: self.cookie,
             max_len,
             controller_id: id,
+            pipeline: std::iter::once(Mf::Metadata)
+                .chain((0..16).map(Mf::Reg))
+                .map(|f| (f, self.flow.get(f)))
+                .filter(|(_, v)| *v != 0)
+                .collect(),
             userdata: userdata.to_vec(),
         });
         self.odp.push(OdpAction::Userspace(UserspaceAction {
