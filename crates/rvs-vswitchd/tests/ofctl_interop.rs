@@ -201,3 +201,68 @@ fn ovs_ofctl_programs_rvs_bridges() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The Controller table shows each controller's state: a dead target
+/// backs off with its error, a passive one reports its session.
+#[test]
+fn controller_rows_show_connection_state() {
+    if !have_ovs_tools() {
+        return;
+    }
+    let dir = tempdir("ctlstatus");
+    let d = Daemon::start(&dir);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ptcp = l.local_addr().unwrap().port();
+    drop(l);
+    d.vsctl_ok(&[
+        "add-br",
+        "br0",
+        "--",
+        "set-controller",
+        "br0",
+        &format!("tcp:127.0.0.1:{dead_port}"),
+        &format!("ptcp:{ptcp}:127.0.0.1"),
+    ]);
+    let row = |target: &str, col: &str| {
+        let o = d.vsctl(&[
+            "--bare",
+            "--columns",
+            col,
+            "find",
+            "controller",
+            &format!("target=\"{target}\""),
+        ]);
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let dead_t = format!("tcp:127.0.0.1:{dead_port}");
+    wait_for(Duration::from_secs(10), "the dead controller's error", || {
+        row(&dead_t, "status").contains("last_error")
+    });
+    assert_eq!(row(&dead_t, "is_connected"), "false");
+    // A controller connects to the passive target.
+    let mut s = None;
+    for _ in 0..100 {
+        if let Ok(c) = std::net::TcpStream::connect(("127.0.0.1", ptcp)) {
+            s = Some(c);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut s = s.expect("the ptcp listener accepts");
+    use std::io::Write;
+    s.write_all(&[4, 0, 0, 8, 0, 0, 0, 1]).unwrap(); // an OpenFlow 1.3 hello
+    let p_t = format!("ptcp:{ptcp}:127.0.0.1");
+    wait_for(Duration::from_secs(10), "the passive controller's session", || {
+        row(&p_t, "is_connected") == "true"
+    });
+    assert_eq!(row(&p_t, "role"), "other");
+    assert!(row(&p_t, "status").contains("state=ACTIVE"), "{}", row(&p_t, "status"));
+    drop(s);
+    wait_for(Duration::from_secs(10), "the session to end", || {
+        row(&p_t, "is_connected") == "false"
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
