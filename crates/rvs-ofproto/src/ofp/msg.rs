@@ -947,10 +947,40 @@ pub fn encode(msg: &Msg, proto: Protocol, xid: u32) -> Vec<u8> {
                 .iter()
                 .map(|t| {
                     let mut b = vec![t.table.0, 0, 0, 0];
-                    if v == Version::V10 {
-                        put_string(&mut b, &t.name, 32);
-                        put_u32(&mut b, 0x003f_ffff); // every 1.0 wildcard
-                        put_u32(&mut b, t.max_entries);
+                    match v {
+                        Version::V10 => {
+                            put_string(&mut b, &t.name, 32);
+                            put_u32(&mut b, 0x003f_ffff); // every 1.0 wildcard
+                            put_u32(&mut b, t.max_entries);
+                        }
+                        Version::V11 => {
+                            b.extend_from_slice(&[0; 4]);
+                            put_string(&mut b, &t.name, 32);
+                            put_u32(&mut b, 0x3ff); // wildcards: every 1.1 field
+                            put_u32(&mut b, 0x3ff); // match
+                            put_u32(&mut b, 0x3e); // instructions
+                            put_u32(&mut b, 0x01ff_ffff); // write actions
+                            put_u32(&mut b, 0x01ff_ffff); // apply actions
+                            put_u32(&mut b, 0); // config
+                            put_u32(&mut b, t.max_entries);
+                        }
+                        Version::V12 => {
+                            b.extend_from_slice(&[0; 4]);
+                            put_string(&mut b, &t.name, 32);
+                            let fields = (1u64 << 40) - 1; // OXM basic fields 0-39
+                            put_u64(&mut b, fields); // match
+                            put_u64(&mut b, fields); // wildcards
+                            put_u32(&mut b, 0x03ff_ffff); // write actions
+                            put_u32(&mut b, 0x03ff_ffff); // apply actions
+                            put_u64(&mut b, fields); // write set-fields
+                            put_u64(&mut b, fields); // apply set-fields
+                            put_u64(&mut b, u64::MAX); // metadata match
+                            put_u64(&mut b, u64::MAX); // metadata write
+                            put_u32(&mut b, 0x3e); // instructions
+                            put_u32(&mut b, 0); // config
+                            put_u32(&mut b, t.max_entries);
+                        }
+                        _ => {}
                     }
                     put_u32(&mut b, t.active_count);
                     put_u64(&mut b, t.lookup_count);
@@ -1447,10 +1477,25 @@ pub fn decode(m: &RawMsg<'_>, proto: Protocol) -> Result<Msg, OfpError> {
                 while !r.is_empty() {
                     let mut t = TableStats { table: TableId(r.u8()?), ..Default::default() };
                     r.skip(3)?;
-                    if v == Version::V10 {
-                        t.name = r.string(32)?;
-                        r.skip(4)?;
-                        t.max_entries = r.u32()?;
+                    match v {
+                        Version::V10 => {
+                            t.name = r.string(32)?;
+                            r.skip(4)?;
+                            t.max_entries = r.u32()?;
+                        }
+                        Version::V11 => {
+                            r.skip(4)?;
+                            t.name = r.string(32)?;
+                            r.skip(24)?;
+                            t.max_entries = r.u32()?;
+                        }
+                        Version::V12 => {
+                            r.skip(4)?;
+                            t.name = r.string(32)?;
+                            r.skip(64)?;
+                            t.max_entries = r.u32()?;
+                        }
+                        _ => {}
                     }
                     t.active_count = r.u32()?;
                     t.lookup_count = r.u64()?;
@@ -1606,9 +1651,9 @@ mod tests {
                 }]),
                 Msg::TableStatsReply(vec![TableStats {
                     table: TableId(1),
-                    name: if v == Version::V10 { "table1".into() } else { String::new() },
+                    name: if v <= Version::V12 { "table1".into() } else { String::new() },
                     active_count: 4,
-                    max_entries: if v == Version::V10 { 1_000_000 } else { 0 },
+                    max_entries: if v <= Version::V12 { 1_000_000 } else { 0 },
                     lookup_count: 10,
                     matched_count: 5,
                 }]),
