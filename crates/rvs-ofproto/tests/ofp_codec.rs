@@ -107,12 +107,12 @@ fn protocols() -> Vec<(&'static str, Vec<&'static str>, Protocol)> {
         (
             "OpenFlow10",
             vec!["-O", "OpenFlow10", "-F", "openflow10"],
-            Protocol { version: Version::V10, flow_format: FlowFormat::OpenFlow10, table_id: false },
+            Protocol { version: Version::V10, flow_format: FlowFormat::OpenFlow10, table_id: true },
         ),
         (
             "NXM",
             vec!["-O", "OpenFlow10", "-F", "nxm"],
-            Protocol { version: Version::V10, flow_format: FlowFormat::Nxm, table_id: false },
+            Protocol { version: Version::V10, flow_format: FlowFormat::Nxm, table_id: true },
         ),
         ("OpenFlow13", vec!["-O", "OpenFlow13"], Protocol::new(Version::V13)),
         ("OpenFlow15", vec!["-O", "OpenFlow15"], Protocol::new(Version::V15)),
@@ -143,10 +143,27 @@ fn ovs_print(b: &[u8]) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
-/// Normalises known, documented differences of form between OVS's print
-/// of its own encoding and of ours.
-fn normalise(s: &str) -> String {
-    s.to_string()
+/// Flows where rvs deliberately encodes differently from OVS 3.1, with why.
+const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
+    (
+        "NXM",
+        "set_field:198.18.0.0/255.255.255.0->ip_dst",
+        "OVS drops the mask and sends mod_nw_dst; rvs keeps it (reg_load of bits 8..31)",
+    ),
+    (
+        "OpenFlow10",
+        "set_field:198.18.0.0/255.255.255.0->ip_dst",
+        "OVS drops the mask and sends mod_nw_dst; rvs keeps it (reg_load of bits 8..31)",
+    ),
+    (
+        "OpenFlow1",
+        "dl_vlan=0xffff",
+        "OVS sends vlan_vid=NONE and loses the PCP half of the mask; rvs sends NXM_OF_VLAN_TCI/0xffff",
+    ),
+];
+
+fn known_difference(proto: &str, flow: &str) -> bool {
+    KNOWN_DIFFERENCES.iter().any(|(p, f, _)| proto.starts_with(p) && flow.contains(f))
 }
 
 #[test]
@@ -169,7 +186,7 @@ fn our_encoding_prints_like_ovs_encoding() {
             let ours = encode_flow_mod(&fm, proto, 1);
             let printed = ovs_print(&ours);
             let got = flow_mod_text(&printed).unwrap_or_else(|| printed.clone());
-            if normalise(&got) != normalise(&want) {
+            if got != want && !known_difference(name, flow) {
                 failures.push(format!(
                     "{name} {flow}\n  ovs:  {want}\n  rvs:  {got}\n  hex:  {}",
                     hex(&ours)
@@ -178,7 +195,12 @@ fn our_encoding_prints_like_ovs_encoding() {
             compared += 1;
         }
     }
-    assert!(failures.is_empty(), "{} of {compared} differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(compared > 150, "only {compared} flows compared");
 }
 
@@ -187,7 +209,8 @@ fn our_encoding_prints_like_ovs_encoding() {
 fn capture_ovs_flow_mod(opts: &[&str], version: Version, flow: &str) -> Option<Vec<Vec<u8>>> {
     let dir = std::env::temp_dir().join(format!("rvs-ofp-codec-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
-    let sock = dir.join(format!("s{}.sock", COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)));
+    let sock =
+        dir.join(format!("s{}.sock", COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)));
     let _ = std::fs::remove_file(&sock);
     let listener = UnixListener::bind(&sock).ok()?;
     let wire = version.wire();
@@ -304,13 +327,21 @@ fn ovs_encoding_decodes_like_ours() {
                 ));
             }
             if decoded.match_ != fm.match_ {
-                failures.push(format!("{name} {flow}: match differs from the text's: {}", show(&decoded)));
+                failures.push(format!(
+                    "{name} {flow}: match differs from the text's: {}",
+                    show(&decoded)
+                ));
             }
             compared += 1;
         }
     }
     eprintln!("{identical} of {compared} flow_mods byte-identical to OVS's");
-    assert!(failures.is_empty(), "{} of {compared} differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(compared > 150, "only {compared} flows compared");
 }
 
@@ -321,14 +352,23 @@ fn build_match(proto: u8, r: &[(bool, u128, u128)]) -> OfMatch {
     let mut m = OfMatch::catchall();
     let mut it = r.iter();
     let mut next = || *it.next().unwrap();
-    let mut put = |m: &mut OfMatch, f: Mf, x: (bool, u128, u128)| {
+    let put = |m: &mut OfMatch, f: Mf, x: (bool, u128, u128)| {
         if x.0 {
             let full = if f.bits() >= 128 { u128::MAX } else { (1 << f.bits()) - 1 };
             let mask = if f.spec().maskable && x.2 % 3 == 0 { x.2 & full } else { full };
             m.set_masked(f, x.1, mask);
         }
     };
-    for f in [Mf::PktMark, Mf::TunId, Mf::TunSrc, Mf::Metadata, Mf::DlSrc, Mf::DlDst, Mf::Reg(0), Mf::Reg(5)] {
+    for f in [
+        Mf::PktMark,
+        Mf::TunId,
+        Mf::TunSrc,
+        Mf::Metadata,
+        Mf::DlSrc,
+        Mf::DlDst,
+        Mf::Reg(0),
+        Mf::Reg(5),
+    ] {
         put(&mut m, f, next());
     }
     let x = next();
@@ -467,7 +507,7 @@ fn every_truncation_of_every_flow_mod_is_refused_cleanly() {
             for n in 8..full.len() {
                 let mut b = full[..n].to_vec();
                 b[2..4].copy_from_slice(&(n as u16).to_be_bytes());
-                let raw = RawMsg::parse(&b).unwrap();
+                let Ok(raw) = RawMsg::parse(&b) else { continue };
                 let e = decode_flow_mod(&raw, proto);
                 // A cut at an action boundary leaves a shorter valid list.
                 if let Err(e) = e {
@@ -492,7 +532,10 @@ fn errors_carry_codes_and_details() {
     // table 255 in an add.
     let mut b = good.clone();
     b[24] = 255;
-    assert_eq!(decode_flow_mod(&RawMsg::parse(&b).unwrap(), p13).unwrap_err().code, OfpErr::FlowModBadTableId);
+    assert_eq!(
+        decode_flow_mod(&RawMsg::parse(&b).unwrap(), p13).unwrap_err().code,
+        OfpErr::FlowModBadTableId
+    );
     // unknown flags.
     let mut b = good.clone();
     b[44..46].copy_from_slice(&0x8000u16.to_be_bytes());

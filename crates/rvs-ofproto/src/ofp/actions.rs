@@ -83,6 +83,7 @@ mod t11 {
     pub const SET_NW_TTL: u16 = 23;
     pub const DEC_NW_TTL: u16 = 24;
     pub const SET_FIELD: u16 = 25;
+    pub const COPY_FIELD: u16 = 28;
 }
 
 /// The vendor/experimenter action type.
@@ -124,6 +125,8 @@ pub mod nxast {
     pub const CONTROLLER2: u16 = 37;
     /// `clone(...)`.
     pub const CLONE: u16 = 42;
+    /// `output(port=P,max_len=N)`: output truncated.
+    pub const OUTPUT_TRUNC: u16 = 39;
 }
 
 /// Properties of `NXAST_CONTROLLER2`.
@@ -197,7 +200,9 @@ fn output_action(port: OfPort, max_len: u16) -> OfAction {
             userdata: Vec::new(),
         }
     } else {
-        OfAction::Output { port, max_len }
+        // OFPAT_OUTPUT's max_len only means something for CONTROLLER.
+        let _ = max_len;
+        OfAction::Output { port, max_len: 0 }
     }
 }
 
@@ -429,6 +434,20 @@ fn decode_nx(
             let value = r.u64()?;
             let mask = r.u64()?;
             one(OfAction::WriteMetadata { value: value & mask, mask })
+        }
+        nxast::OUTPUT_TRUNC => {
+            fixed("output_trunc", 16)?;
+            let p = check_out_port("output_trunc", OfPort(r.u16()?))?;
+            let n = r.u32()?;
+            let max_len = u16::try_from(n)
+                .ok()
+                .filter(|n| *n != 0)
+                .ok_or_else(|| bad_arg(format!("output_trunc: max_len {n} is not 1 to 65535")))?;
+            if p == OfPort::CONTROLLER || p == OfPort::TABLE {
+                return Err(OfpErr::BadActionBadOutPort
+                    .with(format!("output_trunc to port {p} is not allowed")));
+            }
+            one(OfAction::Output { port: p, max_len })
         }
         nxast::CLONE => {
             if len < 16 {
@@ -670,6 +689,19 @@ fn decode_std11(
             }
             decode_set_field(&body[..tl], false)?
         }
+        t11::COPY_FIELD if v >= Version::V15 => {
+            fixed("copy_field", 24)?;
+            let n = u32::from(r.u16()?);
+            let so = u32::from(r.u16()?);
+            let dof = u32::from(r.u16()?);
+            r.skip(2)?;
+            let src = subfield("copy_field source", r.u32()?, so, n)?;
+            let dst = subfield("copy_field destination", r.u32()?, dof, n)?;
+            if !dst.field.spec().writable {
+                return Err(bad_arg(format!("copy_field: {} is read-only", dst.field)));
+            }
+            OfAction::Move { src, dst }
+        }
         _ => {
             return Err(OfpErr::BadActionBadType
                 .with(format!("{v} action type {ty} is unknown or not supported")))
@@ -819,6 +851,11 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
     let v11 = v == Version::V11;
     let modern = v >= Version::V12;
     match a {
+        OfAction::Output { port, max_len } if *max_len != 0 && *port != OfPort::CONTROLLER => {
+            let mut b = port.0.to_be_bytes().to_vec();
+            b.extend_from_slice(&u32::from(*max_len).to_be_bytes());
+            nx_action(out, nxast::OUTPUT_TRUNC, &b);
+        }
         OfAction::Output { port, max_len } => {
             if v10 {
                 let mut b = port.0.to_be_bytes().to_vec();
@@ -893,8 +930,12 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
                     return encode_one(&l, c, out);
                 }
             }
-            if whole && modern && oxm::field_header(*field, v).is_some() {
-                encode_set_field(out, v, *field, *value, full);
+            // As OVS 3.1: OpenFlow 1.2-1.4 keep `load` as Nicira reg_load;
+            // OpenFlow 1.5 has masked set_field and no reg_load.
+            let v15 = v >= Version::V15;
+            let has_oxm = oxm::field_header(*field, v).is_some();
+            if modern && has_oxm && ((whole && !*load) || v15) {
+                encode_set_field(out, v, *field, *value, *mask & full);
             } else {
                 encode_load(out, *field, *value, *mask & full);
             }
@@ -904,10 +945,18 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
             else {
                 return;
             };
-            let mut b = Vec::with_capacity(14);
+            let mut b = Vec::with_capacity(16);
             b.extend_from_slice(&(src.n_bits as u16).to_be_bytes());
             b.extend_from_slice(&((src.ofs + ss) as u16).to_be_bytes());
             b.extend_from_slice(&((dst.ofs + ds) as u16).to_be_bytes());
+            if v >= Version::V15 {
+                // OpenFlow 1.5's copy_field replaces Nicira's reg_move.
+                b.extend_from_slice(&[0, 0]);
+                b.extend_from_slice(&sh.to_be_bytes());
+                b.extend_from_slice(&dh.to_be_bytes());
+                std_action(out, t11::COPY_FIELD, &b);
+                return;
+            }
             b.extend_from_slice(&sh.to_be_bytes());
             b.extend_from_slice(&dh.to_be_bytes());
             nx_action(out, nxast::REG_MOVE, &b);
@@ -1019,6 +1068,9 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
                 let ty = if v11 { t11::SET_VLAN_PCP } else { t10::SET_VLAN_PCP };
                 std_action(out, ty, &[*p]);
             }
+        }
+        OfAction::SetTunnel { id, .. } if modern => {
+            encode_set_field(out, v, Mf::TunId, u128::from(*id), u128::from(u64::MAX));
         }
         OfAction::SetTunnel { id, wide } => {
             if *wide || *id > u64::from(u32::MAX) {
