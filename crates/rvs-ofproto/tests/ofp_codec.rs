@@ -155,15 +155,10 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
         "set_field:198.18.0.0/255.255.255.0->ip_dst",
         "OVS drops the mask and sends mod_nw_dst; rvs keeps it (reg_load of bits 8..31)",
     ),
-    (
-        "OpenFlow1",
-        "dl_vlan=0xffff",
-        "OVS sends vlan_vid=NONE and loses the PCP half of the mask; rvs sends NXM_OF_VLAN_TCI/0xffff",
-    ),
 ];
 
 fn known_difference(proto: &str, flow: &str) -> bool {
-    KNOWN_DIFFERENCES.iter().any(|(p, f, _)| proto.starts_with(p) && flow.contains(f))
+    KNOWN_DIFFERENCES.iter().any(|(p, f, _)| proto == *p && flow.contains(f))
 }
 
 #[test]
@@ -214,9 +209,23 @@ fn capture_ovs_flow_mod(opts: &[&str], version: Version, flow: &str) -> Option<V
     let _ = std::fs::remove_file(&sock);
     let listener = UnixListener::bind(&sock).ok()?;
     let wire = version.wire();
+    let _ = listener.set_nonblocking(true);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
     let server = std::thread::spawn(move || -> Vec<Vec<u8>> {
         let mut got = Vec::new();
-        let Ok((mut s, _)) = listener.accept() else { return got };
+        // ovs-ofctl exits without connecting when it cannot express the
+        // flow in the protocol: poll, bounded in time.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut s = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(_) if stop2.load(std::sync::atomic::Ordering::SeqCst) => return got,
+                Err(_) if std::time::Instant::now() > deadline => return got,
+                Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            }
+        };
+        let _ = s.set_nonblocking(false);
         let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
         let _ = s.write_all(&[wire, 0, 0, 8, 0, 0, 0, 0]);
         loop {
@@ -251,13 +260,15 @@ fn capture_ovs_flow_mod(opts: &[&str], version: Version, flow: &str) -> Option<V
         got
     });
     let out = Command::new("ovs-ofctl")
+        .arg("--no-names")
         .args(opts)
         .arg("add-flow")
         .arg(format!("unix:{}", sock.display()))
         .arg(flow)
-        .output()
-        .ok()?;
+        .output();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let got = server.join().ok()?;
+    let out = out.ok()?;
     let _ = std::fs::remove_file(&sock);
     let _ = std::fs::remove_dir(&dir);
     if !out.status.success() {
@@ -317,6 +328,9 @@ fn ovs_encoding_decodes_like_ours() {
                     format_actions(&f.actions, &NoNames)
                 )
             };
+            if known_difference(name, flow) {
+                continue;
+            }
             if decoded != ours_decoded {
                 failures.push(format!(
                     "{name} {flow}\n  ovs bytes: {}\n  rvs bytes: {}\n  from ovs: {}\n  from rvs: {}",
@@ -355,7 +369,7 @@ fn build_match(proto: u8, r: &[(bool, u128, u128)]) -> OfMatch {
     let put = |m: &mut OfMatch, f: Mf, x: (bool, u128, u128)| {
         if x.0 {
             let full = if f.bits() >= 128 { u128::MAX } else { (1 << f.bits()) - 1 };
-            let mask = if f.spec().maskable && x.2 % 3 == 0 { x.2 & full } else { full };
+            let mask = if f.spec().maskable && x.2.is_multiple_of(3) { x.2 & full } else { full };
             m.set_masked(f, x.1, mask);
         }
     };

@@ -1312,12 +1312,12 @@ mod tests {
 
     #[test]
     fn identity_where_the_wire_keeps_the_form() {
-        let same = "output:1,CONTROLLER:100,controller(reason=no_match,max_len=100,id=3,userdata=01.02.03),controller(id=3),resubmit:3,resubmit(4,5),resubmit(,6),load:0x5->NXM_NX_REG0[0..7],move:NXM_NX_REG0[]->NXM_NX_REG1[],move:NXM_NX_XXREG0[]->NXM_NX_XXREG1[],dec_ttl,dec_ttl(1,2),set_tunnel:0x5,set_tunnel64:0x5,clone(output:1,exit),note:01.02.03.04.05.06,exit,output(port=1,max_len=100)";
+        let same = "output:1,CONTROLLER:100,controller(reason=no_match,max_len=100,id=3,userdata=01.02.03),controller(id=3),resubmit:3,resubmit(4,5),resubmit(,6),load:0x5->NXM_NX_REG0[0..7],move:NXM_NX_REG0[]->NXM_NX_REG1[],move:NXM_NX_XXREG0[]->NXM_NX_XXREG1[],dec_ttl,dec_ttl(1,2),clone(output:1,exit),note:01.02.03.04.05.06,exit,output(port=1,max_len=100)";
         for v in [Version::V10, Version::V13] {
             let a = parse_actions(same, &NoNames).unwrap();
             assert_eq!(rt(same, v), a, "{v}");
         }
-        let v10 = "mod_dl_src:02:00:00:00:00:01,mod_nw_dst:198.18.0.2,mod_nw_tos:16,mod_tp_src:1,strip_vlan,mod_vlan_vid:10,mod_vlan_pcp:3,set_queue:3";
+        let v10 = "mod_dl_src:02:00:00:00:00:01,mod_nw_dst:198.18.0.2,mod_nw_tos:16,mod_tp_src:1,strip_vlan,mod_vlan_vid:10,mod_vlan_pcp:3,set_queue:3,set_tunnel:0x5,set_tunnel64:0x5";
         assert_eq!(rt(v10, Version::V10), parse_actions(v10, &NoNames).unwrap());
         let v13 = "set_field:02:00:00:00:00:01->eth_src,set_field:5->reg0,pop_vlan,push_vlan:0x8100,set_queue:3,mod_nw_ttl:9";
         assert_eq!(rt(v13, Version::V13), parse_actions(v13, &NoNames).unwrap());

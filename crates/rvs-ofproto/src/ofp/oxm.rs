@@ -453,7 +453,11 @@ pub fn decode_tlvs(buf: &[u8], version: Version) -> Result<OfMatch, OfpError> {
                 if v & !low(bits) != 0 {
                     return Err(bad_value(format!("{name} value {v:#x} exceeds {bits} bits")));
                 }
-                let mk = mask.unwrap_or(u128::MAX) & low(bits);
+                let mut mk = mask.unwrap_or(u128::MAX) & low(bits);
+                if f == Mf::IpFrag && v == 0 && mk == 3 {
+                    // "Not a fragment": the form `ip_frag=no` parses to.
+                    mk = 1;
+                }
                 m.set_masked(f, v, mk);
             }
             Kind::InPort32 => {
@@ -469,7 +473,12 @@ pub fn decode_tlvs(buf: &[u8], version: Version) -> Result<OfMatch, OfpError> {
                 }
                 let mk = mask.unwrap_or(lim) & lim;
                 let (tci, tm) = m.get(Mf::VlanTci);
-                let tm = (tm & !lim) | mk;
+                let mut tm = (tm & !lim) | mk;
+                if mk == lim && v == 0 {
+                    // OFPVID_NONE: no tag, so the whole TCI is zero (the
+                    // form `dl_vlan=0xffff` parses to).
+                    tm = 0xffff;
+                }
                 m.set_masked(Mf::VlanTci, (tci & !lim) | (v & mk), tm);
             }
             Kind::VlanPcp => {
@@ -564,12 +573,18 @@ pub fn encode_tlvs(m: &OfMatch, version: Version, out: &mut Vec<u8>) -> usize {
         let vidcfi = vlan::VID_MASK | vlan::CFI;
         let pcp = tmask & vlan::PCP_MASK;
         let oxm_can = pcp == 0 || (pcp == vlan::PCP_MASK && tmask & tci & vlan::CFI != 0);
-        if oxm && oxm_can {
+        let none = tmask == 0xffff && tci == 0;
+        if oxm && (oxm_can || none) {
             let x = lookup(OXM_BASIC, 6).expect("vlan_vid");
-            if tmask & vidcfi != 0 {
+            if none {
+                // OFPVID_NONE.
+                e.raw(&x, 0, u128::MAX);
+            } else if tmask & vidcfi == vidcfi {
+                e.raw(&x, u128::from(tci & vidcfi), u128::MAX);
+            } else if tmask & vidcfi != 0 {
                 e.raw(&x, u128::from(tci & vidcfi), u128::from(tmask & vidcfi));
             }
-            if pcp != 0 {
+            if pcp != 0 && !none {
                 let x = lookup(OXM_BASIC, 7).expect("vlan_pcp");
                 e.raw(&x, u128::from(tci >> 13), u128::MAX);
             }
@@ -591,7 +606,14 @@ pub fn encode_tlvs(m: &OfMatch, version: Version, out: &mut Vec<u8>) -> usize {
                 e.put(Mf::Ipv6Dst);
                 e.put(Mf::Ipv6Label);
             }
-            e.put(Mf::IpFrag);
+            let (frag, fm) = m.get(Mf::IpFrag);
+            if (frag, fm) == (0, 1) {
+                // "Not a fragment" implies "not a later fragment": OVS
+                // writes it unmasked.
+                e.put_exact(Mf::IpFrag, 0);
+            } else {
+                e.put(Mf::IpFrag);
+            }
             let (dscp, dm) = m.get(Mf::IpDscp);
             if dm != 0 {
                 if oxm {
@@ -616,7 +638,21 @@ pub fn encode_tlvs(m: &OfMatch, version: Version, out: &mut Vec<u8>) -> usize {
                     6 => {
                         e.put(Mf::TcpSrc);
                         e.put(Mf::TcpDst);
-                        e.put(Mf::TcpFlags);
+                        let (f, fm) = m.get(Mf::TcpFlags);
+                        if fm != 0 && oxm && version < V15 {
+                            // OpenFlow 1.3/1.4: the ONF experimenter field.
+                            let masked = fm != 0xfff;
+                            let h =
+                                header(OXM_EXPERIMENTER, 42, masked, if masked { 8 } else { 6 });
+                            e.out.extend_from_slice(&h.to_be_bytes());
+                            e.out.extend_from_slice(&ONF_EXPERIMENTER.to_be_bytes());
+                            e.out.extend_from_slice(&(f as u16).to_be_bytes());
+                            if masked {
+                                e.out.extend_from_slice(&(fm as u16).to_be_bytes());
+                            }
+                        } else {
+                            e.put(Mf::TcpFlags);
+                        }
                     }
                     17 => {
                         e.put(Mf::UdpSrc);
