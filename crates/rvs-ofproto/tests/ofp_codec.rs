@@ -21,7 +21,7 @@ use rvs_ofproto::ofp::match10::{can_express, decode_ofp10_match, encode_ofp10_ma
 use rvs_ofproto::ofp::oxm::{decode_ofp_match, decode_tlvs, encode_ofp_match, encode_tlvs};
 use rvs_ofproto::ofp::{FlowFormat, OfpErr, Protocol, RawMsg, Reader, Version};
 use rvs_ofproto::text::{format_actions, format_match, parse_flow_mod, NoNames};
-use rvs_ofproto::{FlowMod, FlowModCommand};
+use rvs_ofproto::{FlowMod, FlowModCommand, OfAction};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::process::Command;
@@ -569,4 +569,167 @@ fn errors_carry_codes_and_details() {
     let mut i = Vec::new();
     encode_instructions(&fm.actions, Version::V13, &mut i);
     assert_eq!(i.len(), a.len() + 8);
+}
+
+// ---- replies and other messages, printed by OVS ------------------------
+
+use rvs_ofproto::ofp::flow::{
+    encode_aggregate_reply, encode_flow_removed, encode_flow_stats_reply,
+    encode_flow_stats_request, AggregateStats, FlowStatsRequest,
+};
+use rvs_ofproto::ofproto::{FlowRemoved, RemovedReason};
+use rvs_ofproto::text::{format_flow_stats, FlowStatsLine};
+use rvs_ofproto::{Cookie, OfPort, TableId};
+
+fn stats_lines() -> Vec<FlowStatsLine> {
+    CORPUS
+        .iter()
+        .filter_map(|t| parse_flow_mod(t, FlowModCommand::Add, &NoNames).ok())
+        .enumerate()
+        .map(|(i, fm)| FlowStatsLine {
+            cookie: Cookie(i as u64 * 3),
+            duration: Duration::new(i as u64, 5_000_000),
+            table: TableId((i % 4) as u8),
+            n_packets: i as u64 * 7,
+            n_bytes: i as u64 * 700,
+            idle_timeout: (i % 3) as u16 * 10,
+            hard_timeout: (i % 2) as u16 * 20,
+            priority: fm.priority,
+            match_: fm.match_,
+            actions: fm.actions,
+            idle_age: Some(Duration::from_secs(i as u64 / 2)),
+            hard_age: Some(Duration::from_secs(i as u64)),
+            ..FlowStatsLine::default()
+        })
+        .collect()
+}
+
+/// OVS prints actions as decoded from OpenFlow 1.2+ (`pop_vlan`,
+/// `set_field:4106->vlan_vid`, `vlan_tci=0x0000/0x1fff` for OFPVID_NONE);
+/// rvs's text prints its own forms (`strip_vlan`, `set_field:10->dl_vlan`,
+/// `vlan_tci=0x0000`). Maps both onto OVS's.
+fn oxm_print_form(s: &str, proto: Protocol) -> String {
+    if proto.version < Version::V12 {
+        return s.to_string();
+    }
+    let mut out = s.replace("strip_vlan", "pop_vlan").replace("->dl_vlan_pcp", "->vlan_pcp");
+    out = out.replace("vlan_tci=0x0000 ", "vlan_tci=0x0000/0x1fff ");
+    while let Some(i) = out.find("->dl_vlan") {
+        let start = out[..i].rfind(':').map_or(0, |x| x + 1);
+        let v: u16 = out[start..i].parse().unwrap_or(0);
+        out = format!("{}{}->vlan_vid{}", &out[..start], v | 0x1000, &out[i + "->dl_vlan".len()..]);
+    }
+    out
+}
+
+#[test]
+fn flow_stats_replies_print_like_dump_flows() {
+    if !have_ovs() {
+        return;
+    }
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for (name, _, proto) in protocols() {
+        for line in stats_lines() {
+            // Only what the protocol can carry, and only flows whose actions
+            // print the same after a trip over this protocol.
+            let msgs = encode_flow_stats_reply(std::slice::from_ref(&line), proto, 7);
+            assert_eq!(msgs.len(), 1);
+            let back = decode_flow_stats_reply(&RawMsg::parse(&msgs[0]).unwrap()).unwrap();
+            assert_eq!(back.len(), 1);
+            let mut expect = back[0].clone();
+            let nxst = proto.version == Version::V10 && proto.flow_format == FlowFormat::Nxm;
+            if !nxst {
+                expect.hard_age = None;
+                if proto.version < Version::V15 {
+                    expect.idle_age = None;
+                }
+            }
+            // OVS cannot keep write_metadata before another action on 1.0.
+            if proto.version == Version::V10
+                && expect.actions.iter().any(|a| matches!(a, OfAction::WriteMetadata { .. }))
+            {
+                continue;
+            }
+            if expect.match_ != line.match_ {
+                continue; // not expressible in this protocol
+            }
+            let printed = ovs_print(&msgs[0]);
+            let got = printed.lines().nth(1).unwrap_or("").to_string();
+            let want = format_flow_stats(&expect, &NoNames);
+            let (got, want) = (oxm_print_form(&got, proto), oxm_print_form(&want, proto));
+            if got != want {
+                failures.push(format!("{name}\n  ovs: {got}\n  rvs: {want}"));
+            }
+            compared += 1;
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(compared > 150, "only {compared} compared");
+}
+
+#[test]
+fn requests_removed_and_aggregate_print_like_ovs() {
+    if !have_ovs() {
+        return;
+    }
+    let fm = parse_flow_mod(
+        "priority=7,tcp,nw_dst=198.18.0.0/24,tp_dst=80,actions=drop",
+        FlowModCommand::Add,
+        &NoNames,
+    )
+    .unwrap();
+    for (name, _, proto) in protocols() {
+        let tlv = proto.version != Version::V10 || proto.flow_format == FlowFormat::Nxm;
+        let req = FlowStatsRequest {
+            table: TableId(3),
+            out_port: OfPort(2),
+            cookie: Cookie(if tlv { 0x5 } else { 0 }),
+            cookie_mask: if tlv { 0xff } else { 0 },
+            match_: fm.match_,
+        };
+        for agg in [false, true] {
+            let b = encode_flow_stats_request(&req, agg, proto, 1);
+            let p = ovs_print(&b);
+            let kind = if agg { "AGGREGATE" } else { "FLOW" };
+            assert!(
+                p.contains(&format!("ST_{kind} request"))
+                    || p.contains(&format!("MP_{kind} request")),
+                "{name}: {p}"
+            );
+            assert!(p.contains("table=3") && p.contains("out_port=2"), "{name}: {p}");
+            assert!(p.contains("tcp,nw_dst=198.18.0.0/24,tp_dst=80"), "{name}: {p}");
+        }
+        let s = AggregateStats { packets: 11, bytes: 1100, flows: 3 };
+        let p = ovs_print(&encode_aggregate_reply(&s, proto, 1));
+        assert!(p.contains("packet_count=11 byte_count=1100 flow_count=3"), "{name}: {p}");
+        let fr = FlowRemoved {
+            table: TableId(if proto.version == Version::V10 { 0 } else { 2 }),
+            priority: 7,
+            match_: fm.match_,
+            cookie: Cookie(0x99),
+            reason: RemovedReason::IdleTimeout,
+            duration: Duration::new(5, 2_000_000),
+            idle_timeout: 10,
+            hard_timeout: if proto.version == Version::V10 { 0 } else { 30 },
+            packets: 4,
+            bytes: 400,
+        };
+        let b = encode_flow_removed(&fr, proto, 1);
+        let p = ovs_print(&b);
+        assert!(p.contains("FLOW_REMOVED"), "{name}: {p}");
+        assert!(p.contains("priority=7,tcp,nw_dst=198.18.0.0/24,tp_dst=80"), "{name}: {p}");
+        assert!(p.contains("reason=idle") && p.contains("cookie:0x99"), "{name}: {p}");
+        assert!(
+            p.contains("duration5.002s") && p.contains("idle4") || p.contains("duration5.002s"),
+            "{name}: {p}"
+        );
+        assert!(p.contains("pkts4 bytes400"), "{name}: {p}");
+        assert_eq!(decode_flow_removed(&RawMsg::parse(&b).unwrap(), proto).unwrap(), fr, "{name}");
+    }
 }

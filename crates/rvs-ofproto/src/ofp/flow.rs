@@ -427,6 +427,94 @@ fn get_duration(r: &mut Reader<'_>) -> Result<Duration, OfpError> {
     Ok(Duration::new(u64::from(s), ns.min(999_999_999)))
 }
 
+/// OXS class of OpenFlow 1.5's statistics (`OFPXSC_OPENFLOW_BASIC`).
+const OXS_BASIC: u16 = 0x8002;
+
+/// The statistics OpenFlow 1.5 carries as OXS TLVs in `struct ofp_stats`.
+#[derive(Clone, Copy, Debug, Default)]
+struct Oxs {
+    duration: Option<Duration>,
+    idle: Option<Duration>,
+    flows: Option<u32>,
+    packets: Option<u64>,
+    bytes: Option<u64>,
+}
+
+/// Appends `struct ofp_stats` (reserved, length, TLVs, padding to 8;
+/// `b` must be 8-aligned where the structure starts).
+fn put_oxs(b: &mut Vec<u8>, s: &Oxs) {
+    let at = b.len();
+    b.extend_from_slice(&[0; 4]);
+    let tlv = |b: &mut Vec<u8>, field: u8, body: &[u8]| {
+        let h = (u32::from(OXS_BASIC) << 16) | (u32::from(field) << 9) | body.len() as u32;
+        b.extend_from_slice(&h.to_be_bytes());
+        b.extend_from_slice(body);
+    };
+    let dur = |d: Duration| {
+        let mut v = u32::try_from(d.as_secs()).unwrap_or(u32::MAX).to_be_bytes().to_vec();
+        v.extend_from_slice(&d.subsec_nanos().to_be_bytes());
+        v
+    };
+    if let Some(d) = s.duration {
+        tlv(b, 0, &dur(d));
+    }
+    if let Some(d) = s.idle {
+        tlv(b, 1, &dur(d));
+    }
+    if let Some(n) = s.flows {
+        tlv(b, 3, &n.to_be_bytes());
+    }
+    if let Some(n) = s.packets {
+        tlv(b, 4, &n.to_be_bytes());
+    }
+    if let Some(n) = s.bytes {
+        tlv(b, 5, &n.to_be_bytes());
+    }
+    let len = (b.len() - at) as u16;
+    b[at + 2..at + 4].copy_from_slice(&len.to_be_bytes());
+    while !(b.len() - at).is_multiple_of(8) {
+        b.push(0);
+    }
+}
+
+/// Reads `struct ofp_stats`; unknown OXS fields are skipped.
+fn pull_oxs(r: &mut Reader<'_>) -> Result<Oxs, OfpError> {
+    if r.remaining() < 4 {
+        return Err(OfpErr::BadRequestBadLen
+            .with(format!("{} bytes left: too short for ofp_stats", r.remaining())));
+    }
+    r.skip(2)?;
+    let len = usize::from(r.u16()?);
+    let padded = len.div_ceil(8) * 8;
+    if len < 4 || padded - 4 > r.remaining() {
+        return Err(OfpErr::BadRequestBadLen
+            .with(format!("ofp_stats of length {len} but {} bytes remain", r.remaining() + 4)));
+    }
+    let mut t = Reader::new(r.bytes(len - 4)?);
+    r.skip(padded - len)?;
+    let mut s = Oxs::default();
+    while !t.is_empty() {
+        let h = t.u32()?;
+        let n = (h & 0xff) as usize;
+        let mut v = Reader::new(t.bytes(n)?);
+        let field = ((h >> 9) & 0x7f) as u8;
+        let bad = || OfpErr::BadRequestBadLen.with(format!("OXS field {field} has length {n}"));
+        if (h >> 16) as u16 != OXS_BASIC {
+            continue;
+        }
+        match (field, n) {
+            (0, 8) => s.duration = Some(get_duration(&mut v)?),
+            (1, 8) => s.idle = Some(get_duration(&mut v)?),
+            (3, 4) => s.flows = Some(v.u32()?),
+            (4, 8) => s.packets = Some(v.u64()?),
+            (5, 8) => s.bytes = Some(v.u64()?),
+            (0..=5, _) => return Err(bad()),
+            _ => {}
+        }
+    }
+    Ok(s)
+}
+
 /// Encodes a flow-removed message: `OFPT_FLOW_REMOVED` of the version, or
 /// `NXT_FLOW_REMOVED` on OpenFlow 1.0 with NXM.
 pub fn encode_flow_removed(fr: &FlowRemoved, proto: Protocol, xid: u32) -> Vec<u8> {
@@ -448,6 +536,23 @@ pub fn encode_flow_removed(fr: &FlowRemoved, proto: Protocol, xid: u32) -> Vec<u
         return finish_msg(b);
     }
     let mut b = start_msg(v, MsgType::FlowRemoved, xid).unwrap_or_default();
+    if v >= Version::V15 {
+        b.push(fr.table.0);
+        b.push(reason_to_wire(fr.reason));
+        b.extend_from_slice(&fr.priority.to_be_bytes());
+        b.extend_from_slice(&fr.idle_timeout.to_be_bytes());
+        b.extend_from_slice(&fr.hard_timeout.to_be_bytes());
+        b.extend_from_slice(&fr.cookie.0.to_be_bytes());
+        encode_ofp_match(&fr.match_, v, &mut b);
+        let st = Oxs {
+            duration: Some(fr.duration),
+            packets: Some(fr.packets),
+            bytes: Some(fr.bytes),
+            ..Oxs::default()
+        };
+        put_oxs(&mut b, &st);
+        return finish_msg(b);
+    }
     if v == Version::V10 {
         b.extend_from_slice(&encode_ofp10_match(&fr.match_));
         b.extend_from_slice(&fr.cookie.0.to_be_bytes());
@@ -536,6 +641,31 @@ pub fn decode_flow_removed(msg: &RawMsg<'_>, proto: Protocol) -> Result<FlowRemo
                 hard_timeout: 0,
                 packets,
                 bytes,
+            })
+        }
+        MsgType::FlowRemoved if v >= Version::V15 => {
+            if r.remaining() < 16 {
+                return Err(short(16, r.remaining()));
+            }
+            let table = TableId(r.u8()?);
+            let reason = reason_from_wire(r.u8()?)?;
+            let priority = r.u16()?;
+            let idle_timeout = r.u16()?;
+            let hard_timeout = r.u16()?;
+            let cookie = Cookie(r.u64()?);
+            let match_ = decode_ofp_match(&mut r, v)?;
+            let st = pull_oxs(&mut r)?;
+            Ok(FlowRemoved {
+                table,
+                priority,
+                match_,
+                cookie,
+                reason,
+                duration: st.duration.unwrap_or_default(),
+                idle_timeout,
+                hard_timeout,
+                packets: st.packets.unwrap_or(0),
+                bytes: st.bytes.unwrap_or(0),
             })
         }
         MsgType::FlowRemoved => {
@@ -715,6 +845,28 @@ fn age_from_wire(a: u16) -> Option<Duration> {
 /// One flow_stats entry of `proto`'s reply.
 fn encode_entry(l: &FlowStatsLine, proto: Protocol) -> Vec<u8> {
     let v = proto.version;
+    if v >= Version::V15 {
+        let mut b = vec![0, 0, 0, 0, l.table.0, 0];
+        b.extend_from_slice(&l.priority.to_be_bytes());
+        b.extend_from_slice(&l.idle_timeout.to_be_bytes());
+        b.extend_from_slice(&l.hard_timeout.to_be_bytes());
+        b.extend_from_slice(&flags_to_wire(&l.flags, v).to_be_bytes());
+        b.extend_from_slice(&l.importance.to_be_bytes());
+        b.extend_from_slice(&l.cookie.0.to_be_bytes());
+        encode_ofp_match(&l.match_, v, &mut b);
+        let st = Oxs {
+            duration: Some(l.duration),
+            idle: l.idle_age,
+            packets: Some(l.n_packets),
+            bytes: Some(l.n_bytes),
+            ..Oxs::default()
+        };
+        put_oxs(&mut b, &st);
+        encode_instructions_for(&l.actions, v, Some(&l.match_), &mut b);
+        let len = u16::try_from(b.len()).unwrap_or(u16::MAX);
+        b[0..2].copy_from_slice(&len.to_be_bytes());
+        return b;
+    }
     let mut b = vec![0, 0, l.table.0, 0];
     if v == Version::V10 && proto.flow_format == FlowFormat::Nxm {
         put_duration(&mut b, l.duration);
@@ -828,7 +980,13 @@ pub fn decode_flow_stats_reply(msg: &RawMsg<'_>) -> Result<Vec<FlowStatsLine>, O
                 .with(format!("{} bytes left: too short for a flow stats entry", r.remaining())));
         }
         let len = usize::from(u16::from_be_bytes([r.peek_rest()[0], r.peek_rest()[1]]));
-        let min = if nxm || v != Version::V10 { 48 } else { 88 };
+        let min = if v >= Version::V15 && !nxm {
+            24
+        } else if nxm || v != Version::V10 {
+            48
+        } else {
+            88
+        };
         if len < min || len > r.remaining() {
             return Err(OfpErr::BadRequestBadLen.with(format!(
                 "flow stats entry of length {len} ({} bytes left, at least {min} needed)",
@@ -836,6 +994,26 @@ pub fn decode_flow_stats_reply(msg: &RawMsg<'_>) -> Result<Vec<FlowStatsLine>, O
             )));
         }
         let mut e = Reader::new(r.bytes(len)?);
+        if v >= Version::V15 && !nxm {
+            e.skip(4)?;
+            let mut l = FlowStatsLine { table: TableId(e.u8()?), ..FlowStatsLine::default() };
+            e.skip(1)?;
+            l.priority = e.u16()?;
+            l.idle_timeout = e.u16()?;
+            l.hard_timeout = e.u16()?;
+            l.flags = flags_from_wire(e.u16()? & flags_known(v), v)?;
+            l.importance = e.u16()?;
+            l.cookie = Cookie(e.u64()?);
+            l.match_ = decode_ofp_match(&mut e, v)?;
+            let st = pull_oxs(&mut e)?;
+            l.duration = st.duration.unwrap_or_default();
+            l.idle_age = st.idle;
+            l.n_packets = st.packets.unwrap_or(0);
+            l.n_bytes = st.bytes.unwrap_or(0);
+            l.actions = decode_instructions(e.rest(), v)?;
+            out.push(l);
+            continue;
+        }
         e.skip(2)?;
         let mut l = FlowStatsLine { table: TableId(e.u8()?), ..FlowStatsLine::default() };
         e.skip(1)?;
@@ -909,6 +1087,16 @@ pub fn encode_aggregate_reply(s: &AggregateStats, proto: Protocol, xid: u32) -> 
         MsgType::MultipartReply(MpType::Aggregate)
     };
     let mut b = start_msg(v, ty, xid).unwrap_or_default();
+    if v >= Version::V15 {
+        let st = Oxs {
+            flows: Some(s.flows),
+            packets: Some(s.packets),
+            bytes: Some(s.bytes),
+            ..Oxs::default()
+        };
+        put_oxs(&mut b, &st);
+        return finish_msg(b);
+    }
     b.extend_from_slice(&s.packets.to_be_bytes());
     b.extend_from_slice(&s.bytes.to_be_bytes());
     b.extend_from_slice(&s.flows.to_be_bytes());
@@ -927,6 +1115,14 @@ pub fn decode_aggregate_reply(msg: &RawMsg<'_>) -> Result<AggregateStats, OfpErr
         }
     }
     let mut r = Reader::new(msg.body);
+    if msg.version >= Version::V15 && matches!(msg.ty, MsgType::MultipartReply(_)) {
+        let st = pull_oxs(&mut r)?;
+        return Ok(AggregateStats {
+            packets: st.packets.unwrap_or(0),
+            bytes: st.bytes.unwrap_or(0),
+            flows: st.flows.unwrap_or(0),
+        });
+    }
     if r.remaining() != 24 {
         return Err(OfpErr::BadRequestBadLen
             .with(format!("aggregate stats reply body of {} bytes, need 24", r.remaining())));
