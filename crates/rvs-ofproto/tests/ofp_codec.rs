@@ -202,6 +202,16 @@ fn our_encoding_prints_like_ovs_encoding() {
 /// Runs `ovs-ofctl add-flow` against a fake switch and returns the
 /// messages it sent (after the hello), or None when ovs-ofctl refused.
 fn capture_ovs_flow_mod(opts: &[&str], version: Version, flow: &str) -> Option<Vec<Vec<u8>>> {
+    capture_ovs(opts, version, &["add-flow"], flow)
+}
+
+/// Runs `ovs-ofctl OPTS COMMAND... unix:SOCK FLOW` against a fake switch.
+fn capture_ovs(
+    opts: &[&str],
+    version: Version,
+    command: &[&str],
+    flow: &str,
+) -> Option<Vec<Vec<u8>>> {
     let dir = std::env::temp_dir().join(format!("rvs-ofp-codec-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
     let sock =
@@ -262,7 +272,7 @@ fn capture_ovs_flow_mod(opts: &[&str], version: Version, flow: &str) -> Option<V
     let out = Command::new("ovs-ofctl")
         .arg("--no-names")
         .args(opts)
-        .arg("add-flow")
+        .args(command)
         .arg(format!("unix:{}", sock.display()))
         .arg(flow)
         .output();
@@ -732,4 +742,105 @@ fn requests_removed_and_aggregate_print_like_ovs() {
         assert!(p.contains("pkts4 bytes400"), "{name}: {p}");
         assert_eq!(decode_flow_removed(&RawMsg::parse(&b).unwrap(), proto).unwrap(), fr, "{name}");
     }
+}
+
+/// mod-flows and del-flows through OVS's encoder: cookies, masks, strictness.
+#[test]
+fn ovs_modify_and_delete_decode_like_the_text() {
+    if !have_ovs() {
+        return;
+    }
+    let cases: &[(&[&str], FlowModCommand, &str)] = &[
+        (&["mod-flows"], FlowModCommand::Modify, "ip,actions=output:3"),
+        (&["mod-flows"], FlowModCommand::Modify, "cookie=0x77,ip,actions=output:3"),
+        (&["mod-flows"], FlowModCommand::Modify, "cookie=0x5/0xff,table=2,actions=drop"),
+        (
+            &["mod-flows", "--strict"],
+            FlowModCommand::ModifyStrict,
+            "priority=9,tcp,tp_dst=80,actions=normal",
+        ),
+        (&["del-flows"], FlowModCommand::Delete, "ip,nw_src=198.18.0.0/16"),
+        (&["del-flows"], FlowModCommand::Delete, "cookie=0x5/0xff"),
+        (&["del-flows"], FlowModCommand::Delete, "table=3,out_port=4"),
+        (&["del-flows", "--strict"], FlowModCommand::DeleteStrict, "priority=7,arp,arp_op=1"),
+    ];
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for (name, opts, proto) in protocols() {
+        for (cmd, command, flow) in cases {
+            let Some(msgs) = capture_ovs(&opts, proto.version, cmd, flow) else { continue };
+            let mut p = proto;
+            p.table_id = false;
+            let Some(fm_bytes) = msgs.iter().find(|m| {
+                let raw = RawMsg::parse(m).unwrap();
+                if let rvs_ofproto::ofp::MsgType::Vendor(_, 15) = raw.ty {
+                    p.table_id = m[m.len() - 8] != 0;
+                }
+                matches!(
+                    raw.ty,
+                    rvs_ofproto::ofp::MsgType::FlowMod | rvs_ofproto::ofp::MsgType::Vendor(_, 13)
+                )
+            }) else {
+                failures.push(format!("{name} {flow}: no flow_mod"));
+                continue;
+            };
+            let got = match decode_flow_mod(&RawMsg::parse(fm_bytes).unwrap(), p) {
+                Ok(fm) => fm,
+                Err(e) => {
+                    failures.push(format!("{name} {cmd:?} {flow}: {e}\n  hex {}", hex(fm_bytes)));
+                    continue;
+                }
+            };
+            let mut want = parse_flow_mod(flow, *command, &NoNames).unwrap();
+            if !p.table_id && proto.version == Version::V10 {
+                want.table = got.table;
+            }
+            if !matches!(command, FlowModCommand::ModifyStrict | FlowModCommand::DeleteStrict) {
+                want.priority = got.priority;
+            }
+            if matches!(command, FlowModCommand::Delete | FlowModCommand::DeleteStrict) {
+                want.actions = got.actions.clone();
+            }
+            // OpenFlow 1.1+ cannot give modified rules a new cookie.
+            if proto.version > Version::V10 {
+                want.new_cookie = None;
+            }
+            // Our encoding decodes to the text's flow_mod.
+            let ours = encode_flow_mod(&want, p, 1);
+            let back = decode_flow_mod(&RawMsg::parse(&ours).unwrap(), p).unwrap();
+            if back != want {
+                failures.push(format!("{name} {cmd:?} {flow}: ours decodes to {back:?}"));
+            }
+            // ovs-ofctl writes cookie 0, not "keep", into an OpenFlow 1.0
+            // modify without cookie=: OVS then zeroes the cookies too.
+            if proto.version == Version::V10
+                && want.new_cookie.is_none()
+                && got.new_cookie == Some(rvs_ofproto::Cookie(0))
+            {
+                want.new_cookie = got.new_cookie;
+            }
+            // ovs-ofctl sends OpenFlow 1.1+ modifies without table= to
+            // table 0 (OFPTT_ALL is for deletes only in 1.1+).
+            if proto.version > Version::V10
+                && want.table == rvs_ofproto::TableId::ALL
+                && !matches!(command, FlowModCommand::Delete | FlowModCommand::DeleteStrict)
+            {
+                want.table = rvs_ofproto::TableId(0);
+            }
+            if got != want {
+                failures.push(format!(
+                    "{name} {cmd:?} {flow}\n  got:  {got:?}\n  want: {want:?}\n  hex {}",
+                    hex(fm_bytes)
+                ));
+            }
+            compared += 1;
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(compared >= 24, "only {compared} compared");
 }
