@@ -24,7 +24,9 @@
 //! encoded match is byte for byte what OVS writes.
 //!
 //! Decoding checks each entry as OVS does, in order: an unknown header is
-//! `OFPBMC_BAD_FIELD`, a length that does not fit the field `OFPBMC_BAD_LEN`,
+//! `OFPBMC_BAD_FIELD` (so is a known field with another length, as in OVS,
+//! which knows fields by header and length), a TLV that runs past the end
+//! `OFPBMC_BAD_LEN`,
 //! a mask on a field that takes none `OFPBMC_BAD_MASK`, a value with bits
 //! outside the field `OFPBMC_BAD_VALUE`, a field given twice
 //! `OFPBMC_DUP_FIELD` and a field whose prerequisite (`eth_type` for
@@ -401,9 +403,10 @@ fn next_tlv(r: &mut Reader<'_>) -> Result<(u32, Entry, u128, Option<u128>), OfpE
     }
     let want = usize::from(x.len) * if hasmask { 2 } else { 1 };
     if len != want {
-        return Err(
-            OfpErr::BadMatchBadLen.with(format!("{} has length {len}, expected {want}", name()))
-        );
+        // OVS knows a field by its header including the length: another
+        // length is another, unknown, field.
+        return Err(OfpErr::BadMatchBadField
+            .with(format!("{} with length {len} is unknown (its length is {want})", name())));
     }
     if r.remaining() < len {
         return Err(OfpErr::BadMatchBadLen.with(format!(
@@ -880,7 +883,9 @@ mod tests {
         let masked_type = [0x80, 0x00, 0x0b, 0x04, 8, 0, 0xff, 0xff];
         assert_eq!(decode_tlvs(&masked_type, V13).unwrap_err().code, OfpErr::BadMatchBadMask);
         let bad_len = [0x80, 0x00, 0x0a, 0x03, 8, 0, 0];
-        assert_eq!(decode_tlvs(&bad_len, V13).unwrap_err().code, OfpErr::BadMatchBadLen);
+        assert_eq!(decode_tlvs(&bad_len, V13).unwrap_err().code, OfpErr::BadMatchBadField);
+        let overrun = [0x80, 0x00, 0x0a, 0x02, 8];
+        assert_eq!(decode_tlvs(&overrun, V13).unwrap_err().code, OfpErr::BadMatchBadLen);
         let unknown = [0x80, 0x00, 0x7e, 0x01, 0];
         assert_eq!(decode_tlvs(&unknown, V13).unwrap_err().code, OfpErr::BadMatchBadField);
         let vid = [0x80, 0x00, 0x0c, 0x02, 0x20, 0];
