@@ -859,7 +859,7 @@ fn raw_flow_mod13(tlvs: &str, insts: &str) -> Vec<u8> {
     body.extend_from_slice(&[0, 1]);
     body.extend_from_slice(&((4 + m.len()) as u16).to_be_bytes());
     body.extend_from_slice(&m);
-    while body.len() % 8 != 0 {
+    while !body.len().is_multiple_of(8) {
         body.push(0);
     }
     body.extend_from_slice(&unhex(insts));
