@@ -141,7 +141,7 @@ pub fn encode_instructions(acts: &[OfAction], version: Version, out: &mut Vec<u8
 }
 
 /// [`encode_instructions`] for a rule with match `m` (see
-/// [`encode_actions_for`]).
+/// [`encode_actions_for`](super::encode_actions_for)).
 pub fn encode_instructions_for(
     acts: &[OfAction],
     version: Version,
