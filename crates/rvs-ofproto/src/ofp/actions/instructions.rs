@@ -156,7 +156,12 @@ pub fn encode_instructions_for(
         for a in plain {
             encode_one(a, c, out);
         }
-        end(out, at);
+        if out.len() == at + 8 {
+            // Nothing this version can carry: no apply_actions at all.
+            out.truncate(at);
+        } else {
+            end(out, at);
+        }
     }
     if acts.contains(&OfAction::ClearActions) {
         std_action(out, inst::CLEAR_ACTIONS, &[0; 4]);
