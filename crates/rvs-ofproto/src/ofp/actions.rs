@@ -41,9 +41,15 @@ use super::oxm::{self, port_from_ofp11, port_to_ofp11};
 use super::{Version, NX_VENDOR_ID};
 use crate::actions::{OfAction, PacketInReason, SubField};
 use crate::flow::{Mf, OfMatch};
-use crate::types::{OfPort, TableId};
+use crate::types::OfPort;
 use rvs_packet::EthAddr;
 use std::net::Ipv4Addr;
+
+mod instructions;
+mod nicira;
+
+pub use instructions::{decode_instructions, encode_instructions, encode_instructions_for, inst};
+use nicira::decode_nx;
 
 /// OpenFlow 1.0 action types.
 mod t10 {
@@ -83,6 +89,7 @@ mod t11 {
     pub const SET_NW_TTL: u16 = 23;
     pub const DEC_NW_TTL: u16 = 24;
     pub const SET_FIELD: u16 = 25;
+    pub const COPY_FIELD: u16 = 28;
 }
 
 /// The vendor/experimenter action type.
@@ -124,6 +131,8 @@ pub mod nxast {
     pub const CONTROLLER2: u16 = 37;
     /// `clone(...)`.
     pub const CLONE: u16 = 42;
+    /// `output(port=P,max_len=N)`: output truncated.
+    pub const OUTPUT_TRUNC: u16 = 39;
 }
 
 /// Properties of `NXAST_CONTROLLER2`.
@@ -133,24 +142,6 @@ mod nxac2pt {
     pub const REASON: u16 = 2;
     pub const USERDATA: u16 = 3;
     pub const PAUSE: u16 = 4;
-}
-
-/// OpenFlow 1.1+ instruction types.
-pub mod inst {
-    /// `goto_table`.
-    pub const GOTO_TABLE: u16 = 1;
-    /// `write_metadata`.
-    pub const WRITE_METADATA: u16 = 2;
-    /// `write_actions`.
-    pub const WRITE_ACTIONS: u16 = 3;
-    /// `apply_actions`.
-    pub const APPLY_ACTIONS: u16 = 4;
-    /// `clear_actions`.
-    pub const CLEAR_ACTIONS: u16 = 5;
-    /// `meter` (1.3+).
-    pub const METER: u16 = 6;
-    /// Experimenter.
-    pub const EXPERIMENTER: u16 = 0xffff;
 }
 
 fn bad_len(what: &str, len: usize, want: &str) -> OfpError {
@@ -197,7 +188,9 @@ fn output_action(port: OfPort, max_len: u16) -> OfAction {
             userdata: Vec::new(),
         }
     } else {
-        OfAction::Output { port, max_len }
+        // OFPAT_OUTPUT's max_len only means something for CONTROLLER.
+        let _ = max_len;
+        OfAction::Output { port, max_len: 0 }
     }
 }
 
@@ -249,198 +242,6 @@ fn subfield(what: &str, h: u32, ofs: u32, n_bits: u32) -> Result<SubField, OfpEr
         )));
     }
     Ok(SubField { field: mf, ofs, n_bits })
-}
-
-fn decode_nx(
-    sub: u16,
-    r: &mut Reader<'_>,
-    len: usize,
-    v: Version,
-) -> Result<Vec<OfAction>, OfpError> {
-    let fixed = |name: &str, want: usize| {
-        if len != want {
-            Err(bad_len(name, len, &want.to_string()))
-        } else {
-            Ok(())
-        }
-    };
-    let one = |a: OfAction| Ok(vec![a]);
-    match sub {
-        nxast::RESUBMIT => {
-            fixed("resubmit", 16)?;
-            let p = OfPort(r.u16()?);
-            let in_port = if p == OfPort::IN_PORT { None } else { Some(p) };
-            one(OfAction::Resubmit { in_port, table: None })
-        }
-        nxast::RESUBMIT_TABLE => {
-            fixed("resubmit_table", 16)?;
-            let p = OfPort(r.u16()?);
-            let t = r.u8()?;
-            let pad = r.bytes(3)?;
-            if pad != [0, 0, 0] {
-                return Err(bad_arg("resubmit_table: padding is not zero"));
-            }
-            let in_port = if p == OfPort::IN_PORT { None } else { Some(p) };
-            let table = if t == 255 { None } else { Some(TableId(t)) };
-            one(OfAction::Resubmit { in_port, table })
-        }
-        nxast::SET_TUNNEL => {
-            fixed("set_tunnel", 16)?;
-            r.skip(2)?;
-            one(OfAction::SetTunnel { id: u64::from(r.u32()?), wide: false })
-        }
-        nxast::SET_TUNNEL64 => {
-            fixed("set_tunnel64", 24)?;
-            r.skip(6)?;
-            one(OfAction::SetTunnel { id: r.u64()?, wide: true })
-        }
-        nxast::SET_QUEUE => {
-            fixed("set_queue", 16)?;
-            r.skip(2)?;
-            one(OfAction::SetQueue(r.u32()?))
-        }
-        nxast::REG_MOVE => {
-            fixed("move", 24)?;
-            let n = u32::from(r.u16()?);
-            let so = u32::from(r.u16()?);
-            let dof = u32::from(r.u16()?);
-            let src = subfield("move source", r.u32()?, so, n)?;
-            let dst = subfield("move destination", r.u32()?, dof, n)?;
-            if !dst.field.spec().writable {
-                return Err(bad_arg(format!("move: {} is read-only", dst.field)));
-            }
-            one(OfAction::Move { src, dst })
-        }
-        nxast::REG_LOAD => {
-            fixed("load", 24)?;
-            let on = r.u16()?;
-            let (ofs, n) = (u32::from(on >> 6), u32::from(on & 0x3f) + 1);
-            let dst = subfield("load", r.u32()?, ofs, n)?;
-            let value = u128::from(r.u64()?);
-            if n < 64 && value >> n != 0 {
-                return Err(bad_arg(format!(
-                    "load: value {value:#x} does not fit in {n} bits of {}",
-                    dst.field
-                )));
-            }
-            if !dst.field.spec().writable {
-                return Err(bad_arg(format!("load: {} is read-only", dst.field)));
-            }
-            one(OfAction::SetField {
-                field: dst.field,
-                value: value << ofs,
-                mask: dst.mask(),
-                load: true,
-            })
-        }
-        nxast::REG_LOAD2 => {
-            let body = r.bytes(len - 10)?;
-            let tl = 4 + usize::from(body.get(3).copied().unwrap_or(0));
-            let (tlv, pad) = body.split_at(tl.min(body.len()));
-            if body.len() < 4 || tl > body.len() || pad.len() >= 8 {
-                return Err(bad_len("reg_load2", len, "10 + the TLV, padded to 8"));
-            }
-            one(decode_set_field(tlv, true)?)
-        }
-        nxast::NOTE => {
-            if len < 16 {
-                return Err(bad_len("note", len, "16 or more"));
-            }
-            one(OfAction::Note(r.bytes(len - 10)?.to_vec()))
-        }
-        nxast::EXIT => {
-            fixed("exit", 16)?;
-            one(OfAction::Exit)
-        }
-        nxast::DEC_TTL => {
-            fixed("dec_ttl", 16)?;
-            one(OfAction::DecTtl(Vec::new()))
-        }
-        nxast::DEC_TTL_CNT_IDS => {
-            let n = usize::from(r.u16()?);
-            r.skip(4)?;
-            let want = (16 + 2 * n).div_ceil(8) * 8;
-            if len != want {
-                return Err(bad_len("dec_ttl", len, &format!("{want} for {n} controller ids")));
-            }
-            let ids = (0..n).map(|_| r.u16()).collect::<Result<Vec<_>, _>>()?;
-            one(OfAction::DecTtl(ids))
-        }
-        nxast::CONTROLLER => {
-            fixed("controller", 16)?;
-            let max_len = r.u16()?;
-            let id = r.u16()?;
-            let rw = r.u8()?;
-            let reason = reason_from_wire(rw)
-                .ok_or_else(|| bad_arg(format!("controller: reason {rw} is unknown")))?;
-            one(OfAction::Controller { max_len, reason, id, userdata: Vec::new() })
-        }
-        nxast::CONTROLLER2 => {
-            if len < 16 {
-                return Err(bad_len("controller2", len, "16 or more"));
-            }
-            r.skip(6)?;
-            let mut props = Reader::new(r.bytes(len - 16)?);
-            let mut a = OfAction::Controller {
-                max_len: u16::MAX,
-                reason: PacketInReason::Action,
-                id: 0,
-                userdata: Vec::new(),
-            };
-            let OfAction::Controller { max_len, reason, id, userdata } = &mut a else {
-                unreachable!()
-            };
-            while !props.is_empty() {
-                let pt = props.u16()?;
-                let pl = usize::from(props.u16()?);
-                if pl < 4 || pl.div_ceil(8) * 8 - 4 > props.remaining() {
-                    return Err(bad_len(
-                        "controller2 property",
-                        pl,
-                        "4 or more, within the action",
-                    ));
-                }
-                let mut body = Reader::new(props.bytes(pl - 4)?);
-                props.skip(pl.div_ceil(8) * 8 - pl)?;
-                let short = || bad_len("controller2 property", pl, "longer");
-                match pt {
-                    nxac2pt::MAX_LEN => *max_len = body.u16().map_err(|_| short())?,
-                    nxac2pt::CONTROLLER_ID => *id = body.u16().map_err(|_| short())?,
-                    nxac2pt::REASON => {
-                        let rw = body.u8().map_err(|_| short())?;
-                        *reason = reason_from_wire(rw).ok_or_else(|| {
-                            bad_arg(format!("controller2: reason {rw} is unknown"))
-                        })?;
-                    }
-                    nxac2pt::USERDATA => *userdata = body.rest().to_vec(),
-                    nxac2pt::PAUSE => {
-                        return Err(bad_arg("controller2: pause is not supported"));
-                    }
-                    other => {
-                        return Err(bad_arg(format!("controller2: unknown property {other}")));
-                    }
-                }
-            }
-            Ok(vec![a])
-        }
-        nxast::WRITE_METADATA => {
-            fixed("write_metadata", 32)?;
-            r.skip(6)?;
-            let value = r.u64()?;
-            let mask = r.u64()?;
-            one(OfAction::WriteMetadata { value: value & mask, mask })
-        }
-        nxast::CLONE => {
-            if len < 16 {
-                return Err(bad_len("clone", len, "16 or more"));
-            }
-            r.skip(6)?;
-            let inner = decode_actions(r.bytes(len - 16)?, v)?;
-            one(OfAction::Clone(inner))
-        }
-        other => Err(OfpErr::BadActionBadVendorType
-            .with(format!("Nicira action subtype {other} is not supported"))),
-    }
 }
 
 /// Decodes a list of OpenFlow actions of `version` (exactly `buf`).
@@ -670,6 +471,19 @@ fn decode_std11(
             }
             decode_set_field(&body[..tl], false)?
         }
+        t11::COPY_FIELD if v >= Version::V15 => {
+            fixed("copy_field", 24)?;
+            let n = u32::from(r.u16()?);
+            let so = u32::from(r.u16()?);
+            let dof = u32::from(r.u16()?);
+            r.skip(2)?;
+            let src = subfield("copy_field source", r.u32()?, so, n)?;
+            let dst = subfield("copy_field destination", r.u32()?, dof, n)?;
+            if !dst.field.spec().writable {
+                return Err(bad_arg(format!("copy_field: {} is read-only", dst.field)));
+            }
+            OfAction::Move { src, dst }
+        }
         _ => {
             return Err(OfpErr::BadActionBadType
                 .with(format!("{v} action type {ty} is unknown or not supported")))
@@ -819,6 +633,11 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
     let v11 = v == Version::V11;
     let modern = v >= Version::V12;
     match a {
+        OfAction::Output { port, max_len } if *max_len != 0 && *port != OfPort::CONTROLLER => {
+            let mut b = port.0.to_be_bytes().to_vec();
+            b.extend_from_slice(&u32::from(*max_len).to_be_bytes());
+            nx_action(out, nxast::OUTPUT_TRUNC, &b);
+        }
         OfAction::Output { port, max_len } => {
             if v10 {
                 let mut b = port.0.to_be_bytes().to_vec();
@@ -893,8 +712,12 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
                     return encode_one(&l, c, out);
                 }
             }
-            if whole && modern && oxm::field_header(*field, v).is_some() {
-                encode_set_field(out, v, *field, *value, full);
+            // As OVS 3.1: OpenFlow 1.2-1.4 keep `load` as Nicira reg_load;
+            // OpenFlow 1.5 has masked set_field and no reg_load.
+            let v15 = v >= Version::V15;
+            let has_oxm = oxm::field_header(*field, v).is_some();
+            if modern && has_oxm && ((whole && !*load) || v15) {
+                encode_set_field(out, v, *field, *value, *mask & full);
             } else {
                 encode_load(out, *field, *value, *mask & full);
             }
@@ -904,10 +727,18 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
             else {
                 return;
             };
-            let mut b = Vec::with_capacity(14);
+            let mut b = Vec::with_capacity(16);
             b.extend_from_slice(&(src.n_bits as u16).to_be_bytes());
             b.extend_from_slice(&((src.ofs + ss) as u16).to_be_bytes());
             b.extend_from_slice(&((dst.ofs + ds) as u16).to_be_bytes());
+            if v >= Version::V15 {
+                // OpenFlow 1.5's copy_field replaces Nicira's reg_move.
+                b.extend_from_slice(&[0, 0]);
+                b.extend_from_slice(&sh.to_be_bytes());
+                b.extend_from_slice(&dh.to_be_bytes());
+                std_action(out, t11::COPY_FIELD, &b);
+                return;
+            }
             b.extend_from_slice(&sh.to_be_bytes());
             b.extend_from_slice(&dh.to_be_bytes());
             nx_action(out, nxast::REG_MOVE, &b);
@@ -1020,6 +851,9 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
                 std_action(out, ty, &[*p]);
             }
         }
+        OfAction::SetTunnel { id, .. } if modern => {
+            encode_set_field(out, v, Mf::TunId, u128::from(*id), u128::from(u64::MAX));
+        }
         OfAction::SetTunnel { id, wide } => {
             if *wide || *id > u64::from(u32::MAX) {
                 let mut b = vec![0; 6];
@@ -1079,169 +913,6 @@ pub fn encode_actions_for(
     }
 }
 
-fn is_instruction(a: &OfAction) -> bool {
-    matches!(
-        a,
-        OfAction::GotoTable(_)
-            | OfAction::WriteMetadata { .. }
-            | OfAction::WriteActions(_)
-            | OfAction::ClearActions
-    )
-}
-
-/// Decodes OpenFlow 1.1+ instructions onto one list: the actions of
-/// `apply_actions` in order, then `clear_actions`, `write_actions(...)`,
-/// `write_metadata` and `goto_table`, the order OpenFlow runs them in.
-/// `meter` is `OFPBIC_UNSUP_INST`; an instruction given twice
-/// `OFPBIC_EPERM` (OVS's `OFPBIC_DUP_INST`).
-pub fn decode_instructions(buf: &[u8], version: Version) -> Result<Vec<OfAction>, OfpError> {
-    let mut apply = None;
-    let mut clear = false;
-    let mut write = None;
-    let mut meta = None;
-    let mut goto = None;
-    let mut seen: Vec<u16> = Vec::new();
-    let mut r = Reader::new(buf);
-    while !r.is_empty() {
-        if r.remaining() < 8 {
-            return Err(OfpErr::BadInstructionBadLen
-                .with(format!("{} bytes left: too short for an instruction", r.remaining())));
-        }
-        let ty = r.u16()?;
-        let len = usize::from(r.u16()?);
-        if len < 8 || len % 8 != 0 || len - 4 > r.remaining() {
-            return Err(OfpErr::BadInstructionBadLen.with(format!(
-                "instruction type {ty} has length {len} ({} bytes left)",
-                r.remaining() + 4
-            )));
-        }
-        let mut b = Reader::new(r.bytes(len - 4)?);
-        if seen.contains(&ty) {
-            return Err(
-                OfpErr::BadInstructionEperm.with(format!("instruction type {ty} appears twice"))
-            );
-        }
-        seen.push(ty);
-        let fixed = |name: &str, want: usize| {
-            if len == want {
-                Ok(())
-            } else {
-                Err(OfpErr::BadInstructionBadLen
-                    .with(format!("{name} instruction has length {len}, expected {want}")))
-            }
-        };
-        match ty {
-            inst::GOTO_TABLE => {
-                fixed("goto_table", 8)?;
-                let t = b.u8()?;
-                if t == 255 {
-                    return Err(OfpErr::BadInstructionBadTableId
-                        .with("goto_table: table 255 is not a table"));
-                }
-                goto = Some(TableId(t));
-            }
-            inst::WRITE_METADATA => {
-                fixed("write_metadata", 24)?;
-                b.skip(4)?;
-                let value = b.u64()?;
-                let mask = b.u64()?;
-                meta = Some(OfAction::WriteMetadata { value: value & mask, mask });
-            }
-            inst::WRITE_ACTIONS | inst::APPLY_ACTIONS => {
-                b.skip(4)?;
-                let acts = decode_actions(b.rest(), version)?;
-                if ty == inst::APPLY_ACTIONS {
-                    apply = Some(acts);
-                } else {
-                    write = Some(acts);
-                }
-            }
-            inst::CLEAR_ACTIONS => {
-                fixed("clear_actions", 8)?;
-                clear = true;
-            }
-            inst::METER => {
-                return Err(OfpErr::BadInstructionUnsupInst
-                    .with("meter instruction is not supported: rvs has no meters"))
-            }
-            inst::EXPERIMENTER => {
-                return Err(OfpErr::BadInstructionBadExperimenter
-                    .with("experimenter instructions are not supported"))
-            }
-            _ => {
-                return Err(OfpErr::BadInstructionUnknownInst
-                    .with(format!("instruction type {ty} is unknown")))
-            }
-        }
-    }
-    let mut out = apply.unwrap_or_default();
-    if clear {
-        out.push(OfAction::ClearActions);
-    }
-    if let Some(w) = write {
-        out.push(OfAction::WriteActions(w));
-    }
-    out.extend(meta);
-    out.extend(goto.map(OfAction::GotoTable));
-    Ok(out)
-}
-
-/// Appends `acts` as OpenFlow 1.1+ instructions: every plain action, in
-/// order, into one `apply_actions`, then `clear_actions`, `write_actions`,
-/// `write_metadata` and `goto_table` for the list's instruction entries.
-pub fn encode_instructions(acts: &[OfAction], version: Version, out: &mut Vec<u8>) {
-    encode_instructions_for(acts, version, None, out)
-}
-
-/// [`encode_instructions`] for a rule with match `m` (see
-/// [`encode_actions_for`]).
-pub fn encode_instructions_for(
-    acts: &[OfAction],
-    version: Version,
-    m: Option<&OfMatch>,
-    out: &mut Vec<u8>,
-) {
-    let c = ctx(version, m);
-    let plain: Vec<&OfAction> = acts.iter().filter(|a| !is_instruction(a)).collect();
-    if !plain.is_empty() {
-        let at = start(out, inst::APPLY_ACTIONS);
-        out.extend_from_slice(&[0; 4]);
-        for a in plain {
-            encode_one(a, c, out);
-        }
-        end(out, at);
-    }
-    if acts.contains(&OfAction::ClearActions) {
-        std_action(out, inst::CLEAR_ACTIONS, &[0; 4]);
-    }
-    for a in acts {
-        if let OfAction::WriteActions(w) = a {
-            let at = start(out, inst::WRITE_ACTIONS);
-            out.extend_from_slice(&[0; 4]);
-            for x in w {
-                encode_one(x, c, out);
-            }
-            end(out, at);
-            break;
-        }
-    }
-    for a in acts {
-        if let OfAction::WriteMetadata { value, mask } = a {
-            let mut b = vec![0; 4];
-            b.extend_from_slice(&value.to_be_bytes());
-            b.extend_from_slice(&mask.to_be_bytes());
-            std_action(out, inst::WRITE_METADATA, &b);
-            break;
-        }
-    }
-    for a in acts {
-        if let OfAction::GotoTable(t) = a {
-            std_action(out, inst::GOTO_TABLE, &[t.0, 0, 0, 0]);
-            break;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1260,12 +931,12 @@ mod tests {
 
     #[test]
     fn identity_where_the_wire_keeps_the_form() {
-        let same = "output:1,CONTROLLER:100,controller(reason=no_match,max_len=100,id=3,userdata=01.02.03),controller(id=3),resubmit:3,resubmit(4,5),resubmit(,6),load:0x5->NXM_NX_REG0[0..7],move:NXM_NX_REG0[]->NXM_NX_REG1[],move:NXM_NX_XXREG0[]->NXM_NX_XXREG1[],dec_ttl,dec_ttl(1,2),set_tunnel:0x5,set_tunnel64:0x5,clone(output:1,exit),note:01.02.03.04.05.06,exit,output(port=1,max_len=100)";
+        let same = "output:1,CONTROLLER:100,controller(reason=no_match,max_len=100,id=3,userdata=01.02.03),controller(id=3),resubmit:3,resubmit(4,5),resubmit(,6),load:0x5->NXM_NX_REG0[0..7],move:NXM_NX_REG0[]->NXM_NX_REG1[],move:NXM_NX_XXREG0[]->NXM_NX_XXREG1[],dec_ttl,dec_ttl(1,2),clone(output:1,exit),note:01.02.03.04.05.06,exit,output(port=1,max_len=100)";
         for v in [Version::V10, Version::V13] {
             let a = parse_actions(same, &NoNames).unwrap();
             assert_eq!(rt(same, v), a, "{v}");
         }
-        let v10 = "mod_dl_src:02:00:00:00:00:01,mod_nw_dst:198.18.0.2,mod_nw_tos:16,mod_tp_src:1,strip_vlan,mod_vlan_vid:10,mod_vlan_pcp:3,set_queue:3";
+        let v10 = "mod_dl_src:02:00:00:00:00:01,mod_nw_dst:198.18.0.2,mod_nw_tos:16,mod_tp_src:1,strip_vlan,mod_vlan_vid:10,mod_vlan_pcp:3,set_queue:3,set_tunnel:0x5,set_tunnel64:0x5";
         assert_eq!(rt(v10, Version::V10), parse_actions(v10, &NoNames).unwrap());
         let v13 = "set_field:02:00:00:00:00:01->eth_src,set_field:5->reg0,pop_vlan,push_vlan:0x8100,set_queue:3,mod_nw_ttl:9";
         assert_eq!(rt(v13, Version::V13), parse_actions(v13, &NoNames).unwrap());

@@ -38,6 +38,14 @@ use crate::text::FlowStatsLine;
 use crate::types::{Cookie, OfPort, TableId};
 use std::time::Duration;
 
+mod stats;
+
+pub use stats::{
+    decode_aggregate_reply, decode_flow_stats_reply, decode_flow_stats_request,
+    encode_aggregate_reply, encode_flow_stats_reply, encode_flow_stats_request, AggregateStats,
+    FlowStatsRequest,
+};
+
 /// `NXM_NX_COOKIE`'s field number.
 const NXM_COOKIE_FIELD: u8 = 30;
 /// `OFPG_ANY`: no group filter.
@@ -427,6 +435,94 @@ fn get_duration(r: &mut Reader<'_>) -> Result<Duration, OfpError> {
     Ok(Duration::new(u64::from(s), ns.min(999_999_999)))
 }
 
+/// OXS class of OpenFlow 1.5's statistics (`OFPXSC_OPENFLOW_BASIC`).
+const OXS_BASIC: u16 = 0x8002;
+
+/// The statistics OpenFlow 1.5 carries as OXS TLVs in `struct ofp_stats`.
+#[derive(Clone, Copy, Debug, Default)]
+struct Oxs {
+    duration: Option<Duration>,
+    idle: Option<Duration>,
+    flows: Option<u32>,
+    packets: Option<u64>,
+    bytes: Option<u64>,
+}
+
+/// Appends `struct ofp_stats` (reserved, length, TLVs, padding to 8;
+/// `b` must be 8-aligned where the structure starts).
+fn put_oxs(b: &mut Vec<u8>, s: &Oxs) {
+    let at = b.len();
+    b.extend_from_slice(&[0; 4]);
+    let tlv = |b: &mut Vec<u8>, field: u8, body: &[u8]| {
+        let h = (u32::from(OXS_BASIC) << 16) | (u32::from(field) << 9) | body.len() as u32;
+        b.extend_from_slice(&h.to_be_bytes());
+        b.extend_from_slice(body);
+    };
+    let dur = |d: Duration| {
+        let mut v = u32::try_from(d.as_secs()).unwrap_or(u32::MAX).to_be_bytes().to_vec();
+        v.extend_from_slice(&d.subsec_nanos().to_be_bytes());
+        v
+    };
+    if let Some(d) = s.duration {
+        tlv(b, 0, &dur(d));
+    }
+    if let Some(d) = s.idle {
+        tlv(b, 1, &dur(d));
+    }
+    if let Some(n) = s.flows {
+        tlv(b, 3, &n.to_be_bytes());
+    }
+    if let Some(n) = s.packets {
+        tlv(b, 4, &n.to_be_bytes());
+    }
+    if let Some(n) = s.bytes {
+        tlv(b, 5, &n.to_be_bytes());
+    }
+    let len = (b.len() - at) as u16;
+    b[at + 2..at + 4].copy_from_slice(&len.to_be_bytes());
+    while !(b.len() - at).is_multiple_of(8) {
+        b.push(0);
+    }
+}
+
+/// Reads `struct ofp_stats`; unknown OXS fields are skipped.
+fn pull_oxs(r: &mut Reader<'_>) -> Result<Oxs, OfpError> {
+    if r.remaining() < 4 {
+        return Err(OfpErr::BadRequestBadLen
+            .with(format!("{} bytes left: too short for ofp_stats", r.remaining())));
+    }
+    r.skip(2)?;
+    let len = usize::from(r.u16()?);
+    let padded = len.div_ceil(8) * 8;
+    if len < 4 || padded - 4 > r.remaining() {
+        return Err(OfpErr::BadRequestBadLen
+            .with(format!("ofp_stats of length {len} but {} bytes remain", r.remaining() + 4)));
+    }
+    let mut t = Reader::new(r.bytes(len - 4)?);
+    r.skip(padded - len)?;
+    let mut s = Oxs::default();
+    while !t.is_empty() {
+        let h = t.u32()?;
+        let n = (h & 0xff) as usize;
+        let mut v = Reader::new(t.bytes(n)?);
+        let field = ((h >> 9) & 0x7f) as u8;
+        let bad = || OfpErr::BadRequestBadLen.with(format!("OXS field {field} has length {n}"));
+        if (h >> 16) as u16 != OXS_BASIC {
+            continue;
+        }
+        match (field, n) {
+            (0, 8) => s.duration = Some(get_duration(&mut v)?),
+            (1, 8) => s.idle = Some(get_duration(&mut v)?),
+            (3, 4) => s.flows = Some(v.u32()?),
+            (4, 8) => s.packets = Some(v.u64()?),
+            (5, 8) => s.bytes = Some(v.u64()?),
+            (0..=5, _) => return Err(bad()),
+            _ => {}
+        }
+    }
+    Ok(s)
+}
+
 /// Encodes a flow-removed message: `OFPT_FLOW_REMOVED` of the version, or
 /// `NXT_FLOW_REMOVED` on OpenFlow 1.0 with NXM.
 pub fn encode_flow_removed(fr: &FlowRemoved, proto: Protocol, xid: u32) -> Vec<u8> {
@@ -448,6 +544,23 @@ pub fn encode_flow_removed(fr: &FlowRemoved, proto: Protocol, xid: u32) -> Vec<u
         return finish_msg(b);
     }
     let mut b = start_msg(v, MsgType::FlowRemoved, xid).unwrap_or_default();
+    if v >= Version::V15 {
+        b.push(fr.table.0);
+        b.push(reason_to_wire(fr.reason));
+        b.extend_from_slice(&fr.priority.to_be_bytes());
+        b.extend_from_slice(&fr.idle_timeout.to_be_bytes());
+        b.extend_from_slice(&fr.hard_timeout.to_be_bytes());
+        b.extend_from_slice(&fr.cookie.0.to_be_bytes());
+        encode_ofp_match(&fr.match_, v, &mut b);
+        let st = Oxs {
+            duration: Some(fr.duration),
+            packets: Some(fr.packets),
+            bytes: Some(fr.bytes),
+            ..Oxs::default()
+        };
+        put_oxs(&mut b, &st);
+        return finish_msg(b);
+    }
     if v == Version::V10 {
         b.extend_from_slice(&encode_ofp10_match(&fr.match_));
         b.extend_from_slice(&fr.cookie.0.to_be_bytes());
@@ -538,6 +651,31 @@ pub fn decode_flow_removed(msg: &RawMsg<'_>, proto: Protocol) -> Result<FlowRemo
                 bytes,
             })
         }
+        MsgType::FlowRemoved if v >= Version::V15 => {
+            if r.remaining() < 16 {
+                return Err(short(16, r.remaining()));
+            }
+            let table = TableId(r.u8()?);
+            let reason = reason_from_wire(r.u8()?)?;
+            let priority = r.u16()?;
+            let idle_timeout = r.u16()?;
+            let hard_timeout = r.u16()?;
+            let cookie = Cookie(r.u64()?);
+            let match_ = decode_ofp_match(&mut r, v)?;
+            let st = pull_oxs(&mut r)?;
+            Ok(FlowRemoved {
+                table,
+                priority,
+                match_,
+                cookie,
+                reason,
+                duration: st.duration.unwrap_or_default(),
+                idle_timeout,
+                hard_timeout,
+                packets: st.packets.unwrap_or(0),
+                bytes: st.bytes.unwrap_or(0),
+            })
+        }
         MsgType::FlowRemoved => {
             if r.remaining() < 40 {
                 return Err(short(40, r.remaining()));
@@ -567,371 +705,6 @@ pub fn decode_flow_removed(msg: &RawMsg<'_>, proto: Protocol) -> Result<FlowRemo
         }
         other => Err(OfpErr::BadRequestBadType.with(format!("{other:?} is not a flow_removed"))),
     }
-}
-
-/// A flow or aggregate statistics request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FlowStatsRequest {
-    /// The table ([`TableId::ALL`] for every table).
-    pub table: TableId,
-    /// Only rules that output to this port ([`OfPort::NONE`]: any).
-    pub out_port: OfPort,
-    /// Only rules whose cookie matches this under `cookie_mask`.
-    pub cookie: Cookie,
-    /// Bits of `cookie` to compare (0: any cookie).
-    pub cookie_mask: u64,
-    /// Only rules that this match covers.
-    pub match_: OfMatch,
-}
-
-impl Default for FlowStatsRequest {
-    fn default() -> Self {
-        FlowStatsRequest {
-            table: TableId::ALL,
-            out_port: OfPort::NONE,
-            cookie: Cookie(0),
-            cookie_mask: 0,
-            match_: OfMatch::catchall(),
-        }
-    }
-}
-
-/// Encodes a flow (or, with `aggregate`, an aggregate) statistics request:
-/// `OFPST_FLOW`/`OFPMP_FLOW`, `OFPST_AGGREGATE`/`OFPMP_AGGREGATE`, or
-/// `NXST_FLOW`/`NXST_AGGREGATE` on OpenFlow 1.0 with NXM. OpenFlow 1.0's
-/// standard request has no cookie.
-pub fn encode_flow_stats_request(
-    req: &FlowStatsRequest,
-    aggregate: bool,
-    proto: Protocol,
-    xid: u32,
-) -> Vec<u8> {
-    let v = proto.version;
-    if v == Version::V10 && proto.flow_format == FlowFormat::Nxm {
-        let sub = if aggregate { nxt::STATS_AGGREGATE } else { nxt::STATS_FLOW };
-        let mut b = start_msg(v, MsgType::VendorMultipartRequest(NX_VENDOR_ID, sub), xid)
-            .unwrap_or_default();
-        b.extend_from_slice(&req.out_port.0.to_be_bytes());
-        let at = b.len();
-        b.extend_from_slice(&[0, 0]);
-        b.push(req.table.0);
-        b.extend_from_slice(&[0; 3]);
-        let n = put_nx_match(&req.match_, req.cookie.0, req.cookie_mask, &mut b);
-        b[at..at + 2].copy_from_slice(&n.to_be_bytes());
-        return finish_msg(b);
-    }
-    let mp = if aggregate { MpType::Aggregate } else { MpType::Flow };
-    let mut b = start_msg(v, MsgType::MultipartRequest(mp), xid).unwrap_or_default();
-    if v == Version::V10 {
-        b.extend_from_slice(&encode_ofp10_match(&req.match_));
-        b.push(req.table.0);
-        b.push(0);
-        b.extend_from_slice(&req.out_port.0.to_be_bytes());
-    } else {
-        b.push(req.table.0);
-        b.extend_from_slice(&[0; 3]);
-        b.extend_from_slice(&port_to_ofp11(req.out_port).to_be_bytes());
-        b.extend_from_slice(&OFPG_ANY.to_be_bytes());
-        b.extend_from_slice(&[0; 4]);
-        b.extend_from_slice(&req.cookie.0.to_be_bytes());
-        b.extend_from_slice(&req.cookie_mask.to_be_bytes());
-        encode_ofp_match(&req.match_, v, &mut b);
-    }
-    finish_msg(b)
-}
-
-/// Decodes a flow or aggregate statistics request; the flag is true for
-/// aggregate.
-pub fn decode_flow_stats_request(msg: &RawMsg<'_>) -> Result<(FlowStatsRequest, bool), OfpError> {
-    let v = msg.version;
-    let mut r = Reader::new(msg.body);
-    let mut req = FlowStatsRequest::default();
-    let short = |need: usize, have: usize| {
-        OfpErr::BadRequestBadLen
-            .with(format!("flow stats request body of {have} bytes, need {need}"))
-    };
-    let aggregate = match msg.ty {
-        MsgType::VendorMultipartRequest(NX_VENDOR_ID, sub)
-            if sub == nxt::STATS_FLOW || sub == nxt::STATS_AGGREGATE =>
-        {
-            if r.remaining() < 8 {
-                return Err(short(8, r.remaining()));
-            }
-            req.out_port = OfPort(r.u16()?);
-            let match_len = usize::from(r.u16()?);
-            req.table = TableId(r.u8()?);
-            r.skip(3)?;
-            let (m, c, cm) = pull_nx_match(&mut r, match_len)?;
-            req.match_ = m;
-            req.cookie = Cookie(c);
-            req.cookie_mask = cm;
-            sub == nxt::STATS_AGGREGATE
-        }
-        MsgType::MultipartRequest(mp @ (MpType::Flow | MpType::Aggregate)) => {
-            if v == Version::V10 {
-                if r.remaining() < 44 {
-                    return Err(short(44, r.remaining()));
-                }
-                req.match_ = decode_ofp10_match(r.bytes(MATCH10_LEN)?)?;
-                req.table = TableId(r.u8()?);
-                r.skip(1)?;
-                req.out_port = OfPort(r.u16()?);
-            } else {
-                if r.remaining() < 32 {
-                    return Err(short(32, r.remaining()));
-                }
-                req.table = TableId(r.u8()?);
-                r.skip(3)?;
-                let p = r.u32()?;
-                req.out_port = port_from_ofp11(p).ok_or_else(|| {
-                    OfpErr::BadRequestBadPort.with(format!("out_port {p:#x} is not a valid port"))
-                })?;
-                let _out_group = r.u32()?;
-                r.skip(4)?;
-                let c = r.u64()?;
-                req.cookie_mask = r.u64()?;
-                req.cookie = Cookie(c & req.cookie_mask);
-                req.match_ = decode_ofp_match(&mut r, v)?;
-            }
-            mp == MpType::Aggregate
-        }
-        other => {
-            return Err(OfpErr::BadRequestBadType
-                .with(format!("{other:?} is not a flow or aggregate stats request")))
-        }
-    };
-    Ok((req, aggregate))
-}
-
-/// Seconds plus one, as NXST_FLOW's ages carry them (0: unknown).
-fn age_to_wire(a: Option<Duration>) -> u16 {
-    a.map_or(0, |d| u16::try_from(d.as_secs().saturating_add(1)).unwrap_or(u16::MAX))
-}
-
-fn age_from_wire(a: u16) -> Option<Duration> {
-    (a != 0).then(|| Duration::from_secs(u64::from(a - 1)))
-}
-
-/// One flow_stats entry of `proto`'s reply.
-fn encode_entry(l: &FlowStatsLine, proto: Protocol) -> Vec<u8> {
-    let v = proto.version;
-    let mut b = vec![0, 0, l.table.0, 0];
-    if v == Version::V10 && proto.flow_format == FlowFormat::Nxm {
-        put_duration(&mut b, l.duration);
-        b.extend_from_slice(&l.priority.to_be_bytes());
-        b.extend_from_slice(&l.idle_timeout.to_be_bytes());
-        b.extend_from_slice(&l.hard_timeout.to_be_bytes());
-        let at = b.len();
-        b.extend_from_slice(&[0, 0]);
-        b.extend_from_slice(&age_to_wire(l.idle_age).to_be_bytes());
-        b.extend_from_slice(&age_to_wire(l.hard_age).to_be_bytes());
-        b.extend_from_slice(&l.cookie.0.to_be_bytes());
-        b.extend_from_slice(&l.n_packets.to_be_bytes());
-        b.extend_from_slice(&l.n_bytes.to_be_bytes());
-        let n = put_nx_match(&l.match_, 0, 0, &mut b);
-        b[at..at + 2].copy_from_slice(&n.to_be_bytes());
-        encode_actions_for(&l.actions, v, Some(&l.match_), &mut b);
-    } else if v == Version::V10 {
-        b.extend_from_slice(&encode_ofp10_match(&l.match_));
-        put_duration(&mut b, l.duration);
-        b.extend_from_slice(&l.priority.to_be_bytes());
-        b.extend_from_slice(&l.idle_timeout.to_be_bytes());
-        b.extend_from_slice(&l.hard_timeout.to_be_bytes());
-        b.extend_from_slice(&[0; 6]);
-        b.extend_from_slice(&l.cookie.0.to_be_bytes());
-        b.extend_from_slice(&l.n_packets.to_be_bytes());
-        b.extend_from_slice(&l.n_bytes.to_be_bytes());
-        encode_actions_for(&l.actions, v, Some(&l.match_), &mut b);
-    } else {
-        put_duration(&mut b, l.duration);
-        b.extend_from_slice(&l.priority.to_be_bytes());
-        b.extend_from_slice(&l.idle_timeout.to_be_bytes());
-        b.extend_from_slice(&l.hard_timeout.to_be_bytes());
-        let flags = if v >= Version::V13 { flags_to_wire(&l.flags, v) } else { 0 };
-        b.extend_from_slice(&flags.to_be_bytes());
-        let imp = if v >= Version::V14 { l.importance } else { 0 };
-        b.extend_from_slice(&imp.to_be_bytes());
-        b.extend_from_slice(&[0; 2]);
-        b.extend_from_slice(&l.cookie.0.to_be_bytes());
-        b.extend_from_slice(&l.n_packets.to_be_bytes());
-        b.extend_from_slice(&l.n_bytes.to_be_bytes());
-        encode_ofp_match(&l.match_, v, &mut b);
-        encode_instructions_for(&l.actions, v, Some(&l.match_), &mut b);
-    }
-    let len = u16::try_from(b.len()).unwrap_or(u16::MAX);
-    b[0..2].copy_from_slice(&len.to_be_bytes());
-    b
-}
-
-/// Encodes a flow statistics reply as one or more messages, each under
-/// 64 KiB, with the "more" flag on all but the last: `OFPST_FLOW`/
-/// `OFPMP_FLOW`, or `NXST_FLOW` (whose entries carry idle and hard ages) on
-/// OpenFlow 1.0 with NXM.
-pub fn encode_flow_stats_reply(
-    entries: &[FlowStatsLine],
-    proto: Protocol,
-    xid: u32,
-) -> Vec<Vec<u8>> {
-    let v = proto.version;
-    let ty = if v == Version::V10 && proto.flow_format == FlowFormat::Nxm {
-        MsgType::VendorMultipartReply(NX_VENDOR_ID, nxt::STATS_FLOW)
-    } else {
-        MsgType::MultipartReply(MpType::Flow)
-    };
-    let head_len = start_msg(v, ty, xid).map_or(0, |b| b.len());
-    let mut parts: Vec<Vec<Vec<u8>>> = vec![Vec::new()];
-    let mut size = head_len;
-    for e in entries {
-        let b = encode_entry(e, proto);
-        if size + b.len() > MAX_MSG && !parts.last().is_some_and(Vec::is_empty) {
-            parts.push(Vec::new());
-            size = head_len;
-        }
-        size += b.len();
-        if let Some(p) = parts.last_mut() {
-            p.push(b);
-        }
-    }
-    let n = parts.len();
-    parts
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let flags = if i + 1 < n { MP_MORE } else { 0 };
-            let mut b = start_msg_flags(v, ty, xid, flags).unwrap_or_default();
-            for e in p {
-                b.extend_from_slice(&e);
-            }
-            finish_msg(b)
-        })
-        .collect()
-}
-
-/// Decodes the entries of one flow statistics reply message (standard or
-/// `NXST_FLOW`).
-pub fn decode_flow_stats_reply(msg: &RawMsg<'_>) -> Result<Vec<FlowStatsLine>, OfpError> {
-    let v = msg.version;
-    let nxm = match msg.ty {
-        MsgType::VendorMultipartReply(NX_VENDOR_ID, nxt::STATS_FLOW) => true,
-        MsgType::MultipartReply(MpType::Flow) => false,
-        other => {
-            return Err(
-                OfpErr::BadRequestBadType.with(format!("{other:?} is not a flow stats reply"))
-            )
-        }
-    };
-    let mut out = Vec::new();
-    let mut r = Reader::new(msg.body);
-    while !r.is_empty() {
-        if r.remaining() < 4 {
-            return Err(OfpErr::BadRequestBadLen
-                .with(format!("{} bytes left: too short for a flow stats entry", r.remaining())));
-        }
-        let len = usize::from(u16::from_be_bytes([r.peek_rest()[0], r.peek_rest()[1]]));
-        let min = if nxm || v != Version::V10 { 48 } else { 88 };
-        if len < min || len > r.remaining() {
-            return Err(OfpErr::BadRequestBadLen.with(format!(
-                "flow stats entry of length {len} ({} bytes left, at least {min} needed)",
-                r.remaining()
-            )));
-        }
-        let mut e = Reader::new(r.bytes(len)?);
-        e.skip(2)?;
-        let mut l = FlowStatsLine { table: TableId(e.u8()?), ..FlowStatsLine::default() };
-        e.skip(1)?;
-        if nxm {
-            l.duration = get_duration(&mut e)?;
-            l.priority = e.u16()?;
-            l.idle_timeout = e.u16()?;
-            l.hard_timeout = e.u16()?;
-            let match_len = usize::from(e.u16()?);
-            l.idle_age = age_from_wire(e.u16()?);
-            l.hard_age = age_from_wire(e.u16()?);
-            l.cookie = Cookie(e.u64()?);
-            l.n_packets = e.u64()?;
-            l.n_bytes = e.u64()?;
-            l.match_ = pull_nx_match(&mut e, match_len)?.0;
-            l.actions = decode_actions(e.rest(), Version::V10)?;
-        } else if v == Version::V10 {
-            l.match_ = decode_ofp10_match(e.bytes(MATCH10_LEN)?)?;
-            l.duration = get_duration(&mut e)?;
-            l.priority = e.u16()?;
-            l.idle_timeout = e.u16()?;
-            l.hard_timeout = e.u16()?;
-            e.skip(6)?;
-            l.cookie = Cookie(e.u64()?);
-            l.n_packets = e.u64()?;
-            l.n_bytes = e.u64()?;
-            l.actions = decode_actions(e.rest(), v)?;
-        } else {
-            l.duration = get_duration(&mut e)?;
-            l.priority = e.u16()?;
-            l.idle_timeout = e.u16()?;
-            l.hard_timeout = e.u16()?;
-            let flags = e.u16()?;
-            if v >= Version::V13 {
-                l.flags = flags_from_wire(flags & flags_known(v), v)?;
-            }
-            let imp = e.u16()?;
-            if v >= Version::V14 {
-                l.importance = imp;
-            }
-            e.skip(2)?;
-            l.cookie = Cookie(e.u64()?);
-            l.n_packets = e.u64()?;
-            l.n_bytes = e.u64()?;
-            l.match_ = decode_ofp_match(&mut e, v)?;
-            l.actions = decode_instructions(e.rest(), v)?;
-        }
-        out.push(l);
-    }
-    Ok(out)
-}
-
-/// The body of an aggregate statistics reply.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AggregateStats {
-    /// Packets of every selected rule.
-    pub packets: u64,
-    /// Bytes of every selected rule.
-    pub bytes: u64,
-    /// Number of selected rules.
-    pub flows: u32,
-}
-
-/// Encodes an aggregate statistics reply: `OFPST_AGGREGATE`/
-/// `OFPMP_AGGREGATE`, or `NXST_AGGREGATE` on OpenFlow 1.0 with NXM.
-pub fn encode_aggregate_reply(s: &AggregateStats, proto: Protocol, xid: u32) -> Vec<u8> {
-    let v = proto.version;
-    let ty = if v == Version::V10 && proto.flow_format == FlowFormat::Nxm {
-        MsgType::VendorMultipartReply(NX_VENDOR_ID, nxt::STATS_AGGREGATE)
-    } else {
-        MsgType::MultipartReply(MpType::Aggregate)
-    };
-    let mut b = start_msg(v, ty, xid).unwrap_or_default();
-    b.extend_from_slice(&s.packets.to_be_bytes());
-    b.extend_from_slice(&s.bytes.to_be_bytes());
-    b.extend_from_slice(&s.flows.to_be_bytes());
-    b.extend_from_slice(&[0; 4]);
-    finish_msg(b)
-}
-
-/// Decodes an aggregate statistics reply (standard or `NXST_AGGREGATE`).
-pub fn decode_aggregate_reply(msg: &RawMsg<'_>) -> Result<AggregateStats, OfpError> {
-    match msg.ty {
-        MsgType::VendorMultipartReply(NX_VENDOR_ID, nxt::STATS_AGGREGATE)
-        | MsgType::MultipartReply(MpType::Aggregate) => {}
-        other => {
-            return Err(OfpErr::BadRequestBadType
-                .with(format!("{other:?} is not an aggregate stats reply")))
-        }
-    }
-    let mut r = Reader::new(msg.body);
-    if r.remaining() != 24 {
-        return Err(OfpErr::BadRequestBadLen
-            .with(format!("aggregate stats reply body of {} bytes, need 24", r.remaining())));
-    }
-    Ok(AggregateStats { packets: r.u64()?, bytes: r.u64()?, flows: r.u32()? })
 }
 
 #[cfg(test)]

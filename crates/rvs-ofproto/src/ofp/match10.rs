@@ -114,6 +114,10 @@ pub fn decode_ofp10_match(b: &[u8]) -> Result<OfMatch, OfpError> {
             | ((u16::from(b[20]) << vlan::PCP_SHIFT) & vlan::PCP_MASK)
             | vlan::CFI
     };
+    if tci == 0 && tmask != 0 {
+        // No tag: the whole TCI is zero.
+        tmask = 0xffff;
+    }
     if tmask != 0 {
         m.set_masked(Mf::VlanTci, u128::from(tci), u128::from(tmask));
     }

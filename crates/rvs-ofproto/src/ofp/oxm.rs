@@ -24,7 +24,9 @@
 //! encoded match is byte for byte what OVS writes.
 //!
 //! Decoding checks each entry as OVS does, in order: an unknown header is
-//! `OFPBMC_BAD_FIELD`, a length that does not fit the field `OFPBMC_BAD_LEN`,
+//! `OFPBMC_BAD_FIELD` (so is a known field with another length, as in OVS,
+//! which knows fields by header and length), a TLV that runs past the end
+//! `OFPBMC_BAD_LEN`,
 //! a mask on a field that takes none `OFPBMC_BAD_MASK`, a value with bits
 //! outside the field `OFPBMC_BAD_VALUE`, a field given twice
 //! `OFPBMC_DUP_FIELD` and a field whose prerequisite (`eth_type` for
@@ -401,9 +403,10 @@ fn next_tlv(r: &mut Reader<'_>) -> Result<(u32, Entry, u128, Option<u128>), OfpE
     }
     let want = usize::from(x.len) * if hasmask { 2 } else { 1 };
     if len != want {
-        return Err(
-            OfpErr::BadMatchBadLen.with(format!("{} has length {len}, expected {want}", name()))
-        );
+        // OVS knows a field by its header including the length: another
+        // length is another, unknown, field.
+        return Err(OfpErr::BadMatchBadField
+            .with(format!("{} with length {len} is unknown (its length is {want})", name())));
     }
     if r.remaining() < len {
         return Err(OfpErr::BadMatchBadLen.with(format!(
@@ -453,7 +456,11 @@ pub fn decode_tlvs(buf: &[u8], version: Version) -> Result<OfMatch, OfpError> {
                 if v & !low(bits) != 0 {
                     return Err(bad_value(format!("{name} value {v:#x} exceeds {bits} bits")));
                 }
-                let mk = mask.unwrap_or(u128::MAX) & low(bits);
+                let mut mk = mask.unwrap_or(u128::MAX) & low(bits);
+                if f == Mf::IpFrag && v == 0 && mk == 3 {
+                    // "Not a fragment": the form `ip_frag=no` parses to.
+                    mk = 1;
+                }
                 m.set_masked(f, v, mk);
             }
             Kind::InPort32 => {
@@ -469,7 +476,12 @@ pub fn decode_tlvs(buf: &[u8], version: Version) -> Result<OfMatch, OfpError> {
                 }
                 let mk = mask.unwrap_or(lim) & lim;
                 let (tci, tm) = m.get(Mf::VlanTci);
-                let tm = (tm & !lim) | mk;
+                let mut tm = (tm & !lim) | mk;
+                if mk == lim && v == 0 {
+                    // OFPVID_NONE: no tag, so the whole TCI is zero (the
+                    // form `dl_vlan=0xffff` parses to).
+                    tm = 0xffff;
+                }
                 m.set_masked(Mf::VlanTci, (tci & !lim) | (v & mk), tm);
             }
             Kind::VlanPcp => {
@@ -564,12 +576,18 @@ pub fn encode_tlvs(m: &OfMatch, version: Version, out: &mut Vec<u8>) -> usize {
         let vidcfi = vlan::VID_MASK | vlan::CFI;
         let pcp = tmask & vlan::PCP_MASK;
         let oxm_can = pcp == 0 || (pcp == vlan::PCP_MASK && tmask & tci & vlan::CFI != 0);
-        if oxm && oxm_can {
+        let none = tmask == 0xffff && tci == 0;
+        if oxm && (oxm_can || none) {
             let x = lookup(OXM_BASIC, 6).expect("vlan_vid");
-            if tmask & vidcfi != 0 {
+            if none {
+                // OFPVID_NONE.
+                e.raw(&x, 0, u128::MAX);
+            } else if tmask & vidcfi == vidcfi {
+                e.raw(&x, u128::from(tci & vidcfi), u128::MAX);
+            } else if tmask & vidcfi != 0 {
                 e.raw(&x, u128::from(tci & vidcfi), u128::from(tmask & vidcfi));
             }
-            if pcp != 0 {
+            if pcp != 0 && !none {
                 let x = lookup(OXM_BASIC, 7).expect("vlan_pcp");
                 e.raw(&x, u128::from(tci >> 13), u128::MAX);
             }
@@ -591,7 +609,14 @@ pub fn encode_tlvs(m: &OfMatch, version: Version, out: &mut Vec<u8>) -> usize {
                 e.put(Mf::Ipv6Dst);
                 e.put(Mf::Ipv6Label);
             }
-            e.put(Mf::IpFrag);
+            let (frag, fm) = m.get(Mf::IpFrag);
+            if (frag, fm) == (0, 1) {
+                // "Not a fragment" implies "not a later fragment": OVS
+                // writes it unmasked.
+                e.put_exact(Mf::IpFrag, 0);
+            } else {
+                e.put(Mf::IpFrag);
+            }
             let (dscp, dm) = m.get(Mf::IpDscp);
             if dm != 0 {
                 if oxm {
@@ -616,7 +641,21 @@ pub fn encode_tlvs(m: &OfMatch, version: Version, out: &mut Vec<u8>) -> usize {
                     6 => {
                         e.put(Mf::TcpSrc);
                         e.put(Mf::TcpDst);
-                        e.put(Mf::TcpFlags);
+                        let (f, fm) = m.get(Mf::TcpFlags);
+                        if fm != 0 && oxm && version < V15 {
+                            // OpenFlow 1.3/1.4: the ONF experimenter field.
+                            let masked = fm != 0xfff;
+                            let h =
+                                header(OXM_EXPERIMENTER, 42, masked, if masked { 8 } else { 6 });
+                            e.out.extend_from_slice(&h.to_be_bytes());
+                            e.out.extend_from_slice(&ONF_EXPERIMENTER.to_be_bytes());
+                            e.out.extend_from_slice(&(f as u16).to_be_bytes());
+                            if masked {
+                                e.out.extend_from_slice(&(fm as u16).to_be_bytes());
+                            }
+                        } else {
+                            e.put(Mf::TcpFlags);
+                        }
                     }
                     17 => {
                         e.put(Mf::UdpSrc);
@@ -844,7 +883,9 @@ mod tests {
         let masked_type = [0x80, 0x00, 0x0b, 0x04, 8, 0, 0xff, 0xff];
         assert_eq!(decode_tlvs(&masked_type, V13).unwrap_err().code, OfpErr::BadMatchBadMask);
         let bad_len = [0x80, 0x00, 0x0a, 0x03, 8, 0, 0];
-        assert_eq!(decode_tlvs(&bad_len, V13).unwrap_err().code, OfpErr::BadMatchBadLen);
+        assert_eq!(decode_tlvs(&bad_len, V13).unwrap_err().code, OfpErr::BadMatchBadField);
+        let overrun = [0x80, 0x00, 0x0a, 0x02, 8];
+        assert_eq!(decode_tlvs(&overrun, V13).unwrap_err().code, OfpErr::BadMatchBadLen);
         let unknown = [0x80, 0x00, 0x7e, 0x01, 0];
         assert_eq!(decode_tlvs(&unknown, V13).unwrap_err().code, OfpErr::BadMatchBadField);
         let vid = [0x80, 0x00, 0x0c, 0x02, 0x20, 0];
