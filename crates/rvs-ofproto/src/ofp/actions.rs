@@ -675,10 +675,13 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
                     }
                 };
                 if *max_len != u16::MAX {
-                    prop(out, nxac2pt::MAX_LEN, &max_len.to_be_bytes());
+                    // OVS pads 16-bit properties to 4 bytes inside the length.
+                    let m = max_len.to_be_bytes();
+                    prop(out, nxac2pt::MAX_LEN, &[m[0], m[1], 0, 0]);
                 }
                 if *id != 0 {
-                    prop(out, nxac2pt::CONTROLLER_ID, &id.to_be_bytes());
+                    let i = id.to_be_bytes();
+                    prop(out, nxac2pt::CONTROLLER_ID, &[i[0], i[1], 0, 0]);
                 }
                 if *reason != PacketInReason::Action {
                     prop(out, nxac2pt::REASON, &[reason_to_wire(*reason)]);
