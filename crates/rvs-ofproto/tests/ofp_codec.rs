@@ -212,6 +212,24 @@ fn capture_ovs(
     command: &[&str],
     flow: &str,
 ) -> Option<Vec<Vec<u8>>> {
+    let mut args = command.to_vec();
+    args.push(flow);
+    fake_switch(opts, version, &args, Box::new(|_| Vec::new())).map(|(got, _)| got)
+}
+
+/// What the fake switch answers to a message (besides hello, echo and
+/// barrier, which it handles itself).
+type Responder = Box<dyn Fn(&[u8]) -> Vec<Vec<u8>> + Send>;
+
+/// Runs `ovs-ofctl --no-names OPTS ARGS[0] unix:SOCK ARGS[1..]` against a
+/// fake switch on a Unix socket that answers with `respond`; returns the
+/// messages ovs-ofctl sent and what it printed, or None if it failed.
+fn fake_switch(
+    opts: &[&str],
+    version: Version,
+    args: &[&str],
+    respond: Responder,
+) -> Option<(Vec<Vec<u8>>, String)> {
     let dir = std::env::temp_dir().join(format!("rvs-ofp-codec-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
     let sock =
@@ -264,7 +282,12 @@ fn capture_ovs(
                     r[2..4].copy_from_slice(&8u16.to_be_bytes());
                     let _ = s.write_all(&r);
                 }
-                _ => got.push(m),
+                _ => {
+                    for r in respond(&m) {
+                        let _ = s.write_all(&r);
+                    }
+                    got.push(m);
+                }
             }
         }
         got
@@ -272,9 +295,9 @@ fn capture_ovs(
     let out = Command::new("ovs-ofctl")
         .arg("--no-names")
         .args(opts)
-        .args(command)
+        .arg(args[0])
         .arg(format!("unix:{}", sock.display()))
-        .arg(flow)
+        .args(&args[1..])
         .output();
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let got = server.join().ok()?;
@@ -284,7 +307,7 @@ fn capture_ovs(
     if !out.status.success() {
         return None;
     }
-    Some(got)
+    Some((got, String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
 static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -1178,5 +1201,89 @@ fn ovs_accepts_random_action_lists() {
             results.len(),
             encoded.len()
         );
+    }
+}
+
+/// `ovs-ofctl dump-flows` and `dump-aggregate` against a fake switch that
+/// answers with rvs's replies: OVS's request decodes, and OVS prints our
+/// reply the way rvs's text prints the same flows.
+#[test]
+fn ovs_dump_flows_reads_our_replies() {
+    if !have_ovs() {
+        return;
+    }
+    for (name, opts, proto) in protocols() {
+        let lines: Vec<FlowStatsLine> = stats_lines()
+            .into_iter()
+            .filter(|l| {
+                let msgs = encode_flow_stats_reply(std::slice::from_ref(l), proto, 1);
+                let back = decode_flow_stats_reply(&RawMsg::parse(&msgs[0]).unwrap()).unwrap();
+                back[0].match_ == l.match_
+                    && !(proto.version == Version::V10
+                        && l.actions.iter().any(|a| matches!(a, OfAction::WriteMetadata { .. })))
+            })
+            .collect();
+        // Enough entries to need two messages.
+        let many: Vec<FlowStatsLine> = lines.iter().cycle().take(1500).cloned().collect();
+        let reply = many.clone();
+        let respond: Responder = Box::new(move |m: &[u8]| {
+            let Ok(raw) = RawMsg::parse(m) else { return Vec::new() };
+            match decode_flow_stats_request(&raw) {
+                Ok((_, false)) => encode_flow_stats_reply(&reply, proto, raw.xid),
+                Ok((_, true)) => vec![encode_aggregate_reply(
+                    &AggregateStats { packets: 5, bytes: 6, flows: 7 },
+                    proto,
+                    raw.xid,
+                )],
+                Err(_) => Vec::new(),
+            }
+        });
+        let (sent, out) = fake_switch(&opts, proto.version, &["dump-flows", "table=1,ip"], respond)
+            .unwrap_or_else(|| panic!("{name}: ovs-ofctl dump-flows failed"));
+        let req = sent
+            .iter()
+            .find_map(|m| decode_flow_stats_request(&RawMsg::parse(m).ok()?).ok())
+            .unwrap_or_else(|| panic!("{name}: no flow stats request decoded"));
+        assert_eq!(req.0.table, TableId(1), "{name}");
+        assert_eq!(format_match(&req.0.match_, 32768, &NoNames), "ip", "{name}");
+        let msgs = encode_flow_stats_reply(&many, proto, 1);
+        assert!(msgs.len() > 1, "{name}: the reply should need several messages");
+        let got: Vec<String> = out
+            .lines()
+            .filter(|l| l.starts_with(" cookie="))
+            .map(|l| oxm_print_form(l, proto))
+            .collect();
+        let want: Vec<String> = many
+            .iter()
+            .map(|l| {
+                // What this protocol carries of the flow.
+                let msgs = encode_flow_stats_reply(std::slice::from_ref(l), proto, 1);
+                let mut l =
+                    decode_flow_stats_reply(&RawMsg::parse(&msgs[0]).unwrap()).unwrap().remove(0);
+                let nxst = proto.version == Version::V10 && proto.flow_format == FlowFormat::Nxm;
+                if !nxst {
+                    l.hard_age = None;
+                }
+                oxm_print_form(&format_flow_stats(&l, &NoNames), proto)
+            })
+            .collect();
+        assert_eq!(got.len(), want.len(), "{name}: {out}");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g, w, "{name}");
+        }
+        let respond: Responder = Box::new(move |m: &[u8]| {
+            let Ok(raw) = RawMsg::parse(m) else { return Vec::new() };
+            match decode_flow_stats_request(&raw) {
+                Ok((_, true)) => vec![encode_aggregate_reply(
+                    &AggregateStats { packets: 5, bytes: 6, flows: 7 },
+                    proto,
+                    raw.xid,
+                )],
+                _ => Vec::new(),
+            }
+        });
+        let (_, out) = fake_switch(&opts, proto.version, &["dump-aggregate"], respond)
+            .unwrap_or_else(|| panic!("{name}: ovs-ofctl dump-aggregate failed"));
+        assert!(out.contains("packet_count=5 byte_count=6 flow_count=7"), "{name}: {out}");
     }
 }
