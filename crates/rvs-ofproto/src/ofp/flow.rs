@@ -383,6 +383,13 @@ pub fn encode_flow_mod(fm: &FlowMod, proto: Protocol, xid: u32) -> Vec<u8> {
     let mut b = start_msg(v, MsgType::FlowMod, xid).unwrap_or_default();
     let (cookie, mask) = match fm.command {
         FlowModCommand::Add => (fm.cookie.0, 0),
+        // OpenFlow 1.1 (as OVS reads it): a modify that selects no cookie
+        // sets one, like an add.
+        FlowModCommand::Modify | FlowModCommand::ModifyStrict
+            if v == Version::V11 && fm.cookie_mask == 0 =>
+        {
+            (fm.new_cookie.map_or(0, |c| c.0), 0)
+        }
         _ => (fm.cookie.0, fm.cookie_mask),
     };
     b.extend_from_slice(&cookie.to_be_bytes());

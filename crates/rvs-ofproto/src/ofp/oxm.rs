@@ -727,11 +727,13 @@ pub fn encode_tlvs(m: &OfMatch, version: Version, out: &mut Vec<u8>) -> usize {
 
 /// `OFPMT_OXM`, the match type of OpenFlow 1.2+.
 pub const OFPMT_OXM: u16 = 1;
-/// `OFPMT_STANDARD`, OpenFlow 1.1's fixed match (not supported).
+/// `OFPMT_STANDARD`, OpenFlow 1.1's fixed match (see
+/// [`match10`](super::match10)).
 pub const OFPMT_STANDARD: u16 = 0;
 
 /// Reads an OpenFlow 1.1+ `struct ofp_match` (type, length, TLVs, padding
-/// to 8 bytes) from `r`.
+/// to 8 bytes) from `r`; on OpenFlow 1.1, the 88-byte `OFPMT_STANDARD`
+/// match instead.
 pub fn decode_ofp_match(r: &mut Reader<'_>, version: Version) -> Result<OfMatch, OfpError> {
     if r.remaining() < 4 {
         return Err(OfpErr::BadMatchBadLen
@@ -739,9 +741,15 @@ pub fn decode_ofp_match(r: &mut Reader<'_>, version: Version) -> Result<OfMatch,
     }
     let ty = r.u16()?;
     let len = usize::from(r.u16()?);
+    if ty == OFPMT_STANDARD && version == Version::V11 && len == super::match10::MATCH11_LEN {
+        let mut b = vec![0, 0, 0, super::match10::MATCH11_LEN as u8];
+        b.extend_from_slice(r.bytes(len - 4)?);
+        return super::match10::decode_ofp11_match(&b);
+    }
     if ty != OFPMT_OXM {
-        return Err(OfpErr::BadMatchBadType
-            .with(format!("match type {ty} is not supported (only OFPMT_OXM, 1)")));
+        return Err(OfpErr::BadMatchBadType.with(format!(
+            "match type {ty} is not supported (OFPMT_OXM, 1; OFPMT_STANDARD, 0, on OpenFlow 1.1)"
+        )));
     }
     if len < 4 {
         return Err(OfpErr::BadMatchBadLen.with(format!("match length {len} is below 4")));
@@ -758,9 +766,14 @@ pub fn decode_ofp_match(r: &mut Reader<'_>, version: Version) -> Result<OfMatch,
     decode_tlvs(tlvs, version)
 }
 
-/// Appends `m` as an OpenFlow 1.1+ `struct ofp_match` of type `OFPMT_OXM`,
-/// padded to 8 bytes; returns the match's length before padding.
+/// Appends `m` as an OpenFlow 1.2+ `struct ofp_match` of type `OFPMT_OXM`,
+/// padded to 8 bytes (on OpenFlow 1.1, the 88-byte `OFPMT_STANDARD`
+/// match); returns the match's length before padding.
 pub fn encode_ofp_match(m: &OfMatch, version: Version, out: &mut Vec<u8>) -> usize {
+    if version == Version::V11 {
+        out.extend_from_slice(&super::match10::encode_ofp11_match(m));
+        return super::match10::MATCH11_LEN;
+    }
     let start = out.len();
     out.extend_from_slice(&OFPMT_OXM.to_be_bytes());
     out.extend_from_slice(&[0, 0]);
