@@ -77,6 +77,7 @@ const CORPUS: &[&str] = &[
     "priority=0,actions=drop",
     "priority=65535 ip actions=drop",
     "cookie=0x1234,idle_timeout=10,hard_timeout=20,send_flow_rem,check_overlap,actions=output:1",
+    "importance=7,reset_counts,no_packet_counts,no_byte_counts,actions=output:1",
     "table=3,actions=output:1",
     "actions=output:2,3,in_port,local,normal,flood,all,controller,controller:100,output:LOCAL,output:NORMAL",
     "actions=controller(reason=no_match,max_len=100,id=3,userdata=01.02.03),controller(reason=invalid_ttl),controller(max_len=65535),controller(max_len=100),controller(id=3)",
@@ -115,7 +116,9 @@ fn protocols() -> Vec<(&'static str, Vec<&'static str>, Protocol)> {
             Protocol { version: Version::V10, flow_format: FlowFormat::Nxm, table_id: true },
         ),
         ("OpenFlow11", vec!["-O", "OpenFlow11"], Protocol::new(Version::V11)),
+        ("OpenFlow12", vec!["-O", "OpenFlow12"], Protocol::new(Version::V12)),
         ("OpenFlow13", vec!["-O", "OpenFlow13"], Protocol::new(Version::V13)),
+        ("OpenFlow14", vec!["-O", "OpenFlow14"], Protocol::new(Version::V14)),
         ("OpenFlow15", vec!["-O", "OpenFlow15"], Protocol::new(Version::V15)),
     ]
 }
@@ -521,7 +524,7 @@ proptest! {
     #[test]
     fn decoders_never_panic_on_mutated_messages(
         which in 0usize..CORPUS.len(),
-        p in 0usize..4,
+        p in 0usize..7,
         cut in any::<prop::sample::Index>(),
         flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
     ) {
