@@ -600,8 +600,7 @@ fn encode_set_field(out: &mut Vec<u8>, v: Version, field: Mf, value: u128, mask:
 }
 
 /// The 1.0 (or 1.1) action a whole-field `set_field` has, if any.
-fn legacy_set(field: Mf, value: u128, proto_any: bool) -> Option<OfAction> {
-    let _ = proto_any;
+fn legacy_set(field: Mf, value: u128) -> Option<OfAction> {
     Some(match field {
         Mf::DlSrc => OfAction::SetEthSrc(EthAddr::from_u64(value as u64)),
         Mf::DlDst => OfAction::SetEthDst(EthAddr::from_u64(value as u64)),
@@ -711,7 +710,7 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
             let full = full_mask(*field);
             let whole = mask & full == full;
             if whole && !*load && !modern {
-                if let Some(l) = legacy_set(*field, *value, true) {
+                if let Some(l) = legacy_set(*field, *value) {
                     return encode_one(&l, c, out);
                 }
             }

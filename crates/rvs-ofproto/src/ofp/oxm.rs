@@ -420,9 +420,24 @@ fn next_tlv(r: &mut Reader<'_>) -> Result<(u32, Entry, u128, Option<u128>), OfpE
     Ok((h, x, v, m))
 }
 
-/// True when `m` holds `p` (with ICMP type and code serving ICMPv6 too).
-fn prereq_ok(p: Prereq, m: &OfMatch) -> bool {
-    p.holds_in_match(m)
+/// The match a prerequisite asks for, for error details.
+fn prereq_words(p: Prereq) -> &'static str {
+    match p {
+        Prereq::None => "nothing",
+        Prereq::Ip => "eth_type 0x0800 or 0x86dd",
+        Prereq::Ipv4 => "eth_type 0x0800",
+        Prereq::Ipv6 => "eth_type 0x86dd",
+        Prereq::Arp => "eth_type 0x0806 or 0x8035",
+        Prereq::Tcp => "ip_proto 6 (with an IP eth_type)",
+        Prereq::Udp => "ip_proto 17 (with an IP eth_type)",
+        Prereq::Sctp => "ip_proto 132 (with an IP eth_type)",
+        Prereq::L4 => "ip_proto 6, 17 or 132 (with an IP eth_type)",
+        Prereq::Icmp4 => "eth_type 0x0800 and ip_proto 1",
+        Prereq::Icmp6 => "eth_type 0x86dd and ip_proto 58",
+        Prereq::Nd => "ICMPv6 with icmpv6_type 135 or 136",
+        Prereq::NdSolicit => "ICMPv6 with icmpv6_type 135",
+        Prereq::NdAdvert => "ICMPv6 with icmpv6_type 136",
+    }
 }
 
 /// Decodes a list of NXM/OXM TLVs (exactly `buf`, no padding) into a match.
@@ -445,10 +460,9 @@ pub fn decode_tlvs(buf: &[u8], version: Version) -> Result<OfMatch, OfpError> {
             Kind::IpTos => Prereq::Ip,
             _ => Prereq::None,
         };
-        if !prereq_ok(prereq, &m) {
-            return Err(OfpErr::BadMatchBadPrereq.with(format!(
-                "{name} needs {prereq:?} to be matched first (eth_type/ip_proto/icmp_type)"
-            )));
+        if !prereq.holds_in_match(&m) {
+            return Err(OfpErr::BadMatchBadPrereq
+                .with(format!("{name} needs a match on {} before it", prereq_words(prereq))));
         }
         match x.kind {
             Kind::Plain(f) => {
