@@ -291,6 +291,8 @@ pub fn decode_flow_mod(msg: &RawMsg<'_>, proto: Protocol) -> Result<FlowMod, Ofp
             fm.priority = r.u16()?;
             let buffer_id = r.u32()?;
             fm.out_port = OfPort(r.u16()?);
+            // NXM flow_mods keep OpenFlow 1.0 flag bits; actions follow the
+            // message version, as in OVS.
             fm.flags = flags_from_wire(r.u16()?, Version::V10)?;
             let match_len = usize::from(r.u16()?);
             r.skip(6)?;
@@ -298,7 +300,7 @@ pub fn decode_flow_mod(msg: &RawMsg<'_>, proto: Protocol) -> Result<FlowMod, Ofp
             fm.match_ = m;
             old_cookies(&mut fm, cookie, c, cm)?;
             check_common(&fm, buffer_id)?;
-            fm.actions = decode_actions(r.rest(), Version::V10)?;
+            fm.actions = decode_actions(r.rest(), v)?;
         }
         MsgType::FlowMod => {
             if r.remaining() < 40 {
