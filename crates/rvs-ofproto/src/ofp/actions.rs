@@ -368,7 +368,7 @@ fn decode_std11(
             let p = check_out_port("output", p)?;
             output_action(p, r.u16()?)
         }
-        t11::SET_VLAN_VID if v11 => {
+        t11::SET_VLAN_VID => {
             fixed("set_vlan_vid", 8)?;
             let x = r.u16()?;
             if x > 0xfff {
@@ -376,7 +376,7 @@ fn decode_std11(
             }
             OfAction::SetVlanVid(x)
         }
-        t11::SET_VLAN_PCP if v11 => {
+        t11::SET_VLAN_PCP => {
             fixed("set_vlan_pcp", 8)?;
             let p = r.u8()?;
             if p > 7 {
@@ -384,23 +384,23 @@ fn decode_std11(
             }
             OfAction::SetVlanPcp(p)
         }
-        t11::SET_DL_SRC if v11 => {
+        t11::SET_DL_SRC => {
             fixed("set_dl_src", 16)?;
             OfAction::SetEthSrc(EthAddr(r.array()?))
         }
-        t11::SET_DL_DST if v11 => {
+        t11::SET_DL_DST => {
             fixed("set_dl_dst", 16)?;
             OfAction::SetEthDst(EthAddr(r.array()?))
         }
-        t11::SET_NW_SRC if v11 => {
+        t11::SET_NW_SRC => {
             fixed("set_nw_src", 8)?;
             OfAction::SetIpv4Src(Ipv4Addr::from(r.u32()?))
         }
-        t11::SET_NW_DST if v11 => {
+        t11::SET_NW_DST => {
             fixed("set_nw_dst", 8)?;
             OfAction::SetIpv4Dst(Ipv4Addr::from(r.u32()?))
         }
-        t11::SET_NW_TOS if v11 => {
+        t11::SET_NW_TOS => {
             fixed("set_nw_tos", 8)?;
             let tos = r.u8()?;
             if tos & 3 != 0 {
@@ -408,7 +408,7 @@ fn decode_std11(
             }
             OfAction::SetIpDscp(tos >> 2)
         }
-        t11::SET_NW_ECN if v11 => {
+        t11::SET_NW_ECN => {
             fixed("set_nw_ecn", 8)?;
             let e = r.u8()?;
             if e > 3 {
@@ -416,11 +416,11 @@ fn decode_std11(
             }
             OfAction::SetIpEcn(e)
         }
-        t11::SET_TP_SRC if v11 => {
+        t11::SET_TP_SRC => {
             fixed("set_tp_src", 8)?;
             OfAction::SetL4Src(r.u16()?)
         }
-        t11::SET_TP_DST if v11 => {
+        t11::SET_TP_DST => {
             fixed("set_tp_dst", 8)?;
             OfAction::SetL4Dst(r.u16()?)
         }
@@ -493,11 +493,22 @@ fn decode_std11(
 }
 
 /// What encoding needs besides the version: the match's IP protocol picks
-/// the `set_field` header for `mod_tp_src`/`mod_tp_dst` (TCP when unknown).
-#[derive(Clone, Copy)]
+/// the `set_field` header for `mod_tp_src`/`mod_tp_dst` (0 when unknown),
+/// and whether the packet has a VLAN tag at this point decides, as in OVS,
+/// whether `mod_vlan_vid`/`mod_vlan_pcp` on OpenFlow 1.1+ (which only
+/// modify an existing tag there) must push one first.
+#[derive(Clone)]
 struct Ctx {
     v: Version,
     proto: u8,
+    vlan: std::cell::Cell<bool>,
+}
+
+impl Ctx {
+    /// A copy for a nested list (`clone`, `write_actions`).
+    fn nested(&self) -> Ctx {
+        self.clone()
+    }
 }
 
 fn start(out: &mut Vec<u8>, ty: u16) -> usize {
@@ -626,7 +637,7 @@ fn tp_field(proto: u8, src: bool) -> Mf {
     }
 }
 
-fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
+fn encode_one(a: &OfAction, c: &Ctx, out: &mut Vec<u8>) {
     let v = c.v;
     let v10 = v == Version::V10;
     let v11 = v == Version::V11;
@@ -800,10 +811,12 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
         }
         OfAction::SetL4Src(p) | OfAction::SetL4Dst(p) => {
             let src = matches!(a, OfAction::SetL4Src(_));
-            if modern {
+            if modern && matches!(c.proto, 6 | 17 | 132) {
                 encode_set_field(out, v, tp_field(c.proto, src), u128::from(*p), 0xffff);
             } else {
-                let ty = match (v11, src) {
+                // Without a known L4 protocol OVS keeps OpenFlow 1.1's
+                // set_tp_src/dst on 1.2+ too (no set_field field fits).
+                let ty = match (v > Version::V10, src) {
                     (false, true) => t10::SET_TP_SRC,
                     (false, false) => t10::SET_TP_DST,
                     (true, true) => t11::SET_TP_SRC,
@@ -830,12 +843,19 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
             }
         }
         OfAction::PushVlan(t) => {
+            c.vlan.set(true);
             if !v10 {
                 std_action(out, t11::PUSH_VLAN, &t.to_be_bytes());
             }
         }
         OfAction::PopVlan => {
+            c.vlan.set(false);
             std_action(out, if v10 { t10::STRIP_VLAN } else { t11::POP_VLAN }, &[]);
+        }
+        OfAction::SetVlanVid(_) | OfAction::SetVlanPcp(_) if !v10 && !c.vlan.get() => {
+            // Only 1.0's actions push a tag when there is none.
+            encode_one(&OfAction::PushVlan(0x8100), c, out);
+            encode_one(a, c, out);
         }
         OfAction::SetVlanVid(x) => {
             if modern {
@@ -879,8 +899,9 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
         OfAction::Clone(inner) => {
             let at = nx_start(out, nxast::CLONE);
             out.extend_from_slice(&[0; 6]);
+            let inner_ctx = c.nested();
             for x in inner {
-                encode_one(x, c, out);
+                encode_one(x, &inner_ctx, out);
             }
             end(out, at);
         }
@@ -891,8 +912,13 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
 }
 
 fn ctx(version: Version, m: Option<&OfMatch>) -> Ctx {
-    let proto = m.filter(|m| m.wc.is_exact(Mf::NwProto)).map(|m| m.flow.nw_proto()).unwrap_or(6);
-    Ctx { v: version, proto }
+    let proto = m.filter(|m| m.wc.is_exact(Mf::NwProto)).map(|m| m.flow.nw_proto()).unwrap_or(0);
+    let cfi = u128::from(crate::flow::vlan::CFI);
+    let vlan = m.is_some_and(|m| {
+        let (tci, mask) = m.get(Mf::VlanTci);
+        tci & mask & cfi != 0
+    });
+    Ctx { v: version, proto, vlan: std::cell::Cell::new(vlan) }
 }
 
 /// Appends `acts` as `version`'s actions (instruction entries excepted:
@@ -911,7 +937,7 @@ pub fn encode_actions_for(
 ) {
     let c = ctx(version, m);
     for a in acts {
-        encode_one(a, c, out);
+        encode_one(a, &c, out);
     }
 }
 
