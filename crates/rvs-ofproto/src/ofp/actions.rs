@@ -5,29 +5,36 @@
 //! of 8). Type 0xffff is a vendor (experimenter) action: a 32-bit vendor id
 //! follows, and for Nicira's (0x2320) a 16-bit subtype.
 //!
-//! Decoding maps each wire action to the [`OfAction`] that `ovs-ofctl`'s
-//! text for it parses to, so that decoding what was encoded from text gives
-//! back what the text gives, except where the wire has one form for two
-//! texts:
+//! Encoding writes what OVS 3.1 writes for the same text, checked against
+//! `ovs-ofctl` (see `tests/ofp_codec.rs`); per version:
 //!
-//! - OpenFlow 1.0's `enqueue:P:Q` has no action of its own here and decodes
-//!   to `set_queue:Q,output:P`;
-//! - on OpenFlow 1.2+, `mod_dl_src`, `mod_nw_dst`, `mod_vlan_vid`, ... travel
-//!   as `set_field` and come back as [`OfAction::SetField`]; on OpenFlow 1.0
-//!   a `set_field` of a header field travels as the matching 1.0 action and
-//!   comes back as it (`SetEthSrc`, ...);
-//! - `output:CONTROLLER` comes back as [`OfAction::Controller`], as its text
-//!   parses;
-//! - a note comes back with the zero bytes that padded it to 8 bytes (as in
-//!   OVS).
+//! | action | 1.0 | 1.1 | 1.2-1.4 | 1.5 |
+//! |---|---|---|---|---|
+//! | `mod_dl_src`, `mod_nw_dst`, `mod_nw_tos`, ... | 1.0 action | 1.1 action | `set_field` | `set_field` |
+//! | `mod_tp_src/dst` | 1.0 action | 1.1 action | `set_field` if the match names TCP/UDP/SCTP, else the 1.1 action | same |
+//! | `mod_vlan_vid/pcp` | 1.0 action | `push_vlan` first unless the match (or an earlier `push_vlan`) guarantees a tag, then the 1.1 action / `set_field` | same | same |
+//! | `set_field` of a whole field | 1.0 action or `reg_load` | `reg_load` | `set_field` | `set_field` |
+//! | `load:` | `reg_load` (`reg_load2` past 64 bits or for scattered bits) | same | same | masked `set_field` |
+//! | `move:` | `reg_move` | `reg_move` | `reg_move` | `copy_field` |
+//! | `mod_nw_ecn`, `mod_nw_ttl` | `reg_load` | 1.1 action | `set_field` / `set_nw_ttl` | same |
+//! | `strip_vlan` | `strip_vlan` | `pop_vlan` | `pop_vlan` | `pop_vlan` |
+//! | `set_tunnel[64]` | Nicira | Nicira | `set_field` | `set_field` |
+//! | `output(port=P,max_len=N)` | Nicira `output_trunc` | same | same | same |
+//! | `controller(...)` | `output:CONTROLLER` when plain, else Nicira `controller`, or `controller2` with userdata | same | same | same |
 //!
-//! Encoding picks what each version can express: `load:` and `set_field`
-//! of a whole field travel as OpenFlow 1.2+ `set_field`, a part of a field
-//! as Nicira `reg_load` (or `reg_load2` past 64 bits); `strip_vlan` as
-//! `pop_vlan` on 1.1+. What a version cannot carry at all is left out:
-//! `push_vlan` on OpenFlow 1.0, `write_actions` and `clear_actions` inside
-//! an action list; `goto_table` inside an action list travels as
+//! What a version cannot carry is left out: `push_vlan` on 1.0,
+//! `write_actions`/`clear_actions` inside a plain action list, an empty
+//! `write_actions`; `goto_table` inside a plain action list travels as
 //! `resubmit(,T)`.
+//!
+//! Decoding maps each wire action to the [`OfAction`] that `ovs-ofctl`'s
+//! text for it parses to. Where the wire has one form for two texts, the
+//! decoded list is the wire's form: `set_field` comes back as
+//! [`OfAction::SetField`] (not `SetEthSrc`), a 1.0 action as the 1.0 action,
+//! `output:CONTROLLER` as [`OfAction::Controller`], OpenFlow 1.0's
+//! `enqueue:P:Q` (which has no action of its own here) as
+//! `set_queue:Q,output:P`, and a note with the zero bytes that padded it
+//! (as in OVS).
 //!
 //! Errors name the action and the value at fault: an unknown type is
 //! `OFPBAC_BAD_TYPE`, a wrong length `OFPBAC_BAD_LEN`, an unknown Nicira
