@@ -13,7 +13,7 @@
 //! | `mod_dl_src`, `mod_nw_dst`, `mod_nw_tos`, ... | 1.0 action | 1.1 action | `set_field` | `set_field` |
 //! | `mod_tp_src/dst` | 1.0 action | 1.1 action | `set_field` if the match names TCP/UDP/SCTP, else the 1.1 action | same |
 //! | `mod_vlan_vid/pcp` | 1.0 action | `push_vlan` first unless the match (or an earlier `push_vlan`) guarantees a tag, then the 1.1 action / `set_field` | same | same |
-//! | `set_field` of a whole field | 1.0 action or `reg_load` | `reg_load` | `set_field` | `set_field` |
+//! | `set_field` of a whole field | 1.0 action or `reg_load` | 1.1 action or `reg_load` | `set_field` | `set_field` |
 //! | `load:` | `reg_load` (`reg_load2` past 64 bits or for scattered bits) | same | same | masked `set_field` |
 //! | `move:` | `reg_move` | `reg_move` | `reg_move` | `copy_field` |
 //! | `mod_nw_ecn`, `mod_nw_ttl` | `reg_load` | 1.1 action | `set_field` / `set_nw_ttl` | same |

@@ -9,8 +9,14 @@
 //!   rule, a modify to the rules it changes (all ones: keep their cookies),
 //!   a delete ignores it. NXM flow_mods add `NXM_NX_COOKIE` to the match to
 //!   select rules by cookie under a mask.
-//! - OpenFlow 1.1+ selects rules by `cookie`/`cookie_mask`; only an add
-//!   sets a cookie.
+//! - OpenFlow 1.2+ selects rules by `cookie`/`cookie_mask`; only an add
+//!   sets a cookie. On OpenFlow 1.1 a modify with a zero `cookie_mask` sets
+//!   the cookie like an add (OVS's reading of 1.1).
+//!
+//! OpenFlow 1.1 uses the fixed 88-byte match; 1.2+ OXM; OpenFlow 1.5's flow
+//! statistics, flow-removed and aggregate replies carry their counters as
+//! OXS fields (`struct ofp_stats`). NXM messages carry idle and hard ages
+//! (NXST_FLOW) and use OpenFlow 1.0's flag bits.
 //!
 //! Decoding refuses an unknown command (`OFPFMFC_BAD_COMMAND`), unknown
 //! flags (`OFPFMFC_BAD_FLAGS`), a buffer id other than `NO_BUFFER`
