@@ -234,7 +234,8 @@ fn fake_switch(
     args: &[&str],
     respond: Responder,
 ) -> Option<(Vec<Vec<u8>>, String)> {
-    let dir = std::env::temp_dir().join(format!("rvs-ofp-codec-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("ofp-codec-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
     let sock =
         dir.join(format!("s{}.sock", COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)));
