@@ -990,6 +990,38 @@ mod tests {
     }
 
     #[test]
+    fn enqueue_and_legacy_forms() {
+        // enqueue:3:7 (OpenFlow 1.0).
+        let b = [0, 11, 0, 16, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7];
+        assert_eq!(
+            decode_actions(&b, Version::V10).unwrap(),
+            vec![OfAction::SetQueue(7), OfAction::output(OfPort(3))]
+        );
+        // OpenFlow 1.1's set_tp_src is accepted on 1.3 as OVS sends it.
+        let b = [0, 9, 0, 8, 0, 80, 0, 0];
+        assert_eq!(decode_actions(&b, Version::V13).unwrap(), vec![OfAction::SetL4Src(80)]);
+        // set_field vlan_vid needs OFPVID_PRESENT.
+        let b = [0, 25, 0, 16, 0x80, 0, 0x0c, 2, 0, 10, 0, 0, 0, 0, 0, 0];
+        let e = decode_actions(&b, Version::V13).unwrap_err();
+        assert_eq!(e.code, OfpErr::BadActionBadSetArgument);
+        assert!(e.detail.contains("OFPVID_PRESENT"), "{e}");
+        // mod_vlan_vid on 1.3 pushes a tag unless the match has one.
+        let mut out = Vec::new();
+        encode_actions(&[OfAction::SetVlanVid(10)], Version::V13, &mut out);
+        assert_eq!(
+            decode_actions(&out, Version::V13).unwrap(),
+            vec![
+                OfAction::PushVlan(0x8100),
+                OfAction::SetField { field: Mf::DlVlan, value: 10, mask: 0xfff, load: false }
+            ]
+        );
+        let m = crate::text::parse_match("dl_vlan=5", &NoNames).unwrap();
+        let mut out = Vec::new();
+        encode_actions_for(&[OfAction::SetVlanVid(10)], Version::V13, Some(&m), &mut out);
+        assert_eq!(decode_actions(&out, Version::V13).unwrap().len(), 1);
+    }
+
+    #[test]
     fn bad_actions_are_named() {
         let e = decode_actions(&[0, 99, 0, 8, 0, 0, 0, 0], Version::V10).unwrap_err();
         assert_eq!(e.code, OfpErr::BadActionBadType);
