@@ -5,29 +5,36 @@
 //! of 8). Type 0xffff is a vendor (experimenter) action: a 32-bit vendor id
 //! follows, and for Nicira's (0x2320) a 16-bit subtype.
 //!
-//! Decoding maps each wire action to the [`OfAction`] that `ovs-ofctl`'s
-//! text for it parses to, so that decoding what was encoded from text gives
-//! back what the text gives, except where the wire has one form for two
-//! texts:
+//! Encoding writes what OVS 3.1 writes for the same text, checked against
+//! `ovs-ofctl` (see `tests/ofp_codec.rs`); per version:
 //!
-//! - OpenFlow 1.0's `enqueue:P:Q` has no action of its own here and decodes
-//!   to `set_queue:Q,output:P`;
-//! - on OpenFlow 1.2+, `mod_dl_src`, `mod_nw_dst`, `mod_vlan_vid`, ... travel
-//!   as `set_field` and come back as [`OfAction::SetField`]; on OpenFlow 1.0
-//!   a `set_field` of a header field travels as the matching 1.0 action and
-//!   comes back as it (`SetEthSrc`, ...);
-//! - `output:CONTROLLER` comes back as [`OfAction::Controller`], as its text
-//!   parses;
-//! - a note comes back with the zero bytes that padded it to 8 bytes (as in
-//!   OVS).
+//! | action | 1.0 | 1.1 | 1.2-1.4 | 1.5 |
+//! |---|---|---|---|---|
+//! | `mod_dl_src`, `mod_nw_dst`, `mod_nw_tos`, ... | 1.0 action | 1.1 action | `set_field` | `set_field` |
+//! | `mod_tp_src/dst` | 1.0 action | 1.1 action | `set_field` if the match names TCP/UDP/SCTP, else the 1.1 action | same |
+//! | `mod_vlan_vid/pcp` | 1.0 action | `push_vlan` first unless the match (or an earlier `push_vlan`) guarantees a tag, then the 1.1 action / `set_field` | same | same |
+//! | `set_field` of a whole field | 1.0 action or `reg_load` | 1.1 action or `reg_load` | `set_field` | `set_field` |
+//! | `load:` | `reg_load` (`reg_load2` past 64 bits or for scattered bits) | same | same | masked `set_field` |
+//! | `move:` | `reg_move` | `reg_move` | `reg_move` | `copy_field` |
+//! | `mod_nw_ecn`, `mod_nw_ttl` | `reg_load` | 1.1 action | `set_field` / `set_nw_ttl` | same |
+//! | `strip_vlan` | `strip_vlan` | `pop_vlan` | `pop_vlan` | `pop_vlan` |
+//! | `set_tunnel[64]` | Nicira | Nicira | `set_field` | `set_field` |
+//! | `output(port=P,max_len=N)` | Nicira `output_trunc` | same | same | same |
+//! | `controller(...)` | `output:CONTROLLER` when plain, else Nicira `controller`, or `controller2` with userdata | same | same | same |
 //!
-//! Encoding picks what each version can express: `load:` and `set_field`
-//! of a whole field travel as OpenFlow 1.2+ `set_field`, a part of a field
-//! as Nicira `reg_load` (or `reg_load2` past 64 bits); `strip_vlan` as
-//! `pop_vlan` on 1.1+. What a version cannot carry at all is left out:
-//! `push_vlan` on OpenFlow 1.0, `write_actions` and `clear_actions` inside
-//! an action list; `goto_table` inside an action list travels as
+//! What a version cannot carry is left out: `push_vlan` on 1.0,
+//! `write_actions`/`clear_actions` inside a plain action list, an empty
+//! `write_actions`; `goto_table` inside a plain action list travels as
 //! `resubmit(,T)`.
+//!
+//! Decoding maps each wire action to the [`OfAction`] that `ovs-ofctl`'s
+//! text for it parses to. Where the wire has one form for two texts, the
+//! decoded list is the wire's form: `set_field` comes back as
+//! [`OfAction::SetField`] (not `SetEthSrc`), a 1.0 action as the 1.0 action,
+//! `output:CONTROLLER` as [`OfAction::Controller`], OpenFlow 1.0's
+//! `enqueue:P:Q` (which has no action of its own here) as
+//! `set_queue:Q,output:P`, and a note with the zero bytes that padded it
+//! (as in OVS).
 //!
 //! Errors name the action and the value at fault: an unknown type is
 //! `OFPBAC_BAD_TYPE`, a wrong length `OFPBAC_BAD_LEN`, an unknown Nicira
@@ -368,7 +375,7 @@ fn decode_std11(
             let p = check_out_port("output", p)?;
             output_action(p, r.u16()?)
         }
-        t11::SET_VLAN_VID if v11 => {
+        t11::SET_VLAN_VID => {
             fixed("set_vlan_vid", 8)?;
             let x = r.u16()?;
             if x > 0xfff {
@@ -376,7 +383,7 @@ fn decode_std11(
             }
             OfAction::SetVlanVid(x)
         }
-        t11::SET_VLAN_PCP if v11 => {
+        t11::SET_VLAN_PCP => {
             fixed("set_vlan_pcp", 8)?;
             let p = r.u8()?;
             if p > 7 {
@@ -384,23 +391,23 @@ fn decode_std11(
             }
             OfAction::SetVlanPcp(p)
         }
-        t11::SET_DL_SRC if v11 => {
+        t11::SET_DL_SRC => {
             fixed("set_dl_src", 16)?;
             OfAction::SetEthSrc(EthAddr(r.array()?))
         }
-        t11::SET_DL_DST if v11 => {
+        t11::SET_DL_DST => {
             fixed("set_dl_dst", 16)?;
             OfAction::SetEthDst(EthAddr(r.array()?))
         }
-        t11::SET_NW_SRC if v11 => {
+        t11::SET_NW_SRC => {
             fixed("set_nw_src", 8)?;
             OfAction::SetIpv4Src(Ipv4Addr::from(r.u32()?))
         }
-        t11::SET_NW_DST if v11 => {
+        t11::SET_NW_DST => {
             fixed("set_nw_dst", 8)?;
             OfAction::SetIpv4Dst(Ipv4Addr::from(r.u32()?))
         }
-        t11::SET_NW_TOS if v11 => {
+        t11::SET_NW_TOS => {
             fixed("set_nw_tos", 8)?;
             let tos = r.u8()?;
             if tos & 3 != 0 {
@@ -408,7 +415,7 @@ fn decode_std11(
             }
             OfAction::SetIpDscp(tos >> 2)
         }
-        t11::SET_NW_ECN if v11 => {
+        t11::SET_NW_ECN => {
             fixed("set_nw_ecn", 8)?;
             let e = r.u8()?;
             if e > 3 {
@@ -416,11 +423,11 @@ fn decode_std11(
             }
             OfAction::SetIpEcn(e)
         }
-        t11::SET_TP_SRC if v11 => {
+        t11::SET_TP_SRC => {
             fixed("set_tp_src", 8)?;
             OfAction::SetL4Src(r.u16()?)
         }
-        t11::SET_TP_DST if v11 => {
+        t11::SET_TP_DST => {
             fixed("set_tp_dst", 8)?;
             OfAction::SetL4Dst(r.u16()?)
         }
@@ -493,11 +500,22 @@ fn decode_std11(
 }
 
 /// What encoding needs besides the version: the match's IP protocol picks
-/// the `set_field` header for `mod_tp_src`/`mod_tp_dst` (TCP when unknown).
-#[derive(Clone, Copy)]
+/// the `set_field` header for `mod_tp_src`/`mod_tp_dst` (0 when unknown),
+/// and whether the packet has a VLAN tag at this point decides, as in OVS,
+/// whether `mod_vlan_vid`/`mod_vlan_pcp` on OpenFlow 1.1+ (which only
+/// modify an existing tag there) must push one first.
+#[derive(Clone)]
 struct Ctx {
     v: Version,
     proto: u8,
+    vlan: std::cell::Cell<bool>,
+}
+
+impl Ctx {
+    /// A copy for a nested list (`clone`, `write_actions`).
+    fn nested(&self) -> Ctx {
+        self.clone()
+    }
 }
 
 fn start(out: &mut Vec<u8>, ty: u16) -> usize {
@@ -600,8 +618,7 @@ fn encode_set_field(out: &mut Vec<u8>, v: Version, field: Mf, value: u128, mask:
 }
 
 /// The 1.0 (or 1.1) action a whole-field `set_field` has, if any.
-fn legacy_set(field: Mf, value: u128, proto_any: bool) -> Option<OfAction> {
-    let _ = proto_any;
+fn legacy_set(field: Mf, value: u128) -> Option<OfAction> {
     Some(match field {
         Mf::DlSrc => OfAction::SetEthSrc(EthAddr::from_u64(value as u64)),
         Mf::DlDst => OfAction::SetEthDst(EthAddr::from_u64(value as u64)),
@@ -627,7 +644,7 @@ fn tp_field(proto: u8, src: bool) -> Mf {
     }
 }
 
-fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
+fn encode_one(a: &OfAction, c: &Ctx, out: &mut Vec<u8>) {
     let v = c.v;
     let v10 = v == Version::V10;
     let v11 = v == Version::V11;
@@ -675,10 +692,13 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
                     }
                 };
                 if *max_len != u16::MAX {
-                    prop(out, nxac2pt::MAX_LEN, &max_len.to_be_bytes());
+                    // OVS pads 16-bit properties to 4 bytes inside the length.
+                    let m = max_len.to_be_bytes();
+                    prop(out, nxac2pt::MAX_LEN, &[m[0], m[1], 0, 0]);
                 }
                 if *id != 0 {
-                    prop(out, nxac2pt::CONTROLLER_ID, &id.to_be_bytes());
+                    let i = id.to_be_bytes();
+                    prop(out, nxac2pt::CONTROLLER_ID, &[i[0], i[1], 0, 0]);
                 }
                 if *reason != PacketInReason::Action {
                     prop(out, nxac2pt::REASON, &[reason_to_wire(*reason)]);
@@ -708,7 +728,7 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
             let full = full_mask(*field);
             let whole = mask & full == full;
             if whole && !*load && !modern {
-                if let Some(l) = legacy_set(*field, *value, true) {
+                if let Some(l) = legacy_set(*field, *value) {
                     return encode_one(&l, c, out);
                 }
             }
@@ -798,10 +818,12 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
         }
         OfAction::SetL4Src(p) | OfAction::SetL4Dst(p) => {
             let src = matches!(a, OfAction::SetL4Src(_));
-            if modern {
+            if modern && matches!(c.proto, 6 | 17 | 132) {
                 encode_set_field(out, v, tp_field(c.proto, src), u128::from(*p), 0xffff);
             } else {
-                let ty = match (v11, src) {
+                // Without a known L4 protocol OVS keeps OpenFlow 1.1's
+                // set_tp_src/dst on 1.2+ too (no set_field field fits).
+                let ty = match (v > Version::V10, src) {
                     (false, true) => t10::SET_TP_SRC,
                     (false, false) => t10::SET_TP_DST,
                     (true, true) => t11::SET_TP_SRC,
@@ -828,12 +850,19 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
             }
         }
         OfAction::PushVlan(t) => {
+            c.vlan.set(true);
             if !v10 {
                 std_action(out, t11::PUSH_VLAN, &t.to_be_bytes());
             }
         }
         OfAction::PopVlan => {
+            c.vlan.set(false);
             std_action(out, if v10 { t10::STRIP_VLAN } else { t11::POP_VLAN }, &[]);
+        }
+        OfAction::SetVlanVid(_) | OfAction::SetVlanPcp(_) if !v10 && !c.vlan.get() => {
+            // Only 1.0's actions push a tag when there is none.
+            encode_one(&OfAction::PushVlan(0x8100), c, out);
+            encode_one(a, c, out);
         }
         OfAction::SetVlanVid(x) => {
             if modern {
@@ -877,8 +906,9 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
         OfAction::Clone(inner) => {
             let at = nx_start(out, nxast::CLONE);
             out.extend_from_slice(&[0; 6]);
+            let inner_ctx = c.nested();
             for x in inner {
-                encode_one(x, c, out);
+                encode_one(x, &inner_ctx, out);
             }
             end(out, at);
         }
@@ -889,8 +919,13 @@ fn encode_one(a: &OfAction, c: Ctx, out: &mut Vec<u8>) {
 }
 
 fn ctx(version: Version, m: Option<&OfMatch>) -> Ctx {
-    let proto = m.filter(|m| m.wc.is_exact(Mf::NwProto)).map(|m| m.flow.nw_proto()).unwrap_or(6);
-    Ctx { v: version, proto }
+    let proto = m.filter(|m| m.wc.is_exact(Mf::NwProto)).map(|m| m.flow.nw_proto()).unwrap_or(0);
+    let cfi = u128::from(crate::flow::vlan::CFI);
+    let vlan = m.is_some_and(|m| {
+        let (tci, mask) = m.get(Mf::VlanTci);
+        tci & mask & cfi != 0
+    });
+    Ctx { v: version, proto, vlan: std::cell::Cell::new(vlan) }
 }
 
 /// Appends `acts` as `version`'s actions (instruction entries excepted:
@@ -909,7 +944,7 @@ pub fn encode_actions_for(
 ) {
     let c = ctx(version, m);
     for a in acts {
-        encode_one(a, c, out);
+        encode_one(a, &c, out);
     }
 }
 
@@ -952,6 +987,38 @@ mod tests {
         // meter
         let e = decode_instructions(&[0, 6, 0, 8, 0, 0, 0, 1], Version::V13).unwrap_err();
         assert_eq!(e.code, OfpErr::BadInstructionUnsupInst);
+    }
+
+    #[test]
+    fn enqueue_and_legacy_forms() {
+        // enqueue:3:7 (OpenFlow 1.0).
+        let b = [0, 11, 0, 16, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7];
+        assert_eq!(
+            decode_actions(&b, Version::V10).unwrap(),
+            vec![OfAction::SetQueue(7), OfAction::output(OfPort(3))]
+        );
+        // OpenFlow 1.1's set_tp_src is accepted on 1.3 as OVS sends it.
+        let b = [0, 9, 0, 8, 0, 80, 0, 0];
+        assert_eq!(decode_actions(&b, Version::V13).unwrap(), vec![OfAction::SetL4Src(80)]);
+        // set_field vlan_vid needs OFPVID_PRESENT.
+        let b = [0, 25, 0, 16, 0x80, 0, 0x0c, 2, 0, 10, 0, 0, 0, 0, 0, 0];
+        let e = decode_actions(&b, Version::V13).unwrap_err();
+        assert_eq!(e.code, OfpErr::BadActionBadSetArgument);
+        assert!(e.detail.contains("OFPVID_PRESENT"), "{e}");
+        // mod_vlan_vid on 1.3 pushes a tag unless the match has one.
+        let mut out = Vec::new();
+        encode_actions(&[OfAction::SetVlanVid(10)], Version::V13, &mut out);
+        assert_eq!(
+            decode_actions(&out, Version::V13).unwrap(),
+            vec![
+                OfAction::PushVlan(0x8100),
+                OfAction::SetField { field: Mf::DlVlan, value: 10, mask: 0xfff, load: false }
+            ]
+        );
+        let m = crate::text::parse_match("dl_vlan=5", &NoNames).unwrap();
+        let mut out = Vec::new();
+        encode_actions_for(&[OfAction::SetVlanVid(10)], Version::V13, Some(&m), &mut out);
+        assert_eq!(decode_actions(&out, Version::V13).unwrap().len(), 1);
     }
 
     #[test]

@@ -9,8 +9,14 @@
 //!   rule, a modify to the rules it changes (all ones: keep their cookies),
 //!   a delete ignores it. NXM flow_mods add `NXM_NX_COOKIE` to the match to
 //!   select rules by cookie under a mask.
-//! - OpenFlow 1.1+ selects rules by `cookie`/`cookie_mask`; only an add
-//!   sets a cookie.
+//! - OpenFlow 1.2+ selects rules by `cookie`/`cookie_mask`; only an add
+//!   sets a cookie. On OpenFlow 1.1 a modify with a zero `cookie_mask` sets
+//!   the cookie like an add (OVS's reading of 1.1).
+//!
+//! OpenFlow 1.1 uses the fixed 88-byte match; 1.2+ OXM; OpenFlow 1.5's flow
+//! statistics, flow-removed and aggregate replies carry their counters as
+//! OXS fields (`struct ofp_stats`). NXM messages carry idle and hard ages
+//! (NXST_FLOW) and use OpenFlow 1.0's flag bits.
 //!
 //! Decoding refuses an unknown command (`OFPFMFC_BAD_COMMAND`), unknown
 //! flags (`OFPFMFC_BAD_FLAGS`), a buffer id other than `NO_BUFFER`
@@ -291,6 +297,8 @@ pub fn decode_flow_mod(msg: &RawMsg<'_>, proto: Protocol) -> Result<FlowMod, Ofp
             fm.priority = r.u16()?;
             let buffer_id = r.u32()?;
             fm.out_port = OfPort(r.u16()?);
+            // NXM flow_mods keep OpenFlow 1.0 flag bits; actions follow the
+            // message version, as in OVS.
             fm.flags = flags_from_wire(r.u16()?, Version::V10)?;
             let match_len = usize::from(r.u16()?);
             r.skip(6)?;
@@ -298,7 +306,7 @@ pub fn decode_flow_mod(msg: &RawMsg<'_>, proto: Protocol) -> Result<FlowMod, Ofp
             fm.match_ = m;
             old_cookies(&mut fm, cookie, c, cm)?;
             check_common(&fm, buffer_id)?;
-            fm.actions = decode_actions(r.rest(), Version::V10)?;
+            fm.actions = decode_actions(r.rest(), v)?;
         }
         MsgType::FlowMod => {
             if r.remaining() < 40 {
@@ -383,6 +391,13 @@ pub fn encode_flow_mod(fm: &FlowMod, proto: Protocol, xid: u32) -> Vec<u8> {
     let mut b = start_msg(v, MsgType::FlowMod, xid).unwrap_or_default();
     let (cookie, mask) = match fm.command {
         FlowModCommand::Add => (fm.cookie.0, 0),
+        // OpenFlow 1.1 (as OVS reads it): a modify that selects no cookie
+        // sets one, like an add.
+        FlowModCommand::Modify | FlowModCommand::ModifyStrict
+            if v == Version::V11 && fm.cookie_mask == 0 =>
+        {
+            (fm.new_cookie.map_or(0, |c| c.0), 0)
+        }
         _ => (fm.cookie.0, fm.cookie_mask),
     };
     b.extend_from_slice(&cookie.to_be_bytes());

@@ -1,4 +1,7 @@
-//! OpenFlow 1.0's fixed 40-byte match, `struct ofp10_match`:
+//! The fixed matches: OpenFlow 1.0's 40-byte `struct ofp10_match` and, at
+//! the end, OpenFlow 1.1's 88-byte `struct ofp11_match` (`OFPMT_STANDARD`).
+//!
+//! `ofp10_match`:
 //!
 //! ```text
 //!  0: wildcards:32   4: in_port:16    6: dl_src:48      12: dl_dst:48
@@ -276,6 +279,204 @@ pub fn can_express(m: &OfMatch) -> bool {
     vlan_ok && decode_ofp10_match(&encode_ofp10_match(m)).is_ok_and(|back| back == *m)
 }
 
+/// Length of OpenFlow 1.1's `struct ofp11_match` (`OFPMT_STANDARD`).
+pub const MATCH11_LEN: usize = 88;
+
+/// Wildcard bits of `ofp11_match`.
+pub mod fw11 {
+    /// Any input port.
+    pub const IN_PORT: u32 = 1 << 0;
+    /// Any VLAN id.
+    pub const DL_VLAN: u32 = 1 << 1;
+    /// Any VLAN priority.
+    pub const DL_VLAN_PCP: u32 = 1 << 2;
+    /// Any Ethernet type.
+    pub const DL_TYPE: u32 = 1 << 3;
+    /// Any IP TOS (DSCP).
+    pub const NW_TOS: u32 = 1 << 4;
+    /// Any IP protocol.
+    pub const NW_PROTO: u32 = 1 << 5;
+    /// Any L4 source port.
+    pub const TP_SRC: u32 = 1 << 6;
+    /// Any L4 destination port.
+    pub const TP_DST: u32 = 1 << 7;
+    /// Any MPLS label.
+    pub const MPLS_LABEL: u32 = 1 << 8;
+    /// Any MPLS traffic class.
+    pub const MPLS_TC: u32 = 1 << 9;
+}
+
+/// `dl_vlan` of `ofp11_match` meaning "a tag, any VID".
+pub const VLAN11_ANY: u16 = 0xfffe;
+
+/// Decodes OpenFlow 1.1's `struct ofp11_match` (88 bytes from its type
+/// field on), the way OVS does: masks are inverted (a set bit means "any"),
+/// `nw_tos` counts for IPv4 only, addresses for IPv4 and ARP, ports for
+/// IPv4 TCP, UDP, SCTP and ICMP.
+pub fn decode_ofp11_match(b: &[u8]) -> Result<OfMatch, OfpError> {
+    if b.len() < MATCH11_LEN {
+        return Err(
+            OfpErr::BadMatchBadLen.with(format!("ofp11_match needs 88 bytes, {} given", b.len()))
+        );
+    }
+    let (ty, len) = (be16(b, 0), be16(b, 2));
+    if ty != 0 || usize::from(len) != MATCH11_LEN {
+        return Err(OfpErr::BadMatchBadLen
+            .with(format!("ofp11_match of type {ty} and length {len} (want 0 and 88)")));
+    }
+    let wc = be32(b, 8);
+    let on = |bit: u32| wc & bit == 0;
+    let mut m = OfMatch::catchall();
+    if on(fw11::IN_PORT) {
+        let raw = be32(b, 4);
+        let p = super::oxm::port_from_ofp11(raw).ok_or_else(|| {
+            OfpErr::BadMatchBadValue.with(format!("ofp11_match in_port {raw:#x} is not a port"))
+        })?;
+        m.set(Mf::InPort, u128::from(p.0));
+    }
+    let inv = |o: usize| !mac(b, o) & 0xffff_ffff_ffff;
+    m.set_masked(Mf::DlSrc, mac(b, 12), inv(18));
+    m.set_masked(Mf::DlDst, mac(b, 24), inv(30));
+    if on(fw11::DL_VLAN) {
+        let vid = be16(b, 36);
+        let (mut tci, mut tmask) = match vid {
+            VLAN_NONE => (0u16, 0xffffu16),
+            VLAN11_ANY => (vlan::CFI, vlan::CFI),
+            v if v < 4096 => (vlan::CFI | v, vlan::CFI | vlan::VID_MASK),
+            v => {
+                return Err(OfpErr::BadMatchBadValue
+                    .with(format!("ofp11_match dl_vlan {v:#x} is not a VLAN id")))
+            }
+        };
+        if vid != VLAN_NONE && on(fw11::DL_VLAN_PCP) {
+            let pcp = u16::from(b[38]);
+            if pcp > 7 {
+                return Err(OfpErr::BadMatchBadValue
+                    .with(format!("ofp11_match dl_vlan_pcp {pcp} is past 7")));
+            }
+            tci |= pcp << vlan::PCP_SHIFT;
+            tmask |= vlan::PCP_MASK;
+        }
+        m.set_masked(Mf::VlanTci, u128::from(tci), u128::from(tmask));
+    }
+    let dl = if on(fw11::DL_TYPE) { Some(be16(b, 40)) } else { None };
+    if let Some(t) = dl {
+        m.set(Mf::DlType, u128::from(t));
+    }
+    let ipv4 = dl == Some(eth_type::IPV4);
+    let arp = matches!(dl, Some(eth_type::ARP | eth_type::RARP));
+    if ipv4 && on(fw11::NW_TOS) {
+        let tos = b[42];
+        if tos & 3 != 0 {
+            return Err(OfpErr::BadMatchBadValue
+                .with(format!("ofp11_match nw_tos {tos:#x} has ECN bits set")));
+        }
+        m.set(Mf::IpDscp, u128::from(tos >> 2));
+    }
+    if ipv4 || arp {
+        if on(fw11::NW_PROTO) {
+            m.set(Mf::NwProto, u128::from(b[43]));
+        }
+        m.set_masked(Mf::NwSrc, u128::from(be32(b, 44)), u128::from(!be32(b, 48)));
+        m.set_masked(Mf::NwDst, u128::from(be32(b, 52)), u128::from(!be32(b, 56)));
+    }
+    if ipv4 && m.wc.is_exact(Mf::NwProto) {
+        match m.flow.nw_proto() {
+            1 => {
+                if on(fw11::TP_SRC) {
+                    m.set(Mf::IcmpType, u128::from(be16(b, 60) & 0xff));
+                }
+                if on(fw11::TP_DST) {
+                    m.set(Mf::IcmpCode, u128::from(be16(b, 62) & 0xff));
+                }
+            }
+            6 | 17 | 132 => {
+                if on(fw11::TP_SRC) {
+                    m.set(Mf::TpSrc, u128::from(be16(b, 60)));
+                }
+                if on(fw11::TP_DST) {
+                    m.set(Mf::TpDst, u128::from(be16(b, 62)));
+                }
+            }
+            _ => {}
+        }
+    }
+    let meta = u64::from_be_bytes(b[72..80].try_into().unwrap_or([0; 8]));
+    let meta_mask = !u64::from_be_bytes(b[80..88].try_into().unwrap_or([0; 8]));
+    m.set_masked(Mf::Metadata, u128::from(meta), u128::from(meta_mask));
+    Ok(m)
+}
+
+/// Encodes `m` as OpenFlow 1.1's `struct ofp11_match` (88 bytes); what it
+/// cannot carry (IPv6, registers, tunnels, ...) is left out.
+pub fn encode_ofp11_match(m: &OfMatch) -> [u8; MATCH11_LEN] {
+    let mut b = [0u8; MATCH11_LEN];
+    b[0..2].copy_from_slice(&0u16.to_be_bytes());
+    b[2..4].copy_from_slice(&(MATCH11_LEN as u16).to_be_bytes());
+    let mut wc = fw11::MPLS_LABEL | fw11::MPLS_TC;
+    let (port, pmask) = m.get(Mf::InPort);
+    if pmask == 0 {
+        wc |= fw11::IN_PORT;
+    } else {
+        let p = super::oxm::port_to_ofp11(crate::types::OfPort(port as u16));
+        b[4..8].copy_from_slice(&p.to_be_bytes());
+    }
+    for (f, o) in [(Mf::DlSrc, 12), (Mf::DlDst, 24)] {
+        let (v, mask) = m.get(f);
+        b[o..o + 6].copy_from_slice(&(v as u64).to_be_bytes()[2..]);
+        b[o + 6..o + 12].copy_from_slice(&(!(mask as u64)).to_be_bytes()[2..]);
+    }
+    let (tci, tmask) = m.get(Mf::VlanTci);
+    let (tci, tmask) = (tci as u16, tmask as u16);
+    if tmask == 0 {
+        wc |= fw11::DL_VLAN | fw11::DL_VLAN_PCP;
+    } else if tmask & vlan::CFI != 0 && tci & vlan::CFI == 0 {
+        b[36..38].copy_from_slice(&VLAN_NONE.to_be_bytes());
+        wc |= fw11::DL_VLAN_PCP;
+    } else {
+        let vid = if tmask & vlan::VID_MASK == 0 { VLAN11_ANY } else { tci & vlan::VID_MASK };
+        b[36..38].copy_from_slice(&vid.to_be_bytes());
+        if tmask & vlan::PCP_MASK == 0 {
+            wc |= fw11::DL_VLAN_PCP;
+        } else {
+            b[38] = (tci >> vlan::PCP_SHIFT) as u8;
+        }
+    }
+    if m.wc.get(Mf::DlType) == 0 {
+        wc |= fw11::DL_TYPE;
+    } else {
+        b[40..42].copy_from_slice(&m.flow.dl_type().to_be_bytes());
+    }
+    if m.wc.get(Mf::IpDscp) == 0 {
+        wc |= fw11::NW_TOS;
+    } else {
+        b[42] = (m.flow.get(Mf::IpDscp) as u8) << 2;
+    }
+    if m.wc.get(Mf::NwProto) == 0 {
+        wc |= fw11::NW_PROTO;
+    } else {
+        b[43] = m.flow.nw_proto();
+    }
+    for (f, o) in [(Mf::NwSrc, 44), (Mf::NwDst, 52)] {
+        let (v, mask) = m.get(f);
+        b[o..o + 4].copy_from_slice(&(v as u32).to_be_bytes());
+        b[o + 4..o + 8].copy_from_slice(&(!(mask as u32)).to_be_bytes());
+    }
+    for (f, o, bit) in [(Mf::TpSrc, 60, fw11::TP_SRC), (Mf::TpDst, 62, fw11::TP_DST)] {
+        let (v, mask) = m.get(f);
+        if mask == 0 {
+            wc |= bit;
+        } else {
+            b[o..o + 2].copy_from_slice(&(v as u16).to_be_bytes());
+        }
+    }
+    let (meta, mmask) = m.get(Mf::Metadata);
+    b[72..80].copy_from_slice(&(meta as u64).to_be_bytes());
+    b[80..88].copy_from_slice(&(!(mmask as u64)).to_be_bytes());
+    b[8..12].copy_from_slice(&wc.to_be_bytes());
+    b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +515,24 @@ mod tests {
         ] {
             let m = parse_match(t, &NoNames).unwrap();
             assert!(!can_express(&m), "{t}");
+        }
+    }
+
+    #[test]
+    fn ofp11_match_round_trips() {
+        for t in [
+            "",
+            "in_port=LOCAL,dl_vlan=10,dl_vlan_pcp=3",
+            "dl_vlan=0xffff",
+            "vlan_tci=0x1000/0x1000",
+            "tcp,nw_src=198.18.0.0/255.255.0.255,tp_dst=80,nw_tos=16,metadata=0x5/0xff",
+            "arp,arp_op=2,arp_spa=198.18.0.1",
+            "icmp,icmp_type=8,icmp_code=0",
+            "dl_src=00:00:00:00:00:01/ff:ff:ff:00:00:00,dl_type=0x88cc",
+        ] {
+            let m = parse_match(t, &NoNames).unwrap();
+            let b = encode_ofp11_match(&m);
+            assert_eq!(decode_ofp11_match(&b).unwrap(), m, "{t}");
         }
     }
 

@@ -420,9 +420,24 @@ fn next_tlv(r: &mut Reader<'_>) -> Result<(u32, Entry, u128, Option<u128>), OfpE
     Ok((h, x, v, m))
 }
 
-/// True when `m` holds `p` (with ICMP type and code serving ICMPv6 too).
-fn prereq_ok(p: Prereq, m: &OfMatch) -> bool {
-    p.holds_in_match(m)
+/// The match a prerequisite asks for, for error details.
+fn prereq_words(p: Prereq) -> &'static str {
+    match p {
+        Prereq::None => "nothing",
+        Prereq::Ip => "eth_type 0x0800 or 0x86dd",
+        Prereq::Ipv4 => "eth_type 0x0800",
+        Prereq::Ipv6 => "eth_type 0x86dd",
+        Prereq::Arp => "eth_type 0x0806 or 0x8035",
+        Prereq::Tcp => "ip_proto 6 (with an IP eth_type)",
+        Prereq::Udp => "ip_proto 17 (with an IP eth_type)",
+        Prereq::Sctp => "ip_proto 132 (with an IP eth_type)",
+        Prereq::L4 => "ip_proto 6, 17 or 132 (with an IP eth_type)",
+        Prereq::Icmp4 => "eth_type 0x0800 and ip_proto 1",
+        Prereq::Icmp6 => "eth_type 0x86dd and ip_proto 58",
+        Prereq::Nd => "ICMPv6 with icmpv6_type 135 or 136",
+        Prereq::NdSolicit => "ICMPv6 with icmpv6_type 135",
+        Prereq::NdAdvert => "ICMPv6 with icmpv6_type 136",
+    }
 }
 
 /// Decodes a list of NXM/OXM TLVs (exactly `buf`, no padding) into a match.
@@ -445,10 +460,9 @@ pub fn decode_tlvs(buf: &[u8], version: Version) -> Result<OfMatch, OfpError> {
             Kind::IpTos => Prereq::Ip,
             _ => Prereq::None,
         };
-        if !prereq_ok(prereq, &m) {
-            return Err(OfpErr::BadMatchBadPrereq.with(format!(
-                "{name} needs {prereq:?} to be matched first (eth_type/ip_proto/icmp_type)"
-            )));
+        if !prereq.holds_in_match(&m) {
+            return Err(OfpErr::BadMatchBadPrereq
+                .with(format!("{name} needs a match on {} before it", prereq_words(prereq))));
         }
         match x.kind {
             Kind::Plain(f) => {
@@ -727,11 +741,13 @@ pub fn encode_tlvs(m: &OfMatch, version: Version, out: &mut Vec<u8>) -> usize {
 
 /// `OFPMT_OXM`, the match type of OpenFlow 1.2+.
 pub const OFPMT_OXM: u16 = 1;
-/// `OFPMT_STANDARD`, OpenFlow 1.1's fixed match (not supported).
+/// `OFPMT_STANDARD`, OpenFlow 1.1's fixed match (see
+/// [`match10`](super::match10)).
 pub const OFPMT_STANDARD: u16 = 0;
 
 /// Reads an OpenFlow 1.1+ `struct ofp_match` (type, length, TLVs, padding
-/// to 8 bytes) from `r`.
+/// to 8 bytes) from `r`; on OpenFlow 1.1, the 88-byte `OFPMT_STANDARD`
+/// match instead.
 pub fn decode_ofp_match(r: &mut Reader<'_>, version: Version) -> Result<OfMatch, OfpError> {
     if r.remaining() < 4 {
         return Err(OfpErr::BadMatchBadLen
@@ -739,9 +755,15 @@ pub fn decode_ofp_match(r: &mut Reader<'_>, version: Version) -> Result<OfMatch,
     }
     let ty = r.u16()?;
     let len = usize::from(r.u16()?);
+    if ty == OFPMT_STANDARD && version == Version::V11 && len == super::match10::MATCH11_LEN {
+        let mut b = vec![0, 0, 0, super::match10::MATCH11_LEN as u8];
+        b.extend_from_slice(r.bytes(len - 4)?);
+        return super::match10::decode_ofp11_match(&b);
+    }
     if ty != OFPMT_OXM {
-        return Err(OfpErr::BadMatchBadType
-            .with(format!("match type {ty} is not supported (only OFPMT_OXM, 1)")));
+        return Err(OfpErr::BadMatchBadType.with(format!(
+            "match type {ty} is not supported (OFPMT_OXM, 1; OFPMT_STANDARD, 0, on OpenFlow 1.1)"
+        )));
     }
     if len < 4 {
         return Err(OfpErr::BadMatchBadLen.with(format!("match length {len} is below 4")));
@@ -758,9 +780,14 @@ pub fn decode_ofp_match(r: &mut Reader<'_>, version: Version) -> Result<OfMatch,
     decode_tlvs(tlvs, version)
 }
 
-/// Appends `m` as an OpenFlow 1.1+ `struct ofp_match` of type `OFPMT_OXM`,
-/// padded to 8 bytes; returns the match's length before padding.
+/// Appends `m` as an OpenFlow 1.2+ `struct ofp_match` of type `OFPMT_OXM`,
+/// padded to 8 bytes (on OpenFlow 1.1, the 88-byte `OFPMT_STANDARD`
+/// match); returns the match's length before padding.
 pub fn encode_ofp_match(m: &OfMatch, version: Version, out: &mut Vec<u8>) -> usize {
+    if version == Version::V11 {
+        out.extend_from_slice(&super::match10::encode_ofp11_match(m));
+        return super::match10::MATCH11_LEN;
+    }
     let start = out.len();
     out.extend_from_slice(&OFPMT_OXM.to_be_bytes());
     out.extend_from_slice(&[0, 0]);

@@ -154,7 +154,7 @@ pub fn encode_instructions_for(
         let at = start(out, inst::APPLY_ACTIONS);
         out.extend_from_slice(&[0; 4]);
         for a in plain {
-            encode_one(a, c, out);
+            encode_one(a, &c, out);
         }
         if out.len() == at + 8 {
             // Nothing this version can carry: no apply_actions at all.
@@ -167,11 +167,16 @@ pub fn encode_instructions_for(
         std_action(out, inst::CLEAR_ACTIONS, &[0; 4]);
     }
     for a in acts {
+        // OVS leaves out an empty write_actions, which changes nothing.
         if let OfAction::WriteActions(w) = a {
+            if w.is_empty() {
+                break;
+            }
             let at = start(out, inst::WRITE_ACTIONS);
             out.extend_from_slice(&[0; 4]);
+            let wc = c.nested();
             for x in w {
-                encode_one(x, c, out);
+                encode_one(x, &wc, out);
             }
             end(out, at);
             break;

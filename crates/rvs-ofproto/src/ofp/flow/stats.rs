@@ -332,7 +332,7 @@ pub fn decode_flow_stats_reply(msg: &RawMsg<'_>) -> Result<Vec<FlowStatsLine>, O
             l.n_packets = e.u64()?;
             l.n_bytes = e.u64()?;
             l.match_ = pull_nx_match(&mut e, match_len)?.0;
-            l.actions = decode_actions(e.rest(), Version::V10)?;
+            l.actions = decode_actions(e.rest(), v)?;
         } else if v == Version::V10 {
             l.match_ = decode_ofp10_match(e.bytes(MATCH10_LEN)?)?;
             l.duration = get_duration(&mut e)?;
