@@ -47,10 +47,8 @@ pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// Every version this switch speaks.
 pub const ALL_VERSIONS: u32 = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6);
 /// The versions a bridge allows unless its `protocols` column says
-/// otherwise: 1.0, 1.2, 1.3 and 1.4. OpenFlow 1.1 (whose fixed
-/// `ofp11_match` rvs does not decode) and 1.5 (whose flow statistics and
-/// packet-outs differ) are offered only when `protocols` names them.
-pub const DEFAULT_VERSIONS: u32 = (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5);
+/// otherwise: every one, 1.0 to 1.5.
+pub const DEFAULT_VERSIONS: u32 = ALL_VERSIONS;
 /// Tables advertised (OVS's 254: 0 to 253).
 pub const N_TABLES: u8 = 254;
 /// Default `miss_send_len` of controller connections.

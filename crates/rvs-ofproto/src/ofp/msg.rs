@@ -854,10 +854,19 @@ pub fn encode(msg: &Msg, proto: Protocol, xid: u32) -> Vec<u8> {
             actions::encode_actions(&po.actions, v, &mut acts);
             let mut b = Vec::new();
             put_u32(&mut b, po.buffer_id);
-            put_port(v, po.in_port, &mut b);
-            put_u16(&mut b, acts.len() as u16);
-            if v != Version::V10 {
-                b.extend_from_slice(&[0; 6]);
+            if v >= Version::V15 {
+                // 1.5 carries the input port (and pipeline fields) as a match.
+                put_u16(&mut b, acts.len() as u16);
+                b.extend_from_slice(&[0; 2]);
+                let mut m = OfMatch::catchall();
+                m.set(Mf::InPort, u128::from(po.in_port.0));
+                oxm::encode_ofp_match(&m, v, &mut b);
+            } else {
+                put_port(v, po.in_port, &mut b);
+                put_u16(&mut b, acts.len() as u16);
+                if v != Version::V10 {
+                    b.extend_from_slice(&[0; 6]);
+                }
             }
             b.extend_from_slice(&acts);
             b.extend_from_slice(&po.data);
@@ -1335,10 +1344,19 @@ pub fn decode(m: &RawMsg<'_>, proto: Protocol) -> Result<Msg, OfpError> {
         }
         MsgType::PacketOut => {
             let buffer_id = r.u32()?;
-            let in_port = get_port(v, &mut r)?;
-            let alen = usize::from(r.u16()?);
-            if v != Version::V10 {
-                r.skip(6)?;
+            let (in_port, alen);
+            if v >= Version::V15 {
+                alen = usize::from(r.u16()?);
+                r.skip(2)?;
+                let m = oxm::decode_ofp_match(&mut r, v)?;
+                let (port, mask) = m.get(Mf::InPort);
+                in_port = if mask == 0 { OfPort::CONTROLLER } else { OfPort(port as u16) };
+            } else {
+                in_port = get_port(v, &mut r)?;
+                alen = usize::from(r.u16()?);
+                if v != Version::V10 {
+                    r.skip(6)?;
+                }
             }
             let acts = r.bytes(alen).map_err(|_| {
                 OfpErr::BadRequestBadLen.with(format!(
@@ -1707,6 +1725,19 @@ mod tests {
                 f.ports.clear();
             }
             assert_eq!(got, Msg::FeaturesReply(f), "{v}");
+        }
+    }
+
+    #[test]
+    fn packet_outs_round_trip() {
+        for v in Version::ALL {
+            let po = PacketOut {
+                buffer_id: NO_BUFFER,
+                in_port: OfPort(3),
+                actions: vec![OfAction::output(OfPort(2))],
+                data: vec![1; 60],
+            };
+            assert_eq!(rt(Msg::PacketOut(po.clone()), v), Msg::PacketOut(po), "{v}");
         }
     }
 
