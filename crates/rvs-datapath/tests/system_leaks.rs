@@ -12,10 +12,19 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The host's links that this test (or the switch it drives) could have
+/// made: their names carry this process's id (the start of every
+/// [`tag`]). Other processes' links (a benchmark running alongside, say)
+/// do not count.
 fn links() -> Vec<String> {
+    let pid = (std::process::id() % 100_000).to_string();
     let out = String::from_utf8(run(&["ip", "-o", "link", "show"]).stdout).unwrap();
-    let mut v: Vec<String> =
-        out.lines().filter_map(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()).collect();
+    let mut v: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+        .filter(|s| s.contains(&pid))
+        .collect();
     v.sort();
     v
 }
@@ -32,6 +41,7 @@ fn ports_deleted_under_traffic_leave_nothing_behind() {
     let mut t = Topo::new();
     let (a, _b, va, vb) = t.two_hosts(&["198.18.3.1/24"], &["198.18.3.2/24"]);
     let links_before = links();
+    assert!(!links_before.is_empty(), "the test's own veths are counted");
     let fds = count_fds();
     let reg = DatapathRegistry::default();
     let dp = reg
