@@ -161,10 +161,7 @@ impl Session {
             _ => raw.version.bit(),
         };
         let Some(v) = msg::negotiate(versions, theirs) else {
-            return Err(OfctlError::Msg(format!(
-                "{}: failed to connect (Protocol error)",
-                s.name
-            )));
+            return Err(OfctlError::Msg(format!("{}: failed to connect (Protocol error)", s.name)));
         };
         s.proto = Protocol::new(v);
         Ok(s)
@@ -181,9 +178,10 @@ impl Session {
     }
 
     fn send_raw(&mut self, b: &[u8]) -> Result<(), OfctlError> {
-        self.stream.io().write_all(b).map_err(|e| {
-            OfctlError::Msg(format!("{}: send failed ({})", self.name, io_reason(&e)))
-        })
+        self.stream
+            .io()
+            .write_all(b)
+            .map_err(|e| OfctlError::Msg(format!("{}: send failed ({})", self.name, io_reason(&e))))
     }
 
     /// Encodes and sends `m` with transaction id `xid`.

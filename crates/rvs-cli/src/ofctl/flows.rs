@@ -94,8 +94,7 @@ pub fn format_error(r: &Owned, proto: Protocol) -> String {
         let label = name.map(|(n, _)| n).unwrap_or("(unknown message)");
         s += &print::header(label, version, xid);
         if declared > data.len() {
-            let _ =
-                writeln!(s, "\n(***truncated to {} bytes from {declared}***)", data.len());
+            let _ = writeln!(s, "\n(***truncated to {} bytes from {declared}***)", data.len());
             s += &print::hex_dump(&data);
         } else if let Some((_, m)) = name.filter(|(_, m)| m.ty == MsgType::FlowMod) {
             match rvs_ofproto::ofp::flow::decode_flow_mod(&m, proto) {
@@ -179,11 +178,8 @@ impl Ctx {
         text: &str,
         aggregate: bool,
     ) -> Result<(), OfctlError> {
-        let ports = if text.is_empty() {
-            PortMap(Vec::new())
-        } else {
-            self.names_for_parsing(target)?
-        };
+        let ports =
+            if text.is_empty() { PortMap(Vec::new()) } else { self.names_for_parsing(target)? };
         let fm = parse_flow_mod(text, FlowModCommand::Delete, &ports)
             .map_err(|e| fail(e.to_string()))?;
         let req = FlowStatsRequest {
@@ -194,11 +190,8 @@ impl Ctx {
             match_: fm.match_,
         };
         let names = !aggregate && self.show_names();
-        let show_ports = if names && ports.0.is_empty() {
-            PortMap(self.port_descs(target)?)
-        } else {
-            ports
-        };
+        let show_ports =
+            if names && ports.0.is_empty() { PortMap(self.port_descs(target)?) } else { ports };
         let mut s = self.open(target)?;
         self.set_protocol(&mut s, true, false)?;
         let v = s.version();
@@ -288,8 +281,8 @@ impl Ctx {
             return self.add_flows(target, "-");
         }
         let ports = self.names_for_parsing(target)?;
-        let fm = parse_flow_mod(text.unwrap_or(""), command, &ports)
-            .map_err(|e| fail(e.to_string()))?;
+        let fm =
+            parse_flow_mod(text.unwrap_or(""), command, &ports).map_err(|e| fail(e.to_string()))?;
         self.send_flow_mods(target, vec![fm])
     }
 

@@ -226,9 +226,7 @@ impl Ctx {
             _ => return Err(fail(format!("unknown command '{cmd}'; use --help for help"))),
         };
         if cargs.len() < min {
-            return Err(fail(format!(
-                "'{cmd}' command requires at least {min} arguments"
-            )));
+            return Err(fail(format!("'{cmd}' command requires at least {min} arguments")));
         }
         if cargs.len() > max {
             return Err(fail(format!("'{cmd}' command takes at most {max} arguments")));
