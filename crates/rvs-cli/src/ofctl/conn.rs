@@ -22,7 +22,7 @@ pub struct Xids(u32);
 
 impl Xids {
     /// The next id.
-    pub fn next(&mut self) -> u32 {
+    pub fn alloc(&mut self) -> u32 {
         self.0 += 1;
         self.0
     }
@@ -146,7 +146,7 @@ impl Session {
             .find(|v| versions & v.bit() != 0)
             .unwrap_or(Version::V10);
         let mut s = Session { stream, name, proto: Protocol::new(best) };
-        let hello = msg::hello(versions, xids.next());
+        let hello = msg::hello(versions, xids.alloc());
         s.send_raw(&hello)?;
         let reply = s.recv()?;
         let raw = reply.raw();
@@ -263,7 +263,7 @@ impl Session {
         for (m, xid) in msgs {
             self.send(m, *xid)?;
         }
-        let bxid = xids.next();
+        let bxid = xids.alloc();
         self.send(&Msg::BarrierRequest, bxid)?;
         let mut errors = Vec::new();
         loop {

@@ -254,8 +254,22 @@ impl Ctx {
     }
 
     fn flow_mods_on(&mut self, s: &mut Session, fms: Vec<FlowMod>) -> Result<(), OfctlError> {
-        let msgs: Vec<(Msg, u32)> =
-            fms.into_iter().map(|fm| (Msg::FlowMod(fm), self.xids.next())).collect();
+        let v = s.version();
+        let msgs: Vec<(Msg, u32)> = fms
+            .into_iter()
+            .map(|mut fm| {
+                // From OpenFlow 1.1 on a modify names one table; ovs-ofctl
+                // sends table 0 for "every table" (which OVS takes as all),
+                // as only deletes may carry OFPTT_ALL.
+                if v >= Version::V11
+                    && fm.table == TableId::ALL
+                    && matches!(fm.command, FlowModCommand::Modify | FlowModCommand::ModifyStrict)
+                {
+                    fm.table = TableId(0);
+                }
+                (Msg::FlowMod(fm), self.xids.alloc())
+            })
+            .collect();
         let errs = s.transact_noreply(&msgs, &mut self.xids)?;
         match errs.first() {
             Some(e) => Err(OfctlError::Refused(format_error(e, s.proto))),
@@ -331,7 +345,7 @@ impl Ctx {
                     command: FlowModCommand::DeleteStrict,
                     table: l.table,
                     priority: l.priority,
-                    match_: l.match_.clone(),
+                    match_: l.match_,
                     ..FlowMod::default()
                 });
             }
@@ -413,7 +427,7 @@ impl Ctx {
         }
         let mut s = self.open(target)?;
         let msgs: Vec<(Msg, u32)> =
-            pos.into_iter().map(|po| (Msg::PacketOut(po), self.xids.next())).collect();
+            pos.into_iter().map(|po| (Msg::PacketOut(po), self.xids.alloc())).collect();
         let errs = s.transact_noreply(&msgs, &mut self.xids)?;
         match errs.first() {
             Some(e) => Err(OfctlError::Refused(format_error(e, s.proto))),
@@ -425,7 +439,7 @@ impl Ctx {
 /// Hex digits (white space ignored) into bytes.
 fn parse_hex(s: &str) -> Result<Vec<u8>, OfctlError> {
     let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(fail(format!("{s}: hex string has an odd number of digits")));
     }
     digits

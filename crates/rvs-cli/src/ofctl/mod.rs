@@ -264,7 +264,7 @@ impl Ctx {
     /// Sends a request and returns its replies, turning an error reply into
     /// [`OfctlError::Refused`].
     fn transact(&mut self, s: &mut Session, m: &Msg) -> Result<Vec<Owned>, OfctlError> {
-        let xid = self.xids.next();
+        let xid = self.xids.alloc();
         let replies = s.transact(m, xid)?;
         for r in &replies {
             if r.raw().ty == MsgType::Error {
@@ -411,8 +411,8 @@ impl Ctx {
             return Ok(PortMap(Vec::new()));
         }
         let ports = self.port_descs(target).unwrap_or_default();
-        self.xids.next();
-        self.xids.next();
+        self.xids.alloc();
+        self.xids.alloc();
         Ok(PortMap(ports))
     }
 
@@ -423,7 +423,7 @@ impl Ctx {
             return Ok(());
         }
         if nxm && s.proto.flow_format != FlowFormat::Nxm {
-            let xid = self.xids.next();
+            let xid = self.xids.alloc();
             let errs =
                 s.transact_noreply(&[(Msg::SetFlowFormat(FlowFormat::Nxm), xid)], &mut self.xids)?;
             if let Some(e) = errs.first() {
@@ -432,7 +432,7 @@ impl Ctx {
             s.proto.flow_format = FlowFormat::Nxm;
         }
         if tid && !s.proto.table_id {
-            let xid = self.xids.next();
+            let xid = self.xids.alloc();
             let errs = s.transact_noreply(&[(Msg::FlowModTableId(true), xid)], &mut self.xids)?;
             if let Some(e) = errs.first() {
                 return Err(OfctlError::Refused(flows::format_error(e, s.proto)));

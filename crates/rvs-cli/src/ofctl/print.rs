@@ -282,7 +282,7 @@ pub fn duration(d: std::time::Duration) -> String {
     let ns = d.subsec_nanos();
     let mut s = d.as_secs().to_string();
     if ns > 0 {
-        if ns % 1_000_000 == 0 {
+        if ns.is_multiple_of(1_000_000) {
             let _ = write!(s, ".{:03}", ns / 1_000_000);
         } else {
             let frac = format!("{ns:09}");
