@@ -27,7 +27,7 @@ fn vswitchd_bin() -> PathBuf {
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let t = Instant::now();
     while !cond() {
-        assert!(t.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+        assert!(t.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -78,11 +78,17 @@ impl Rvs {
         assert!(o.status.success(), "rvs-vsctl: {}", String::from_utf8_lossy(&o.stderr));
         wait_for("br0.mgmt", || up(d.dir.join("br0.mgmt")));
         let sw = d.mgmt();
-        wait_for("ports p1 and p2", || {
+        let t = Instant::now();
+        loop {
             let o = rvs_ofctl(&d.dir, &["dump-ports-desc", &sw]);
             let out = String::from_utf8_lossy(&o.stdout);
-            out.contains("(p1)") && out.contains("(p2)")
-        });
+            if out.contains("(p1)") && out.contains("(p2)") {
+                break;
+            }
+            let log = std::fs::read_to_string(d.dir.join("daemon.log")).unwrap_or_default();
+            assert!(t.elapsed() < Duration::from_secs(30), "no ports p1, p2: {out}\n{log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
         Some(d)
     }
 
@@ -266,6 +272,25 @@ fn rvs_ofctl_matches_ovs_ofctl_on_rvs() {
     // The bridge name resolves through RVS_RUNDIR.
     let by_name = ok(&d.dir, &["dump-desc", "br0"]);
     assert!(by_name.starts_with("OFPST_DESC reply (xid=0x2):\n"), "{by_name}");
+
+    // Offering several versions negotiates the highest both speak.
+    let desc = same(&d.dir, &["-O", "OpenFlow10,OpenFlow13", "dump-desc", &sw]);
+    assert!(desc.starts_with("OFPST_DESC reply (OF1.3)"), "{desc}");
+
+    // add-flows from stdin.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rvs-ofctl"))
+        .args(["add-flows", &sw, "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"priority=3,udp,tp_dst=53,actions=drop\n").unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    let d2 = ok(&d.dir, &["--no-stats", "dump-flows", &sw, "udp"]);
+    assert_eq!(d2, " priority=3,udp,tp_dst=53 actions=drop\n");
 
     // A flow_mod the switch refuses prints its OFPT_ERROR, exit 1.
     let o =

@@ -64,7 +64,9 @@ impl Target {
             return Ok(Target::Unix(mgmt));
         }
         let p = PathBuf::from(s);
-        if p.exists() && std::fs::metadata(&p).is_ok_and(|m| !m.is_file()) {
+        if std::fs::metadata(&p)
+            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
+        {
             return Ok(Target::Unix(p));
         }
         Err(OfctlError::Msg(format!("{s} is not a bridge or a socket")))

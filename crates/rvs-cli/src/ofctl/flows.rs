@@ -302,8 +302,8 @@ impl Ctx {
 
     /// `add-flows FILE`.
     pub(super) fn add_flows(&mut self, target: &Target, path: &str) -> Result<(), OfctlError> {
-        let text = read_file(path)?;
         let ports = self.names_for_parsing(target)?;
+        let text = read_file(path)?;
         let fms = parse_flow_file(&text, FlowModCommand::Add, &ports, path)?;
         if fms.is_empty() {
             return Ok(());
@@ -315,8 +315,8 @@ impl Ctx {
     /// adds those it lacks or holds differently (actions, cookie,
     /// timeouts), in one batch.
     pub(super) fn replace_flows(&mut self, target: &Target, path: &str) -> Result<(), OfctlError> {
-        let text = read_file(path)?;
         let ports = self.names_for_parsing(target)?;
+        let text = read_file(path)?;
         let wanted = parse_flow_file(&text, FlowModCommand::Add, &ports, path)?;
         if let Some(fm) = wanted.iter().find(|f| f.command != FlowModCommand::Add) {
             return Err(fail(format!(

@@ -149,7 +149,7 @@ fn parse_versions(list: &str) -> Result<u32, OfctlError> {
     let mut bits = 0;
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let v = Version::from_name(name)
-            .ok_or_else(|| fail(format!("{name}: unknown OpenFlow protocol version")))?;
+            .ok_or_else(|| fail(format!("Unknown OpenFlow version: \"{name}\"")))?;
         bits |= v.bit();
     }
     if bits == 0 {
@@ -410,7 +410,7 @@ impl Ctx {
         if !self.accept_names() {
             return Ok(PortMap(Vec::new()));
         }
-        let ports = self.port_descs(target).unwrap_or_default();
+        let ports = self.port_descs(target)?;
         self.xids.alloc();
         self.xids.alloc();
         Ok(PortMap(ports))

@@ -402,10 +402,10 @@ pub fn hex_dump(b: &[u8]) -> String {
             match chunk.get(j) {
                 Some(x) => {
                     let _ = write!(s, "{x:02x}");
+                    s.push(if j == 7 { '-' } else { ' ' });
                 }
-                None => s += "  ",
+                None => s += "   ",
             }
-            s.push(if j == 7 { '-' } else { ' ' });
         }
         s.push('|');
         for &x in chunk {
@@ -417,4 +417,41 @@ pub fn hex_dump(b: &[u8]) -> String {
         s += "|\n";
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rvs_ofproto::TableId;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_print_like_ovs() {
+        assert_eq!(duration(Duration::from_secs(3)), "3s");
+        assert_eq!(duration(Duration::from_millis(1500)), "1.500s");
+        assert_eq!(duration(Duration::new(2, 120_000)), "2.00012s");
+    }
+
+    #[test]
+    fn identical_tables_collapse_into_ditto() {
+        let t = |n: u8, active| TableStats {
+            table: TableId(n),
+            active_count: active,
+            ..TableStats::default()
+        };
+        let ts = [t(0, 1), t(1, 0), t(2, 0), t(3, 0)];
+        assert_eq!(
+            table_stats(&ts, Version::V13, 2),
+            "OFPST_TABLE reply (OF1.3) (xid=0x2):\n  table 0:\n    active=1, lookup=0, matched=0\n\n  \
+             table 1:\n    active=0, lookup=0, matched=0\n\n  tables 2...3: ditto\n"
+        );
+    }
+
+    #[test]
+    fn hex_dump_pads_the_last_line() {
+        assert_eq!(
+            hex_dump(b"\x01\x0eAB"),
+            format!("00000000  01 0e 41 42 {}|..AB            |\n", " ".repeat(36))
+        );
+    }
 }
