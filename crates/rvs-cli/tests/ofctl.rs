@@ -273,6 +273,14 @@ fn rvs_ofctl_matches_ovs_ofctl_on_rvs() {
     let by_name = ok(&d.dir, &["dump-desc", "br0"]);
     assert!(by_name.starts_with("OFPST_DESC reply (xid=0x2):\n"), "{by_name}");
 
+    // Port and table names (OpenFlow 1.0: ovs-ofctl 3.1 refuses rvs's 1.3
+    // table features).
+    ok(&d.dir, &["add-flow", &sw, "table=1,in_port=p1,actions=output:p2,LOCAL"]);
+    let named = same(&d.dir, &["--names", "--no-stats", "dump-flows", &sw]);
+    assert!(named.contains(" table=table1, in_port=p1 actions=output:p2,LOCAL\n"), "{named}");
+    same(&d.dir, &["--names", "dump-flows", &sw]);
+    same(&d.dir, &["--sort", "dump-flows", &sw]);
+
     // Offering several versions negotiates the highest both speak.
     let desc = same(&d.dir, &["-O", "OpenFlow10,OpenFlow13", "dump-desc", &sw]);
     assert!(desc.starts_with("OFPST_DESC reply (OF1.3)"), "{desc}");

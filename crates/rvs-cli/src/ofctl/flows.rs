@@ -192,12 +192,13 @@ impl Ctx {
         let names = !aggregate && self.show_names();
         let show_ports =
             if names && ports.0.is_empty() { PortMap(self.port_descs(target)?) } else { ports };
+        let tables = if names { self.table_names(target)? } else { Vec::new() };
+        let plain = !aggregate && (names || !self.stats || self.sort.is_some());
         let mut s = self.open(target)?;
         self.set_protocol(&mut s, true, false)?;
         let v = s.version();
         let nx = v == Version::V10 && s.proto.flow_format == FlowFormat::Nxm;
         let replies = self.transact(&mut s, &Msg::FlowStatsRequest(req, aggregate))?;
-        let plain = !aggregate && (names || !self.stats || self.sort.is_some());
         let mut lines: Vec<FlowStatsLine> = Vec::new();
         for r in &replies {
             let xid = r.raw().xid;
@@ -211,7 +212,15 @@ impl Ctx {
                         a.packets, a.bytes, a.flows
                     );
                 }
-                Msg::FlowStatsReply(ls) if plain => lines.extend(ls),
+                // ovs-ofctl decodes the flows it sorts or names without
+                // Nicira's flow ages.
+                Msg::FlowStatsReply(ls) if plain => {
+                    lines.extend(ls.into_iter().map(|l| FlowStatsLine {
+                        idle_age: None,
+                        hard_age: None,
+                        ..l
+                    }))
+                }
                 Msg::FlowStatsReply(ls) => {
                     let name = if nx { "NXST_FLOW reply" } else { "OFPST_FLOW reply" };
                     self.out += &print::header(name, v, xid);
@@ -232,15 +241,54 @@ impl Ctx {
             }
             let pn: &dyn PortNames = if names { &show_ports } else { &NoNames };
             for l in &lines {
-                self.out += &if self.stats {
-                    format_flow_stats(l, pn)
-                } else {
-                    format_flow_no_stats(l, pn)
-                };
+                let mut line =
+                    if self.stats { format_flow_stats(l, pn) } else { format_flow_no_stats(l, pn) };
+                if let Some((_, name)) = tables.iter().find(|(t, _)| *t == l.table) {
+                    let num = format!("table={}, ", l.table);
+                    let named = format!("table={name}, ");
+                    if let Some(i) = line.find(&num) {
+                        line.replace_range(i..i + num.len(), &named);
+                    } else {
+                        // Without stats table 0 goes unprinted, unless it
+                        // has a name: then it comes after any cookie.
+                        let at = if line.starts_with(" cookie=") {
+                            line.find(", ").map_or(1, |i| i + 2)
+                        } else {
+                            1
+                        };
+                        line.insert_str(at, &named);
+                    }
+                }
+                self.out += &line;
                 self.out.push('\n');
             }
         }
         Ok(())
+    }
+
+    /// The switch's table names, for `--names`: from table statistics on
+    /// OpenFlow 1.0, table features on 1.3 and later.
+    fn table_names(&mut self, target: &Target) -> Result<Vec<(TableId, String)>, OfctlError> {
+        let mut s = self.open(target)?;
+        let req = if s.version() == Version::V10 {
+            Msg::TableStatsRequest
+        } else if s.version() >= Version::V13 {
+            Msg::TableFeaturesRequest(false)
+        } else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for r in self.transact(&mut s, &req)? {
+            match Ctx::decode(&s, &r)? {
+                Msg::TableStatsReply(ts) => {
+                    out.extend(ts.into_iter().map(|t| (t.table, t.name)));
+                }
+                Msg::TableFeaturesReply(ts) => out.extend(ts.into_iter().map(|(t, n, _)| (t, n))),
+                _ => {}
+            }
+        }
+        out.retain(|(_, n)| !n.is_empty());
+        Ok(out)
     }
 
     /// Sends flow_mods on a fresh session, switching OpenFlow 1.0 to NXM
