@@ -188,6 +188,15 @@ impl Session {
 
     /// Encodes and sends `m` with transaction id `xid`.
     pub fn send(&mut self, m: &Msg, xid: u32) -> Result<(), OfctlError> {
+        if !msg::can_encode(m, self.proto) {
+            let what = format!("{m:?}");
+            let what = what.split(['(', ' ']).next().unwrap_or_default();
+            return Err(OfctlError::Msg(format!(
+                "{}: {what} does not exist in {}",
+                self.name,
+                self.proto.version.name()
+            )));
+        }
         let b = msg::encode(m, self.proto, xid);
         self.send_raw(&b)
     }
