@@ -2,7 +2,7 @@
 //!
 //! Each command opens one or more sessions with the switch (see
 //! [`conn`]), sends requests and prints the replies as ovs-ofctl 3.1 does
-//! ([`print`]), including the transaction ids: ovs-ofctl numbers them from
+//! ([`mod@print`]), including the transaction ids: ovs-ofctl numbers them from
 //! one counter per invocation, hellos included, and looks up port names on
 //! a connection of its own before it parses a flow, so rvs-ofctl spends
 //! ids the same way and prints the same headers.
