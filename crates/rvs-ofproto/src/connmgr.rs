@@ -432,9 +432,12 @@ impl BridgeConns {
             dispatcher: Mutex::new(None),
         });
         let weak = Arc::downgrade(&bc);
+        // The ports as they are now: later changes become port-status
+        // messages (a snapshot taken by the thread could miss the first).
+        let ports = bc.port_descs();
         let h = std::thread::Builder::new()
             .name(format!("ofasync-{name}"))
-            .spawn(move || dispatcher_main(weak))
+            .spawn(move || dispatcher_main(weak, ports))
             .expect("spawn OpenFlow dispatcher");
         *bc.dispatcher.lock().unwrap() = Some(h);
         bc
@@ -1251,9 +1254,8 @@ fn variant_name(m: &Msg) -> String {
     s.split(['(', ' ', '{']).next().unwrap_or("").to_string()
 }
 
-fn dispatcher_main(bc: Weak<BridgeConns>) {
+fn dispatcher_main(bc: Weak<BridgeConns>, mut ports: BTreeMap<OfPort, PortDesc>) {
     let mut seen = 0;
-    let mut ports: Option<BTreeMap<OfPort, PortDesc>> = None;
     loop {
         let Some(b) = bc.upgrade() else { return };
         if b.stop.load(Ordering::SeqCst) {
@@ -1324,7 +1326,8 @@ fn dispatcher_main(bc: Weak<BridgeConns>) {
             }
         }
         let now = b.port_descs();
-        if let Some(old) = &ports {
+        {
+            let old = &ports;
             let mut events = Vec::new();
             for (n, d) in &now {
                 match old.get(n) {
@@ -1346,6 +1349,6 @@ fn dispatcher_main(bc: Weak<BridgeConns>) {
                 }
             }
         }
-        ports = Some(now);
+        ports = now;
     }
 }

@@ -40,6 +40,8 @@ struct Client {
     s: UnixStream,
     proto: Protocol,
     xid: u32,
+    /// Asynchronous messages read while waiting for a reply.
+    pending: std::collections::VecDeque<Msg>,
 }
 
 impl Client {
@@ -55,7 +57,8 @@ impl Client {
         }
         let s = s.expect("management socket accepts");
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut c = Client { s, proto: Protocol::new(Version::V10), xid: 100 };
+        let mut c =
+            Client { s, proto: Protocol::new(Version::V10), xid: 100, pending: Default::default() };
         c.s.write_all(&msg::hello(versions, 1)).unwrap();
         let (raw, m) = c.recv_raw();
         let Msg::Hello(theirs) = m else { panic!("expected hello, got {m:?}") };
@@ -87,18 +90,25 @@ impl Client {
         (b.clone(), m)
     }
 
-    /// The next message that is not asynchronous.
+    /// The next message that is not asynchronous (those are kept for
+    /// [`Client::wait_for`]).
     fn reply(&mut self) -> Msg {
         loop {
             let (_, m) = self.recv_raw();
             if !matches!(m, Msg::PortStatus(..) | Msg::PacketIn(_) | Msg::FlowRemoved(_)) {
                 return m;
             }
+            self.pending.push_back(m);
         }
     }
 
     /// Waits for a message `f` accepts, skipping others, for at most `d`.
     fn wait_for(&mut self, d: Duration, f: impl Fn(&Msg) -> bool) -> Option<Msg> {
+        while let Some(m) = self.pending.pop_front() {
+            if f(&m) {
+                return Some(m);
+            }
+        }
         let end = Instant::now() + d;
         self.s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
         let mut got = None;
@@ -194,7 +204,8 @@ fn negotiates_the_highest_common_version() {
     let mut s = UnixStream::connect(rig.mgmt()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(&msg::hello(V13, 1)).unwrap();
-    let mut c = Client { s, proto: Protocol::new(Version::V13), xid: 1 };
+    let mut c =
+        Client { s, proto: Protocol::new(Version::V13), xid: 1, pending: Default::default() };
     let (_, hello) = c.recv_raw();
     assert!(matches!(hello, Msg::Hello(_)));
     let (_, err) = c.recv_raw();
