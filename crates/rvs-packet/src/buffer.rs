@@ -128,13 +128,33 @@ pub trait SharedBytes: Send + Sync {
     fn bytes(&self) -> &[u8];
 }
 
+/// [`DEFAULT_HEADROOM`] as a buffer position.
+const HEADROOM: u32 = DEFAULT_HEADROOM as u32;
+
+/// A position or length inside a packet buffer. Buffers stay far below
+/// 4 GiB (a packet is at most a 64 KiB super-frame plus headroom); positions
+/// are kept in 32 bits so that a `Packet` stays 128 bytes, which the
+/// compiler still moves inline.
+#[inline]
+fn pos(n: usize) -> u32 {
+    u32::try_from(n).expect("packet buffers stay below 4 GiB")
+}
+
+/// Shared bytes a packet reads: `len` bytes at `off` in `owner`.
+struct SharedRef {
+    owner: Arc<dyn SharedBytes>,
+    off: u32,
+    len: u32,
+}
+
 /// Where a packet's bytes live.
-#[derive(Clone)]
 enum Storage {
     /// An owned buffer; the data starts at `start`, after the headroom.
-    Owned { buf: Vec<u8>, start: usize },
-    /// `len` bytes at `off` in a shared region (no headroom).
-    Shared { owner: Arc<dyn SharedBytes>, off: usize, len: usize },
+    Owned { buf: Vec<u8>, start: u32 },
+    /// `len` bytes at `off` in a shared region (no headroom). Boxed so that
+    /// the enum needs no tag of its own (it lives in a niche of the `Vec`):
+    /// an owned packet is then written and moved exactly as a plain buffer.
+    Shared(Box<SharedRef>),
 }
 
 /// A packet: bytes with headroom, plus [`Metadata`]. Two packets are equal
@@ -154,8 +174,10 @@ impl Clone for Packet {
     /// the clone never keeps the shared region busy.
     fn clone(&self) -> Self {
         match &self.storage {
-            Storage::Owned { .. } => Packet { storage: self.storage.clone(), md: self.md },
-            Storage::Shared { .. } => {
+            Storage::Owned { buf, start } => {
+                Packet { storage: Storage::Owned { buf: buf.clone(), start: *start }, md: self.md }
+            }
+            Storage::Shared(_) => {
                 let mut p = Packet::with_headroom(self.data(), DEFAULT_HEADROOM);
                 p.md = self.md;
                 p
@@ -194,7 +216,7 @@ impl Packet {
         let mut buf = Vec::with_capacity(headroom + data.len());
         buf.resize(headroom, 0);
         buf.extend_from_slice(data);
-        Packet { storage: Storage::Owned { buf, start: headroom }, md: Metadata::default() }
+        Packet { storage: Storage::Owned { buf, start: pos(headroom) }, md: Metadata::default() }
     }
 
     /// An empty packet whose buffer can take `capacity` bytes after
@@ -203,7 +225,7 @@ impl Packet {
     pub fn with_capacity(capacity: usize) -> Self {
         let mut buf = Vec::with_capacity(DEFAULT_HEADROOM + capacity);
         buf.resize(DEFAULT_HEADROOM, 0);
-        Packet { storage: Storage::Owned { buf, start: DEFAULT_HEADROOM }, md: Metadata::default() }
+        Packet { storage: Storage::Owned { buf, start: HEADROOM }, md: Metadata::default() }
     }
 
     /// A packet whose data is `owner.bytes()[range]`, borrowed rather than
@@ -218,31 +240,40 @@ impl Packet {
             "shared range {range:?} outside a region of {} bytes",
             owner.bytes().len()
         );
-        let (off, len) = (range.start, range.end - range.start);
-        Packet { storage: Storage::Shared { owner, off, len }, md: Metadata::default() }
+        let (off, len) = (pos(range.start), pos(range.end - range.start));
+        let shared = Box::new(SharedRef { owner, off, len });
+        Packet { storage: Storage::Shared(shared), md: Metadata::default() }
     }
 
     /// True when the data is borrowed from a [`SharedBytes`] owner.
     #[inline]
     pub fn is_shared(&self) -> bool {
-        matches!(self.storage, Storage::Shared { .. })
+        matches!(self.storage, Storage::Shared(_))
     }
 
     /// Copies shared data into an owned buffer with [`DEFAULT_HEADROOM`]
     /// (no-op for an owned packet), releasing the shared owner.
+    #[inline]
     pub fn make_owned(&mut self) {
-        if let Storage::Shared { owner, off, len } = &self.storage {
-            let data = &owner.bytes()[*off..*off + *len];
+        if self.is_shared() {
+            self.copy_out();
+        }
+    }
+
+    #[cold]
+    fn copy_out(&mut self) {
+        if let Storage::Shared(r) = &self.storage {
+            let data = &r.owner.bytes()[r.off as usize..(r.off + r.len) as usize];
             let mut buf = Vec::with_capacity(DEFAULT_HEADROOM + data.len());
             buf.resize(DEFAULT_HEADROOM, 0);
             buf.extend_from_slice(data);
-            self.storage = Storage::Owned { buf, start: DEFAULT_HEADROOM };
+            self.storage = Storage::Owned { buf, start: HEADROOM };
         }
     }
 
     /// The owned buffer and data start, copying shared data first.
     #[inline]
-    fn owned(&mut self) -> (&mut Vec<u8>, &mut usize) {
+    fn owned(&mut self) -> (&mut Vec<u8>, &mut u32) {
         self.make_owned();
         match &mut self.storage {
             Storage::Owned { buf, start } => (buf, start),
@@ -254,8 +285,8 @@ impl Packet {
     #[inline]
     pub fn data(&self) -> &[u8] {
         match &self.storage {
-            Storage::Owned { buf, start } => &buf[*start..],
-            Storage::Shared { owner, off, len } => &owner.bytes()[*off..*off + *len],
+            Storage::Owned { buf, start } => &buf[*start as usize..],
+            Storage::Shared(r) => &r.owner.bytes()[r.off as usize..(r.off + r.len) as usize],
         }
     }
 
@@ -263,15 +294,15 @@ impl Packet {
     #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
         let (buf, start) = self.owned();
-        &mut buf[*start..]
+        &mut buf[*start as usize..]
     }
 
     /// Length of the data in bytes.
     #[inline]
     pub fn len(&self) -> usize {
         match &self.storage {
-            Storage::Owned { buf, start } => buf.len() - start,
-            Storage::Shared { len, .. } => *len,
+            Storage::Owned { buf, start } => buf.len() - *start as usize,
+            Storage::Shared(r) => r.len as usize,
         }
     }
 
@@ -285,7 +316,7 @@ impl Packet {
     #[inline]
     pub fn headroom(&self) -> usize {
         match &self.storage {
-            Storage::Owned { start, .. } => *start,
+            Storage::Owned { start, .. } => *start as usize,
             Storage::Shared { .. } => 0,
         }
     }
@@ -296,18 +327,20 @@ impl Packet {
     /// with the data.
     pub fn push_front(&mut self, n: usize) -> &mut [u8] {
         let (buf, start) = self.owned();
-        if n > *start {
-            let extra = n - *start + DEFAULT_HEADROOM;
+        let mut st = *start as usize;
+        if n > st {
+            let extra = n - st + DEFAULT_HEADROOM;
             let mut b = Vec::with_capacity(extra + buf.len());
             b.resize(extra, 0);
             b.extend_from_slice(buf);
             *buf = b;
-            *start += extra;
+            st += extra;
         }
-        *start -= n;
+        st -= n;
+        *start = pos(st);
         self.shift_offsets(n as isize);
-        let (buf, start) = self.owned();
-        &mut buf[*start..*start + n]
+        let (buf, _) = self.owned();
+        &mut buf[st..st + n]
     }
 
     /// Removes `n` bytes from the front of the data (at most the whole data);
@@ -316,10 +349,10 @@ impl Packet {
     pub fn pull_front(&mut self, n: usize) {
         let n = n.min(self.len());
         match &mut self.storage {
-            Storage::Owned { start, .. } => *start += n,
-            Storage::Shared { off, len, .. } => {
-                *off += n;
-                *len -= n;
+            Storage::Owned { start, .. } => *start += pos(n),
+            Storage::Shared(r) => {
+                r.off += pos(n);
+                r.len -= pos(n);
             }
         }
         self.shift_offsets(-(n as isize));
@@ -337,7 +370,7 @@ impl Packet {
         // push_front moved every offset by n; those before `offset` did not move.
         self.unshift_offsets_before(offset + n, n);
         let (buf, start) = self.owned();
-        let s = *start;
+        let s = *start as usize;
         buf.copy_within(s + n..s + n + offset, s);
         &mut buf[s + offset..s + offset + n]
     }
@@ -354,9 +387,9 @@ impl Packet {
             self.len()
         );
         let (buf, start) = self.owned();
-        let s = *start;
+        let s = *start as usize;
         buf.copy_within(s..s + offset, s + n);
-        *start += n;
+        *start += pos(n);
         for o in [&mut self.md.l2_ofs, &mut self.md.l3_ofs, &mut self.md.l4_ofs] {
             if *o != NO_OFFSET && (*o as usize) >= offset + n {
                 *o -= n as u16;
@@ -378,8 +411,8 @@ impl Packet {
     pub fn truncate(&mut self, len: usize) {
         if len < self.len() {
             match &mut self.storage {
-                Storage::Owned { buf, start } => buf.truncate(*start + len),
-                Storage::Shared { len: l, .. } => *l = len,
+                Storage::Owned { buf, start } => buf.truncate(*start as usize + len),
+                Storage::Shared(r) => r.len = pos(len),
             }
         }
     }
