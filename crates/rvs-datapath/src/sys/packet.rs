@@ -8,7 +8,15 @@
 //! and hands it back (`TP_STATUS_KERNEL`). Each frame is a `tpacket3_hdr`,
 //! then (at `tp_mac - 10`) the virtio-net header, then the packet from its
 //! Ethernet header. A VLAN tag the kernel stripped (hardware offload) is
-//! reported in the frame header rather than the data.
+//! reported in the frame header rather than the data. (A TPACKET_V2 ring is
+//! the same with one fixed-size frame per slot, handed over one at a time.)
+//!
+//! Packets may borrow their bytes from the ring ([`Frame::share`]): a slot
+//! then goes back to the kernel only when the last packet that borrows from
+//! it is dropped, which the ring notices at its next `recv` (reference
+//! counts, one `Arc` per slot made when the ring is). Slots go back in ring
+//! order, so a packet kept too long stops the ring at its slot (the kernel
+//! drops what does not fit) but never lets the kernel write under it.
 
 use rvs_packet::{Packet, SharedBytes};
 use std::io;
