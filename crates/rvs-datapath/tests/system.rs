@@ -4,8 +4,9 @@
 mod common;
 
 use common::Hub;
+use rvs_datapath::netdev::NetdevRegistry;
 use rvs_datapath::{DatapathRegistry, DpClass, DpConfig, DpNetdev, Dpif};
-use rvs_packet::OdpPort;
+use rvs_packet::{Batch, OdpPort, Packet};
 use rvs_testbed::{have_root, tag, Topo};
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -416,4 +417,96 @@ fn vlan_tags_the_kernel_strips_are_put_back() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(status(p1).as_deref(), Some("down"), "losing carrier shows in the status");
+}
+
+/// Sends `n` 1,000-byte pings from `ns` to `dst` (which does not answer),
+/// one every 2 ms.
+fn flood(ns: &str, dst: &str, n: usize) {
+    let _ = Command::new("ip")
+        .args(["netns", "exec", ns, "ping", "-q", "-c", &n.to_string(), "-i", "0.002"])
+        .args(["-s", "1000", "-W", "1", dst])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Receives into `batch` until it holds a packet or `limit` passes.
+fn recv_some(
+    rxq: &mut Box<dyn rvs_datapath::netdev::NetdevRxq>,
+    batch: &mut Batch,
+    limit: Duration,
+) {
+    let deadline = Instant::now() + limit;
+    while batch.is_empty() && Instant::now() < deadline {
+        rxq.recv(batch).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn received_packets_borrow_the_ring_and_keep_their_bytes_while_held() {
+    if !have_root("received_packets_borrow_the_ring_and_keep_their_bytes_while_held") {
+        return;
+    }
+    for ring in ["v2", "v3"] {
+        let mut t = Topo::new();
+        let (a, _b, va, _vb) = t.two_hosts(&["198.18.6.1/24"], &["198.18.6.2/24"]);
+        // Nobody answers: a static neighbour lets the pings leave anyway.
+        let dev = format!("{va}i");
+        let mac = "02:00:00:00:06:02";
+        rvs_testbed::run(&[
+            "ip",
+            "-n",
+            &a,
+            "neigh",
+            "replace",
+            "198.18.6.2",
+            "lladdr",
+            mac,
+            "dev",
+            &dev,
+        ]);
+        let mut opts = BTreeMap::new();
+        opts.insert("rx_ring".to_string(), ring.to_string());
+        let nd = NetdevRegistry::new().open("system", &va, &opts).unwrap();
+        let mut rxq = nd.rxq_open(0).unwrap();
+
+        flood(&a, "198.18.6.2", 5);
+        let mut held = Batch::new();
+        recv_some(&mut rxq, &mut held, Duration::from_secs(3));
+        assert!(!held.is_empty(), "{ring}: nothing received");
+        assert!(held.pkts.iter().all(Packet::is_shared), "{ring}: packets were copied");
+        let bytes: Vec<Vec<u8>> = held.pkts.iter().map(|p| p.data().to_vec()).collect();
+
+        // More than the ring holds (V2: 256 frames; V3: 64 blocks, about one
+        // ping each at this pace), read and dropped as it comes
+        // while the first packets stay held: the kernel must not write over
+        // them, and the ring stops at their slot rather than wrap.
+        let pinger = {
+            let a = a.clone();
+            std::thread::spawn(move || flood(&a, "198.18.6.2", 300))
+        };
+        let mut seen = 0;
+        while !pinger.is_finished() {
+            let mut b = Batch::new();
+            seen += rxq.recv(&mut b).unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        pinger.join().unwrap();
+        assert!(seen > 0, "{ring}: nothing received while packets were held");
+        for (p, b) in held.pkts.iter().zip(&bytes) {
+            assert_eq!(p.data(), &b[..], "{ring}: a held packet changed under the switch");
+        }
+
+        // Once they go, the ring moves again.
+        drop(held);
+        let mut drain = Batch::new();
+        while rxq.recv(&mut drain).unwrap() > 0 {
+            drain.pkts.clear();
+        }
+        flood(&a, "198.18.6.2", 5);
+        let mut again = Batch::new();
+        recv_some(&mut rxq, &mut again, Duration::from_secs(3));
+        assert!(!again.is_empty(), "{ring}: the ring did not recover after the held packets went");
+    }
 }

@@ -9,6 +9,7 @@
 
 use crate::types::OdpPort;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Headroom reserved in front of received packets, in bytes.
 pub const DEFAULT_HEADROOM: usize = 128;
@@ -112,14 +113,77 @@ impl Default for Metadata {
     }
 }
 
+/// Memory that packets can borrow their bytes from instead of owning a copy:
+/// a frame of a receive ring that the kernel filled, for example. A packet
+/// made with [`Packet::from_shared`] holds an `Arc` of the owner and reads its
+/// data from a range of [`SharedBytes::bytes`]; the owner learns that no
+/// packet uses it any more when its `Arc` is unique again.
+///
+/// The bytes must not change while any packet holds the owner. Packets never
+/// write to shared bytes: the first edit copies the data into an owned buffer
+/// (copy on write), and so does [`Clone`], so that only the packet the owner
+/// handed out keeps it busy.
+pub trait SharedBytes: Send + Sync {
+    /// The whole region.
+    fn bytes(&self) -> &[u8];
+}
+
+/// [`DEFAULT_HEADROOM`] as a buffer position.
+const HEADROOM: u32 = DEFAULT_HEADROOM as u32;
+
+/// A position or length inside a packet buffer. Buffers stay far below
+/// 4 GiB (a packet is at most a 64 KiB super-frame plus headroom); positions
+/// are kept in 32 bits so that a `Packet` stays 128 bytes, which the
+/// compiler still moves inline.
+#[inline]
+fn pos(n: usize) -> u32 {
+    u32::try_from(n).expect("packet buffers stay below 4 GiB")
+}
+
+/// Shared bytes a packet reads: `len` bytes at `off` in `owner`.
+struct SharedRef {
+    owner: Arc<dyn SharedBytes>,
+    off: u32,
+    len: u32,
+}
+
+/// Where a packet's bytes live.
+enum Storage {
+    /// An owned buffer; the data starts at `start`, after the headroom.
+    Owned { buf: Vec<u8>, start: u32 },
+    /// `len` bytes at `off` in a shared region (no headroom). Boxed so that
+    /// the enum needs no tag of its own (it lives in a niche of the `Vec`):
+    /// an owned packet is then written and moved exactly as a plain buffer.
+    Shared(Box<SharedRef>),
+}
+
 /// A packet: bytes with headroom, plus [`Metadata`]. Two packets are equal
 /// when their data and metadata are (headroom content does not count).
-#[derive(Clone)]
+///
+/// The bytes are usually owned; a packet received from a memory-mapped ring
+/// may borrow them instead ([`Packet::from_shared`]) and copies them the
+/// first time it is edited or cloned.
 pub struct Packet {
-    buf: Vec<u8>,
-    start: usize,
+    storage: Storage,
     /// The packet's metadata.
     pub md: Metadata,
+}
+
+impl Clone for Packet {
+    /// Clones the packet. A packet with shared bytes gets an owned copy, so
+    /// the clone never keeps the shared region busy.
+    fn clone(&self) -> Self {
+        match &self.storage {
+            Storage::Owned { buf, start } => {
+                Packet { storage: Storage::Owned { buf: buf.clone(), start: *start }, md: self.md }
+            }
+            Storage::Shared(_) => {
+                let mut p = Packet::with_headroom(self.data(), DEFAULT_HEADROOM);
+                p.md = self.md;
+                p
+            }
+        }
+    }
 }
 
 impl PartialEq for Packet {
@@ -134,7 +198,8 @@ impl std::fmt::Debug for Packet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Packet")
             .field("len", &self.len())
-            .field("headroom", &self.start)
+            .field("headroom", &self.headroom())
+            .field("shared", &self.is_shared())
             .field("md", &self.md)
             .finish()
     }
@@ -151,7 +216,7 @@ impl Packet {
         let mut buf = Vec::with_capacity(headroom + data.len());
         buf.resize(headroom, 0);
         buf.extend_from_slice(data);
-        Packet { buf, start: headroom, md: Metadata::default() }
+        Packet { storage: Storage::Owned { buf, start: pos(headroom) }, md: Metadata::default() }
     }
 
     /// An empty packet whose buffer can take `capacity` bytes after
@@ -160,25 +225,85 @@ impl Packet {
     pub fn with_capacity(capacity: usize) -> Self {
         let mut buf = Vec::with_capacity(DEFAULT_HEADROOM + capacity);
         buf.resize(DEFAULT_HEADROOM, 0);
-        Packet { buf, start: DEFAULT_HEADROOM, md: Metadata::default() }
+        Packet { storage: Storage::Owned { buf, start: HEADROOM }, md: Metadata::default() }
+    }
+
+    /// A packet whose data is `owner.bytes()[range]`, borrowed rather than
+    /// copied (see [`SharedBytes`]). It has no headroom; the first edit
+    /// copies the data into an owned buffer with [`DEFAULT_HEADROOM`].
+    ///
+    /// # Panics
+    /// If `range` is not inside `owner.bytes()`.
+    pub fn from_shared(owner: Arc<dyn SharedBytes>, range: std::ops::Range<usize>) -> Self {
+        assert!(
+            range.start <= range.end && range.end <= owner.bytes().len(),
+            "shared range {range:?} outside a region of {} bytes",
+            owner.bytes().len()
+        );
+        let (off, len) = (pos(range.start), pos(range.end - range.start));
+        let shared = Box::new(SharedRef { owner, off, len });
+        Packet { storage: Storage::Shared(shared), md: Metadata::default() }
+    }
+
+    /// True when the data is borrowed from a [`SharedBytes`] owner.
+    #[inline]
+    pub fn is_shared(&self) -> bool {
+        matches!(self.storage, Storage::Shared(_))
+    }
+
+    /// Copies shared data into an owned buffer with [`DEFAULT_HEADROOM`]
+    /// (no-op for an owned packet), releasing the shared owner.
+    #[inline]
+    pub fn make_owned(&mut self) {
+        if self.is_shared() {
+            self.copy_out();
+        }
+    }
+
+    #[cold]
+    fn copy_out(&mut self) {
+        if let Storage::Shared(r) = &self.storage {
+            let data = &r.owner.bytes()[r.off as usize..(r.off + r.len) as usize];
+            let mut buf = Vec::with_capacity(DEFAULT_HEADROOM + data.len());
+            buf.resize(DEFAULT_HEADROOM, 0);
+            buf.extend_from_slice(data);
+            self.storage = Storage::Owned { buf, start: HEADROOM };
+        }
+    }
+
+    /// The owned buffer and data start, copying shared data first.
+    #[inline]
+    fn owned(&mut self) -> (&mut Vec<u8>, &mut u32) {
+        self.make_owned();
+        match &mut self.storage {
+            Storage::Owned { buf, start } => (buf, start),
+            Storage::Shared { .. } => unreachable!("made owned just above"),
+        }
     }
 
     /// Packet data.
     #[inline]
     pub fn data(&self) -> &[u8] {
-        &self.buf[self.start..]
+        match &self.storage {
+            Storage::Owned { buf, start } => &buf[*start as usize..],
+            Storage::Shared(r) => &r.owner.bytes()[r.off as usize..(r.off + r.len) as usize],
+        }
     }
 
-    /// Packet data, mutable.
+    /// Packet data, mutable (shared data is copied first).
     #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.buf[self.start..]
+        let (buf, start) = self.owned();
+        &mut buf[*start as usize..]
     }
 
     /// Length of the data in bytes.
     #[inline]
     pub fn len(&self) -> usize {
-        self.buf.len() - self.start
+        match &self.storage {
+            Storage::Owned { buf, start } => buf.len() - *start as usize,
+            Storage::Shared(r) => r.len as usize,
+        }
     }
 
     /// True when the packet holds no data.
@@ -187,10 +312,13 @@ impl Packet {
         self.len() == 0
     }
 
-    /// Bytes of headroom in front of the data.
+    /// Bytes of headroom in front of the data (0 for shared data).
     #[inline]
     pub fn headroom(&self) -> usize {
-        self.start
+        match &self.storage {
+            Storage::Owned { start, .. } => *start as usize,
+            Storage::Shared { .. } => 0,
+        }
     }
 
     /// Makes `n` more bytes at the front of the data and returns them (their
@@ -198,17 +326,21 @@ impl Packet {
     /// reallocates with fresh headroom. Header offsets in the metadata move
     /// with the data.
     pub fn push_front(&mut self, n: usize) -> &mut [u8] {
-        if n > self.start {
-            let extra = n - self.start + DEFAULT_HEADROOM;
-            let mut buf = Vec::with_capacity(extra + self.buf.len());
-            buf.resize(extra, 0);
-            buf.extend_from_slice(&self.buf);
-            self.buf = buf;
-            self.start += extra;
+        let (buf, start) = self.owned();
+        let mut st = *start as usize;
+        if n > st {
+            let extra = n - st + DEFAULT_HEADROOM;
+            let mut b = Vec::with_capacity(extra + buf.len());
+            b.resize(extra, 0);
+            b.extend_from_slice(buf);
+            *buf = b;
+            st += extra;
         }
-        self.start -= n;
+        st -= n;
+        *start = pos(st);
         self.shift_offsets(n as isize);
-        &mut self.buf[self.start..self.start + n]
+        let (buf, _) = self.owned();
+        &mut buf[st..st + n]
     }
 
     /// Removes `n` bytes from the front of the data (at most the whole data);
@@ -216,7 +348,13 @@ impl Packet {
     /// start becomes absent).
     pub fn pull_front(&mut self, n: usize) {
         let n = n.min(self.len());
-        self.start += n;
+        match &mut self.storage {
+            Storage::Owned { start, .. } => *start += pos(n),
+            Storage::Shared(r) => {
+                r.off += pos(n);
+                r.len -= pos(n);
+            }
+        }
         self.shift_offsets(-(n as isize));
     }
 
@@ -229,11 +367,12 @@ impl Packet {
     pub fn insert_at(&mut self, offset: usize, n: usize) -> &mut [u8] {
         assert!(offset <= self.len(), "insert offset {offset} past packet length {}", self.len());
         self.push_front(n);
-        let s = self.start;
-        self.buf.copy_within(s + n..s + n + offset, s);
         // push_front moved every offset by n; those before `offset` did not move.
         self.unshift_offsets_before(offset + n, n);
-        &mut self.buf[s + offset..s + offset + n]
+        let (buf, start) = self.owned();
+        let s = *start as usize;
+        buf.copy_within(s + n..s + n + offset, s);
+        &mut buf[s + offset..s + offset + n]
     }
 
     /// Removes `n` bytes at `offset` from the data start, moving the bytes
@@ -247,9 +386,10 @@ impl Packet {
             "remove of {n} bytes at {offset} past packet length {}",
             self.len()
         );
-        let s = self.start;
-        self.buf.copy_within(s..s + offset, s + n);
-        self.start += n;
+        let (buf, start) = self.owned();
+        let s = *start as usize;
+        buf.copy_within(s..s + offset, s + n);
+        *start += pos(n);
         for o in [&mut self.md.l2_ofs, &mut self.md.l3_ofs, &mut self.md.l4_ofs] {
             if *o != NO_OFFSET && (*o as usize) >= offset + n {
                 *o -= n as u16;
@@ -264,13 +404,16 @@ impl Packet {
 
     /// Appends bytes at the end.
     pub fn extend_from_slice(&mut self, data: &[u8]) {
-        self.buf.extend_from_slice(data);
+        self.owned().0.extend_from_slice(data);
     }
 
     /// Shortens the data to `len` bytes (no-op when already shorter).
     pub fn truncate(&mut self, len: usize) {
         if len < self.len() {
-            self.buf.truncate(self.start + len);
+            match &mut self.storage {
+                Storage::Owned { buf, start } => buf.truncate(*start as usize + len),
+                Storage::Shared(r) => r.len = pos(len),
+            }
         }
     }
 
@@ -370,6 +513,57 @@ mod tests {
         p.pull_front(6);
         assert_eq!(p.data(), &[1, 2, 3]);
         assert_eq!(p.md.l3_ofs, 1);
+    }
+
+    struct Region(Vec<u8>);
+
+    impl SharedBytes for Region {
+        fn bytes(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    #[test]
+    fn shared_data_is_borrowed_until_edited_or_cloned() {
+        let owner: Arc<dyn SharedBytes> = Arc::new(Region(vec![0, 1, 2, 3, 4, 5, 6, 7]));
+        let mut p = Packet::from_shared(owner.clone(), 2..7);
+        assert!(p.is_shared());
+        assert_eq!(p.data(), &[2, 3, 4, 5, 6]);
+        assert_eq!(p.headroom(), 0);
+        assert_eq!(Arc::strong_count(&owner), 2);
+        // Trimming needs no copy.
+        p.pull_front(1);
+        p.truncate(3);
+        assert_eq!(p.data(), &[3, 4, 5]);
+        assert!(p.is_shared());
+        // A clone owns its bytes and does not hold the region.
+        let c = p.clone();
+        assert!(!c.is_shared());
+        assert_eq!(c, p);
+        assert_eq!(Arc::strong_count(&owner), 2);
+        // The first edit copies, with headroom, and lets the region go.
+        p.push_front(2).copy_from_slice(&[9, 9]);
+        assert!(!p.is_shared());
+        assert_eq!(p.data(), &[9, 9, 3, 4, 5]);
+        assert!(p.headroom() >= DEFAULT_HEADROOM - 2);
+        assert_eq!(Arc::strong_count(&owner), 1);
+        assert_eq!(owner.bytes(), &[0, 1, 2, 3, 4, 5, 6, 7]);
+        // Dropping a shared packet releases the region too.
+        let q = Packet::from_shared(owner.clone(), 0..8);
+        assert_eq!(Arc::strong_count(&owner), 2);
+        drop(q);
+        assert_eq!(Arc::strong_count(&owner), 1);
+        let mut r = Packet::from_shared(owner.clone(), 0..2);
+        r.data_mut()[0] = 7;
+        assert_eq!(r.data(), &[7, 1]);
+        assert_eq!(owner.bytes()[0], 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "outside a region")]
+    fn shared_range_is_checked() {
+        let owner: Arc<dyn SharedBytes> = Arc::new(Region(vec![0; 4]));
+        let _ = Packet::from_shared(owner, 2..5);
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub mod gso;
 pub mod types;
 pub mod wire;
 
-pub use buffer::{Batch, GsoType, Metadata, Packet, TunnelMetadata, BATCH_SIZE, DEFAULT_HEADROOM};
+pub use buffer::{
+    Batch, GsoType, Metadata, Packet, SharedBytes, TunnelMetadata, BATCH_SIZE, DEFAULT_HEADROOM,
+};
 pub use flow::{FlowKey, Mask, Match};
 pub use types::{EthAddr, OdpPort};

@@ -48,6 +48,16 @@ struct Row {
     ping_ms: f64,
     /// Measurements that failed (their figures are NaN), with why.
     errors: Vec<String>,
+    /// For rvs: per measurement, what its poll thread did and the CPU time
+    /// the switch used (a cost figure less noisy than the throughput).
+    probes: Vec<(String, Value)>,
+}
+
+/// Reads a switch's own counters around each measurement: `start` before
+/// it, `finish` after it (returning what to print).
+trait Probe {
+    fn start(&self);
+    fn finish(&self, secs: f64) -> Value;
 }
 
 fn have(cmd: &str) -> bool {
@@ -150,7 +160,15 @@ fn set_tx_offload(ns: &str, dev: &str, on: bool) {
     try_run(&["ip", "netns", "exec", ns, "ethtool", "-K", dev, "tx", v]);
 }
 
-fn measure(name: &str, t: &Topo, a: &str, b: &str, devs: (&str, &str), secs: u32) -> Result<Row> {
+fn measure(
+    name: &str,
+    t: &Topo,
+    a: &str,
+    b: &str,
+    devs: (&str, &str),
+    secs: u32,
+    probe: Option<&dyn Probe>,
+) -> Result<Row> {
     let _ = t;
     // Wait for the path (learning switches, ARP).
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -168,11 +186,23 @@ fn measure(name: &str, t: &Topo, a: &str, b: &str, devs: (&str, &str), secs: u32
             (f64::NAN, f64::NAN)
         })
     };
-    let (tcp_gbps, ping_ms) = or_nan(tcp(a, b, secs, true), "tcp");
-    let (udp64_kpps, udp64_loss_pct) = or_nan(udp64(a, b, secs), "udp64");
+    let mut probes = Vec::new();
+    let mut probed = |what: &str, f: &mut dyn FnMut() -> Result<(f64, f64)>| {
+        probe.inspect(|p| p.start());
+        let t0 = Instant::now();
+        let r = f();
+        if let Some(p) = probe {
+            probes.push((what.to_string(), p.finish(t0.elapsed().as_secs_f64())));
+        }
+        r
+    };
+    let r = probed("tcp", &mut || tcp(a, b, secs, true));
+    let (tcp_gbps, ping_ms) = or_nan(r, "tcp");
+    let r = probed("udp64", &mut || udp64(a, b, secs));
+    let (udp64_kpps, udp64_loss_pct) = or_nan(r, "udp64");
     set_tx_offload(a, devs.0, false);
     set_tx_offload(b, devs.1, false);
-    let off = tcp(a, b, secs, false);
+    let off = probed("tcp_off", &mut || tcp(a, b, secs, false));
     set_tx_offload(a, devs.0, true);
     set_tx_offload(b, devs.1, true);
     let (tcp_nooffload_gbps, _) = or_nan(off, "tcp with offloads off");
@@ -184,7 +214,55 @@ fn measure(name: &str, t: &Topo, a: &str, b: &str, devs: (&str, &str), secs: u32
         udp64_loss_pct,
         ping_ms,
         errors,
+        probes,
     })
+}
+
+/// CPU time (user + system) of this process so far, seconds.
+fn process_cpu_secs() -> f64 {
+    // /proc/self/stat: fields 14 and 15 (utime, stime) in clock ticks,
+    // counted after the parenthesised command name.
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = rest.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+    // After ")": state (not a number, skipped), then ppid (field 4) on, so
+    // utime and stime (fields 14, 15) are the 11th and 12th numbers.
+    match (f.get(10), f.get(11)) {
+        (Some(u), Some(s)) => (u + s) as f64 / 100.0,
+        _ => f64::NAN,
+    }
+}
+
+/// rvs's probe: its poll threads' counters and the CPU time of this process
+/// (in which rvs's threads run) during a measurement.
+struct RvsProbe {
+    dp: Arc<rvs_datapath::DpNetdev>,
+    cpu0: std::sync::Mutex<f64>,
+}
+
+impl Probe for RvsProbe {
+    fn start(&self) {
+        self.dp.pmd_stats_clear();
+        *self.cpu0.lock().unwrap() = process_cpu_secs();
+    }
+
+    fn finish(&self, secs: f64) -> Value {
+        let cpu = process_cpu_secs() - *self.cpu0.lock().unwrap();
+        let st = self.dp.pmd_stats();
+        let sum = |f: fn(&rvs_datapath::dpif_netdev::PmdStats) -> u64| -> f64 {
+            st.iter().map(f).sum::<u64>() as f64
+        };
+        let pkts = sum(|s| s.packets);
+        let per = |a: f64, b: f64| if b > 0.0 { (a / b * 100.0).round() / 100.0 } else { 0.0 };
+        json!({
+            "cpu_share": (cpu / secs * 100.0).round() / 100.0,
+            "cpu_us_per_packet": per(cpu * 1e6, pkts),
+            "packets": pkts,
+            "packets_per_busy_iteration": per(pkts, sum(|s| s.busy_iterations)),
+            "packets_per_output_batch": per(sum(|s| s.output_packets), sum(|s| s.output_batches)),
+            "sleeps_per_s": (sum(|s| s.sleeps) / secs).round(),
+        })
+    }
 }
 
 /// Cross-connects two ports: each miss goes out of the other port, and the
@@ -218,14 +296,15 @@ fn bench_rvs(secs: u32, v2_ring: bool, busy_poll_us: u64) -> Result<Row> {
     let pb = dp.port_add(reg.netdevs().open("system", &ob, &opts)?, None)?;
     dp.register_upcall_handler(Some(Arc::new(Patch(pa, pb))));
     let name = if v2_ring { "rvs-v2" } else { "rvs" };
-    measure(name, &t, &a, &b, (&format!("{oa}i"), &format!("{ob}i")), secs)
+    let probe = RvsProbe { dp: dp.clone(), cpu0: std::sync::Mutex::new(0.0) };
+    measure(name, &t, &a, &b, (&format!("{oa}i"), &format!("{ob}i")), secs, Some(&probe))
 }
 
 fn bench_bridge(secs: u32) -> Result<Row> {
     let mut t = Topo::new();
     let (a, b, oa, ob) = t.two_hosts(&[&format!("{A_ADDR}/24")], &[&format!("{B_ADDR}/24")]);
     t.bridge(&format!("rbbr{}", tag()), &[&oa, &ob]);
-    measure("linux-bridge", &t, &a, &b, (&format!("{oa}i"), &format!("{ob}i")), secs)
+    measure("linux-bridge", &t, &a, &b, (&format!("{oa}i"), &format!("{ob}i")), secs, None)
 }
 
 fn bench_veth(secs: u32) -> Result<Row> {
@@ -233,7 +312,7 @@ fn bench_veth(secs: u32) -> Result<Row> {
     let (a, b) = (t.netns("ba"), t.netns("bb"));
     let name = format!("rbv{}", tag());
     t.direct_veth(&a, &b, &name, &format!("{A_ADDR}/24"), &format!("{B_ADDR}/24"));
-    measure("veth", &t, &a, &b, (&name, &format!("{name}p")), secs)
+    measure("veth", &t, &a, &b, (&name, &format!("{name}p")), secs, None)
 }
 
 /// A private OVS (ovsdb-server + ovs-vswitchd) in a temporary directory,
@@ -323,7 +402,7 @@ fn bench_ovs(tso: bool, secs: u32) -> Result<Row> {
     let (a, b, oa, ob) = t.two_hosts(&[&format!("{A_ADDR}/24")], &[&format!("{B_ADDR}/24")]);
     let _ovs = Ovs::start(tso, &[&oa, &ob])?;
     let name = if tso { "ovs-tso" } else { "ovs" };
-    measure(name, &t, &a, &b, (&format!("{oa}i"), &format!("{ob}i")), secs)
+    measure(name, &t, &a, &b, (&format!("{oa}i"), &format!("{ob}i")), secs, None)
 }
 
 fn row_json(r: &Row) -> Value {
@@ -334,10 +413,14 @@ fn row_json(r: &Row) -> Value {
             Value::Null
         }
     };
-    json!({"bench": "netns", "switch": r.name, "tcp_gbps": num(r.tcp_gbps),
+    let mut v = json!({"bench": "netns", "switch": r.name, "tcp_gbps": num(r.tcp_gbps),
            "tcp_nooffload_gbps": num(r.tcp_nooffload_gbps), "udp64_kpps": num(r.udp64_kpps),
            "udp64_loss_pct": num(r.udp64_loss_pct), "ping_under_load_ms": num(r.ping_ms),
-           "errors": r.errors})
+           "errors": r.errors});
+    if !r.probes.is_empty() {
+        v["switch_counters"] = r.probes.iter().cloned().collect::<serde_json::Map<_, _>>().into();
+    }
+    v
 }
 
 /// The table, with each figure's ratio to OVS (with TSO for TCP with

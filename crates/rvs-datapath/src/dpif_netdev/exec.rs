@@ -12,6 +12,8 @@ use std::sync::atomic::Ordering;
 #[derive(Default)]
 pub(crate) struct Executor {
     out: Vec<(OdpPort, Vec<Packet>)>,
+    /// Something was queued since the last flush.
+    queued: bool,
 }
 
 impl Executor {
@@ -32,6 +34,7 @@ impl Executor {
     /// empty queue swaps buffers with `pkts` instead of copying.
     #[inline]
     fn queue(&mut self, port: OdpPort, pkts: &mut Vec<Packet>) {
+        self.queued = true;
         let q = match self.out.iter_mut().position(|(p, _)| *p == port) {
             Some(i) => &mut self.out[i].1,
             None => {
@@ -46,6 +49,12 @@ impl Executor {
         }
     }
 
+    /// True when packets wait to be flushed.
+    #[inline]
+    pub fn has_output(&self) -> bool {
+        self.queued
+    }
+
     /// Sends everything queued; a port that no longer exists drops its
     /// packets under [`DropReason::InvalidPort`].
     pub fn flush(
@@ -55,6 +64,7 @@ impl Executor {
         shared: &Shared,
         stats: &PmdCounters,
     ) {
+        self.queued = false;
         for (port, q) in self.out.iter_mut() {
             if q.is_empty() {
                 continue;

@@ -32,6 +32,12 @@ pub(crate) const MAX_RECIRC_DEPTH: u32 = 6;
 /// How often a thread re-ranks its subtables and sweeps its cache.
 const RANK_INTERVAL_NS: u64 = 1_000_000_000;
 
+/// An idle poll reads the datapath clock once in this many iterations.
+const IDLE_CLOCK_EVERY: u32 = 64;
+
+/// The busy-poll loop looks at the time once in this many empty polls.
+const IDLE_CLOCK_CHECK: u32 = 8;
+
 /// A receive queue handed to a thread.
 pub(crate) struct RxqSlot {
     pub port: OdpPort,
@@ -128,6 +134,8 @@ pub(crate) struct PollThread {
     scratch_pkts: Vec<Packet>,
     pub(crate) now_ns: u64,
     last_rank_ns: u64,
+    /// Iterations counted to read the clock now and then when idle.
+    idle_polls: u32,
     epoll: Option<Epoll>,
     exit: bool,
 }
@@ -172,6 +180,7 @@ impl PollThread {
             scratch_pkts: Vec::with_capacity(BATCH_SIZE),
             now_ns: 0,
             last_rank_ns: 0,
+            idle_polls: 0,
             epoll,
             exit: false,
         })
@@ -268,13 +277,24 @@ impl PollThread {
         if !self.handle_msgs() {
             return 0;
         }
-        self.now_ns = self.shared.clock.now().as_nanos() as u64;
+        // The clock is read when there are packets to time-stamp, and now
+        // and then when idle (for ranking and sweeping): an idle iteration
+        // is mostly this check, and a clock read would double its cost.
+        self.idle_polls = self.idle_polls.wrapping_add(1);
+        let mut clock_read = self.idle_polls.is_multiple_of(IDLE_CLOCK_EVERY);
+        if clock_read {
+            self.now_ns = self.shared.clock.now().as_nanos() as u64;
+        }
         let mut total = 0;
         for i in 0..self.rxqs.len() {
             let port = self.rxqs[i].port;
             match self.rxqs[i].rxq.recv(&mut self.rx_batch) {
                 Ok(0) => {}
                 Ok(n) => {
+                    if !clock_read {
+                        clock_read = true;
+                        self.now_ns = self.shared.clock.now().as_nanos() as u64;
+                    }
                     total += n;
                     let mut pkts = std::mem::take(&mut self.rx_batch.pkts);
                     self.process(port, &mut pkts, 0);
@@ -290,7 +310,7 @@ impl PollThread {
             self.stats.packets.fetch_add(total as u64, Ordering::Relaxed);
             self.stats.busy_iterations.fetch_add(1, Ordering::Relaxed);
         }
-        if self.now_ns.saturating_sub(self.last_rank_ns) >= RANK_INTERVAL_NS {
+        if clock_read && self.now_ns.saturating_sub(self.last_rank_ns) >= RANK_INTERVAL_NS {
             self.last_rank_ns = self.now_ns;
             for c in self.cls.values_mut() {
                 c.rank();
@@ -302,6 +322,9 @@ impl PollThread {
 
     /// Sends every queued output.
     pub fn flush(&mut self) {
+        if !self.exec.has_output() {
+            return;
+        }
         let ports = self.shared.ports.load();
         self.exec.flush(&ports, self.id, &self.shared, &self.stats);
     }
@@ -312,9 +335,18 @@ impl PollThread {
     pub fn run(mut self) {
         let busy_window = Duration::from_micros(self.shared.busy_poll_us.load(Ordering::Relaxed));
         let mut idle_since: Option<Instant> = None;
+        let mut spins = 0u32;
         while !self.exit {
             if self.poll_once() > 0 {
                 idle_since = None;
+                spins = 0;
+                continue;
+            }
+            // Look at the time only every few empty polls: the clock read
+            // costs as much as the poll itself.
+            spins = spins.wrapping_add(1);
+            if spins % IDLE_CLOCK_CHECK != 1 {
+                std::hint::spin_loop();
                 continue;
             }
             let now = Instant::now();

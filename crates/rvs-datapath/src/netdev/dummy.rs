@@ -291,6 +291,9 @@ impl Netdev for DummyNetdev {
             }
         }
         if self.capture.load(Ordering::Relaxed) {
+            // Captured packets outlive the poll iteration: they must not
+            // keep a receive ring's memory from its kernel.
+            pkts.iter_mut().for_each(Packet::make_owned);
             let mut sent = self.sent.lock().unwrap();
             if sent.pkts.is_empty() {
                 std::mem::swap(&mut sent.pkts, pkts);

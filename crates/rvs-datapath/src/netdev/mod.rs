@@ -160,6 +160,11 @@ pub trait Netdev: Send + Sync + 'static {
     /// empty: the callee takes every packet, whatever the result. Packets it
     /// cannot send are counted in its `tx_dropped`/`tx_errors`. Must not
     /// block for long (a full ring drops rather than waits).
+    ///
+    /// A packet may borrow its bytes from another device's receive ring
+    /// ([`Packet::is_shared`]); the ring gets that memory back only when the
+    /// packet is dropped, so a provider that keeps packets after `send`
+    /// returns calls [`Packet::make_owned`] on them first.
     fn send(&self, qid: usize, pkts: &mut Vec<Packet>) -> Result<(), NetdevError>;
 
     /// Transmit offloads the device accepts (default: none).

@@ -2,7 +2,11 @@
 //! opened by name through AF_PACKET.
 //!
 //! Receive uses a TPACKET_V3 memory-mapped ring in promiscuous mode; transmit
-//! uses `sendmmsg` on a second socket that receives nothing. Both carry the
+//! uses `sendmmsg` on a second socket that receives nothing. Received
+//! packets borrow their bytes from the ring rather than copy them
+//! (`Packet::from_shared`): a packet forwarded unchanged goes from the ring
+//! straight to `sendmmsg`, and the ring slot goes back to the kernel once the
+//! packet is sent or dropped. A packet that is edited is copied first. Both carry the
 //! virtio-net header (`PACKET_VNET_HDR`), so checksum-partial packets and GSO
 //! super-frames from the kernel (veth's default offloads) cross the switch
 //! whole and the kernel finishes them on the way out. A VLAN tag the kernel
@@ -20,7 +24,7 @@
 //! added; rvs does not create or delete it, but brings it up.
 
 use super::linux;
-use super::vnet::{self, VNET_HDR_LEN};
+use super::vnet;
 use super::{Netdev, NetdevError, NetdevRxq, NetdevStats, TxOffloads};
 use crate::sys::packet::{Frame, RingVersion, RxRing, TxSocket};
 use rvs_packet::{Batch, EthAddr, Packet, BATCH_SIZE};
@@ -92,11 +96,7 @@ impl Netdev for SystemNetdev {
     }
 
     fn send(&self, _qid: usize, pkts: &mut Vec<Packet>) -> Result<(), NetdevError> {
-        let hdrs: Vec<[u8; VNET_HDR_LEN]> = pkts.iter().map(|p| vnet::encode(&p.md)).collect();
-        let list: Vec<(&[u8; VNET_HDR_LEN], &[u8])> =
-            hdrs.iter().zip(pkts.iter()).map(|(h, p)| (h, p.data())).collect();
-        let r = self.tx.send_batch(&list);
-        drop(list);
+        let r = self.tx.send_batch(pkts, |p| vnet::encode(&p.md));
         pkts.clear();
         if r.refused > 0 {
             let c = if r
@@ -193,28 +193,26 @@ impl Netdev for SystemNetdev {
     }
 }
 
-/// Copies a ring frame into a packet: the stripped VLAN tag put back, the
-/// virtio-net header applied to the metadata. `None` (counted) for a frame
-/// that cannot be forwarded.
+/// Makes a packet of a ring frame: the frame's bytes borrowed from the ring
+/// (no copy) or, when the kernel stripped a VLAN tag, copied with the tag put
+/// back; the virtio-net header applied to the metadata. `None` (counted) for
+/// a frame that cannot be forwarded.
 fn frame_to_packet(f: &Frame<'_>, name: &str, counters: &Counters) -> Option<Packet> {
     if f.data.len() < f.len {
         // Did not fit the ring block: cannot be forwarded whole.
         counters.rx_errors.fetch_add(1, Ordering::Relaxed);
         return None;
     }
-    let mut p = Packet::with_capacity(f.data.len() + 4);
-    let tagged = match f.vlan {
+    let (mut p, tagged) = match f.vlan {
         Some((tpid, tci)) if f.data.len() >= 12 => {
+            let mut p = Packet::with_capacity(f.data.len() + 4);
             p.extend_from_slice(&f.data[..12]);
             p.extend_from_slice(&tpid.to_be_bytes());
             p.extend_from_slice(&tci.to_be_bytes());
             p.extend_from_slice(&f.data[12..]);
-            true
+            (p, true)
         }
-        _ => {
-            p.extend_from_slice(f.data);
-            false
-        }
+        _ => (f.share(), false),
     };
     if let Err(e) = vnet::decode(f.vnet, &mut p.md) {
         tracing::debug!("{name}: dropping a received packet: {e}");

@@ -8,11 +8,21 @@
 //! and hands it back (`TP_STATUS_KERNEL`). Each frame is a `tpacket3_hdr`,
 //! then (at `tp_mac - 10`) the virtio-net header, then the packet from its
 //! Ethernet header. A VLAN tag the kernel stripped (hardware offload) is
-//! reported in the frame header rather than the data.
+//! reported in the frame header rather than the data. (A TPACKET_V2 ring is
+//! the same with one fixed-size frame per slot, handed over one at a time.)
+//!
+//! Packets may borrow their bytes from the ring ([`Frame::share`]): a slot
+//! then goes back to the kernel only when the last packet that borrows from
+//! it is dropped, which the ring notices at its next `recv` (reference
+//! counts, one `Arc` per slot made when the ring is). Slots go back in ring
+//! order, so a packet kept too long stops the ring at its slot (the kernel
+//! drops what does not fit) but never lets the kernel write under it.
 
+use rvs_packet::{Packet, SharedBytes};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 /// Block size of the receive ring: room for several 64 KiB super-frames, so
 /// a block fills (and is handed over) quickly under load.
@@ -89,6 +99,22 @@ pub struct Frame<'a> {
     pub len: usize,
     /// A VLAN tag the kernel stripped: `(tpid, tci)`.
     pub vlan: Option<(u16, u16)>,
+    /// The ring slot (V2 frame, V3 block) holding the frame, and where
+    /// `data` starts in it.
+    slot: &'a Arc<RingSlot>,
+    data_off: usize,
+}
+
+impl Frame<'_> {
+    /// A packet whose data is this frame's `data`, borrowed from the ring
+    /// instead of copied. The ring keeps the frame's slot from the kernel
+    /// until the packet (and every packet of the same slot) is dropped, so
+    /// such packets must not be kept past the poll iteration that received
+    /// them (a netdev that stores sent packets calls `Packet::make_owned`).
+    pub fn share(&self) -> Packet {
+        let owner: Arc<dyn SharedBytes> = self.slot.clone();
+        Packet::from_shared(owner, self.data_off..self.data_off + self.data.len())
+    }
 }
 
 /// Which TPACKET ring layout to use.
@@ -106,22 +132,74 @@ pub const V2_FRAME_SIZE: usize = 68 * 1024;
 /// Frames in a TPACKET_V2 ring.
 pub const V2_FRAME_NR: usize = 256;
 
+/// The ring's memory mapping, unmapped when the ring and every packet that
+/// borrows from it are gone.
+#[derive(Debug)]
+struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory shared with the kernel; the pointer is
+// never freed before Drop, and which parts may be read or written is governed
+// by the ring's ownership protocol (status words), not by the thread.
+unsafe impl Send for Mapping {}
+// SAFETY: as above; `&Mapping` only gives out the pointer.
+unsafe impl Sync for Mapping {}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `RxRing::open`; this
+        // runs when the last `Arc` of it goes, so no slot or frame refers to
+        // it any more.
+        unsafe {
+            libc::munmap(self.ptr.cast(), self.len);
+        }
+    }
+}
+
+/// One slot of the ring (a V2 frame or a V3 block): the unit the kernel
+/// and user space hand to each other. Packets that borrow from the slot
+/// hold an `Arc` of it; the ring hands the slot back to the kernel only
+/// when its own `Arc` is the last one.
+#[derive(Debug)]
+struct RingSlot {
+    map: Arc<Mapping>,
+    off: usize,
+    len: usize,
+}
+
+impl SharedBytes for RingSlot {
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: [off, off + len) lies inside the mapping (checked when the
+        // ring made its slots), which `self.map` keeps alive. Packets only
+        // borrow a slot while user space owns it (TP_STATUS_USER), and the
+        // ring gives it back to the kernel only once no packet holds it, so
+        // the kernel does not write these bytes while this borrow lives.
+        unsafe { std::slice::from_raw_parts(self.map.ptr.add(self.off), self.len) }
+    }
+}
+
 /// An AF_PACKET receive socket with a TPACKET_V2 or V3 ring.
+///
+/// Frames are read in ring order. A slot (V2 frame, V3 block) that has been
+/// read stays with user space until no packet borrows from it any more
+/// ([`Frame::share`]); slots go back to the kernel in ring order at the start
+/// of each [`RxRing::recv`].
 #[derive(Debug)]
 pub struct RxRing {
     fd: OwnedFd,
-    ring: *mut u8,
-    ring_len: usize,
+    map: Arc<Mapping>,
+    slots: Vec<Arc<RingSlot>>,
     version: RingVersion,
-    /// V3: block being read, and where in it. V2: frame index in `block`.
+    /// Slot being read (V3: block; V2: frame), and where in it (V3).
     block: usize,
     pkt_in_block: u32,
     next_offset: usize,
+    /// Oldest slot read but not yet handed back, and how many there are.
+    release: usize,
+    pending: usize,
 }
-
-// SAFETY: the ring mapping is owned by this value alone (nothing else holds
-// its pointer), so moving it to another thread is sound.
-unsafe impl Send for RxRing {}
 
 impl RxRing {
     /// Opens a promiscuous receive ring on interface `ifindex`, ignoring
@@ -138,7 +216,7 @@ impl RxRing {
         // Our own transmissions on this interface are not received back.
         let ign = libc::PACKET_IGNORE_OUTGOING;
         setsockopt(raw, libc::SOL_PACKET, ign, &1i32, "PACKET_IGNORE_OUTGOING")?;
-        let ring_len = match version {
+        let (slot_size, slot_nr) = match version {
             RingVersion::V3 => {
                 let req = libc::tpacket_req3 {
                     tp_block_size: BLOCK_SIZE as u32,
@@ -150,7 +228,7 @@ impl RxRing {
                     tp_feature_req_word: 0,
                 };
                 setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &req, "PACKET_RX_RING")?;
-                BLOCK_SIZE * BLOCK_NR
+                (BLOCK_SIZE, BLOCK_NR)
             }
             RingVersion::V2 => {
                 let req = libc::tpacket_req {
@@ -160,11 +238,13 @@ impl RxRing {
                     tp_frame_nr: V2_FRAME_NR as u32,
                 };
                 setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &req, "PACKET_RX_RING")?;
-                V2_FRAME_SIZE * V2_FRAME_NR
+                (V2_FRAME_SIZE, V2_FRAME_NR)
             }
         };
+        let ring_len = slot_size * slot_nr;
         // SAFETY: maps the ring the kernel just allocated for this socket;
-        // the length is the one we asked for. The mapping is released in Drop.
+        // the length is the one we asked for. The mapping is released when
+        // the `Mapping` that owns it drops.
         let ring = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -195,14 +275,20 @@ impl RxRing {
         } else {
             ring
         };
+        let map = Arc::new(Mapping { ptr: ring.cast(), len: ring_len });
+        let slots = (0..slot_nr)
+            .map(|i| Arc::new(RingSlot { map: map.clone(), off: i * slot_size, len: slot_size }))
+            .collect();
         let me = RxRing {
             fd,
-            ring: ring.cast(),
-            ring_len,
+            map,
+            slots,
             version,
             block: 0,
             pkt_in_block: 0,
             next_offset: 0,
+            release: 0,
+            pending: 0,
         };
         bind(raw, ifindex, ETH_P_ALL)?;
         let mreq = libc::packet_mreq {
@@ -221,23 +307,61 @@ impl RxRing {
         Ok(me)
     }
 
-    fn block_ptr(&self, i: usize) -> *mut libc::tpacket_block_desc {
-        // SAFETY: i < BLOCK_NR, so the offset stays inside the mapping.
-        unsafe { self.ring.add(i * BLOCK_SIZE).cast() }
+    fn slot_ptr(&self, i: usize) -> *mut u8 {
+        // SAFETY: i < the number of slots, so the offset stays inside the
+        // mapping.
+        unsafe { self.map.ptr.add(self.slots[i].off) }
     }
 
-    fn block_status(&self, i: usize) -> &AtomicU32 {
-        let b = self.block_ptr(i);
-        // SAFETY: the block header lies inside the mapping, is 4-byte
-        // aligned (blocks are page aligned) and the kernel writes it
-        // concurrently, so it is read as an atomic. `hdr.bh1.block_status`
-        // is the first field of the header union.
-        unsafe { &*std::ptr::addr_of!((*b).hdr.bh1.block_status).cast::<AtomicU32>() }
+    /// The status word of slot `i`: V3's `block_status`, V2's `tp_status`.
+    fn status(&self, i: usize) -> &AtomicU32 {
+        let p = self.slot_ptr(i);
+        // SAFETY: both headers start with their status word, which lies
+        // inside the mapping, is 4-byte aligned (slots are page aligned) and
+        // is written by the kernel concurrently, so it is read as an atomic.
+        // For V3, `hdr.bh1.block_status` sits after the 4-byte version and
+        // offset_to_priv fields; `addr_of!` computes that without a
+        // reference to the non-atomic header.
+        unsafe {
+            match self.version {
+                RingVersion::V3 => {
+                    let b = p.cast::<libc::tpacket_block_desc>();
+                    &*std::ptr::addr_of!((*b).hdr.bh1.block_status).cast::<AtomicU32>()
+                }
+                RingVersion::V2 => &*p.cast::<AtomicU32>(),
+            }
+        }
+    }
+
+    /// Marks the slot just read as pending and moves to the next one.
+    fn finish_slot(&mut self) {
+        self.pending += 1;
+        self.block = (self.block + 1) % self.slots.len();
+        self.pkt_in_block = 0;
+    }
+
+    /// Hands back to the kernel, oldest first, every read slot that no
+    /// packet borrows from any more.
+    fn release_slots(&mut self) {
+        while self.pending > 0 {
+            let i = self.release;
+            // `get_mut` succeeds only for the sole owner, and synchronises
+            // with the drops of the other `Arc`s (acquire), so every read of
+            // the slot's bytes happened before the kernel may reuse it.
+            if Arc::get_mut(&mut self.slots[i]).is_none() {
+                break;
+            }
+            self.status(i).store(libc::TP_STATUS_KERNEL, Ordering::Release);
+            self.release = (i + 1) % self.slots.len();
+            self.pending -= 1;
+        }
     }
 
     /// Calls `f` for up to `max` frames that are ready, returning how many.
-    /// A block (V3) or frame (V2) is handed back to the kernel once read.
+    /// A slot is handed back to the kernel once read and no packet borrows
+    /// from it any more (checked at the start of the next call).
     pub fn recv(&mut self, max: usize, f: impl FnMut(Frame<'_>)) -> usize {
+        self.release_slots();
         match self.version {
             RingVersion::V2 => self.recv_v2(max, f),
             RingVersion::V3 => self.recv_v3(max, f),
@@ -246,15 +370,13 @@ impl RxRing {
 
     fn recv_v2(&mut self, max: usize, mut f: impl FnMut(Frame<'_>)) -> usize {
         let mut n = 0;
-        while n < max {
-            // SAFETY: block < V2_FRAME_NR, so the frame lies in the mapping.
-            let frame = unsafe { self.ring.add(self.block * V2_FRAME_SIZE) };
-            // SAFETY: the frame header's first field is the 4-byte aligned
-            // status word the kernel writes concurrently: read it atomically.
-            let status = unsafe { &*frame.cast::<AtomicU32>() };
-            if status.load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
+        // A slot is only read once every slot before it is back with the
+        // kernel or pending; never read past the pending ones.
+        while n < max && self.pending < self.slots.len() {
+            if self.status(self.block).load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
                 break;
             }
+            let frame = self.slot_ptr(self.block);
             // SAFETY: the frame is ours (TP_STATUS_USER) until handed back,
             // and the kernel wrote a tpacket2_hdr at its start.
             let hdr = unsafe { &*frame.cast::<libc::tpacket2_hdr>() };
@@ -278,22 +400,22 @@ impl RxRing {
                     };
                     (tpid, hdr.tp_vlan_tci)
                 });
-                f(Frame { vnet, data, len: hdr.tp_len as usize, vlan });
+                let slot = &self.slots[self.block];
+                f(Frame { vnet, data, len: hdr.tp_len as usize, vlan, slot, data_off: mac });
                 n += 1;
             }
-            status.store(libc::TP_STATUS_KERNEL, Ordering::Release);
-            self.block = (self.block + 1) % V2_FRAME_NR;
+            self.finish_slot();
         }
         n
     }
 
     fn recv_v3(&mut self, max: usize, mut f: impl FnMut(Frame<'_>)) -> usize {
         let mut n = 0;
-        while n < max {
-            if self.block_status(self.block).load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
+        while n < max && self.pending < self.slots.len() {
+            if self.status(self.block).load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
                 break;
             }
-            let b = self.block_ptr(self.block);
+            let b = self.slot_ptr(self.block).cast::<libc::tpacket_block_desc>();
             // SAFETY: the block is ours (TP_STATUS_USER) until we hand it
             // back; its header is initialised by the kernel.
             let (num, first) = unsafe {
@@ -336,16 +458,16 @@ impl RxRing {
                         };
                         (tpid, hdr.hv1.tp_vlan_tci as u16)
                     });
-                    f(Frame { vnet, data, len: hdr.tp_len as usize, vlan });
+                    let slot = &self.slots[self.block];
+                    let data_off = off + mac;
+                    f(Frame { vnet, data, len: hdr.tp_len as usize, vlan, slot, data_off });
                     n += 1;
                 }
                 self.pkt_in_block += 1;
                 self.next_offset = off + hdr.tp_next_offset as usize;
             }
             if self.pkt_in_block >= num {
-                self.block_status(self.block).store(libc::TP_STATUS_KERNEL, Ordering::Release);
-                self.block = (self.block + 1) % BLOCK_NR;
-                self.pkt_in_block = 0;
+                self.finish_slot();
             }
         }
         n
@@ -355,16 +477,6 @@ impl RxRing {
 impl AsRawFd for RxRing {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
-    }
-}
-
-impl Drop for RxRing {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping made in `open`, which nothing
-        // else references (frames borrowed from it do not outlive `recv`).
-        unsafe {
-            libc::munmap(self.ring.cast(), self.ring_len);
-        }
     }
 }
 
@@ -387,64 +499,81 @@ impl TxSocket {
         Ok(TxSocket { fd })
     }
 
-    /// Sends packets, each as a virtio-net header then the data, with
-    /// `sendmmsg`. A packet the kernel refuses (too big, a bad header) is
+    /// Sends packets, each as a virtio-net header (from `vnet_hdr`) then its
+    /// data, with `sendmmsg`, up to [`TX_CHUNK`] packets a call and no heap
+    /// allocation. A packet the kernel refuses (too big, a bad header) is
     /// skipped and counted; a full queue stops the batch (the rest count as
     /// refused too). Never blocks.
-    pub fn send_batch(&self, pkts: &[(&[u8; VNET_HDR_LEN], &[u8])]) -> SendResult {
-        let mut iovs: Vec<[libc::iovec; 2]> = pkts
-            .iter()
-            .map(|(h, d)| {
-                [
+    pub fn send_batch(
+        &self,
+        pkts: &[Packet],
+        vnet_hdr: impl Fn(&Packet) -> [u8; VNET_HDR_LEN],
+    ) -> SendResult {
+        let mut r = SendResult::default();
+        let mut chunks = pkts.chunks(TX_CHUNK);
+        while let Some(chunk) = chunks.next() {
+            let n = chunk.len();
+            let mut hdrs = [[0u8; VNET_HDR_LEN]; TX_CHUNK];
+            for (h, p) in hdrs.iter_mut().zip(chunk) {
+                *h = vnet_hdr(p);
+            }
+            let empty = libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 };
+            let mut iovs = [[empty; 2]; TX_CHUNK];
+            for ((iov, h), p) in iovs.iter_mut().zip(&hdrs).zip(chunk) {
+                let d = p.data();
+                *iov = [
                     libc::iovec { iov_base: h.as_ptr() as *mut _, iov_len: VNET_HDR_LEN },
                     libc::iovec { iov_base: d.as_ptr() as *mut _, iov_len: d.len() },
-                ]
-            })
-            .collect();
-        // SAFETY: mmsghdr is plain old data; all-zero is a valid value.
-        let mut msgs: Vec<libc::mmsghdr> =
-            (0..pkts.len()).map(|_| unsafe { std::mem::zeroed() }).collect();
-        for (m, iov) in msgs.iter_mut().zip(iovs.iter_mut()) {
-            m.msg_hdr.msg_iov = iov.as_mut_ptr();
-            m.msg_hdr.msg_iovlen = 2;
-        }
-        let mut r = SendResult::default();
-        let mut at = 0;
-        while at < msgs.len() {
-            // SAFETY: every mmsghdr from `at` on points at two iovecs that
-            // point at live buffers borrowed for this call.
-            let rc = unsafe {
-                libc::sendmmsg(
-                    self.fd.as_raw_fd(),
-                    msgs[at..].as_mut_ptr(),
-                    (msgs.len() - at) as u32,
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if rc > 0 {
-                r.sent += rc as usize;
-                at += rc as usize;
-                continue;
+                ];
             }
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EAGAIN) | Some(libc::ENOBUFS) => {
-                    r.refused += msgs.len() - at;
-                    r.error = Some(e);
-                    break;
+            // SAFETY: mmsghdr is plain old data; all-zero is a valid value.
+            let mut msgs: [libc::mmsghdr; TX_CHUNK] = unsafe { std::mem::zeroed() };
+            for (m, iov) in msgs.iter_mut().zip(iovs.iter_mut()) {
+                m.msg_hdr.msg_iov = iov.as_mut_ptr();
+                m.msg_hdr.msg_iovlen = 2;
+            }
+            let mut at = 0;
+            while at < n {
+                // SAFETY: every mmsghdr in [at, n) points at two iovecs that
+                // point at live buffers (`hdrs`, the packets' data) borrowed
+                // for this call; the kernel only reads them.
+                let rc = unsafe {
+                    libc::sendmmsg(
+                        self.fd.as_raw_fd(),
+                        msgs[at..n].as_mut_ptr(),
+                        (n - at) as u32,
+                        libc::MSG_DONTWAIT,
+                    )
+                };
+                if rc > 0 {
+                    r.sent += rc as usize;
+                    at += rc as usize;
+                    continue;
                 }
-                _ => {
-                    // This packet is refused; the others may still go.
-                    r.refused += 1;
-                    r.error = Some(e);
-                    at += 1;
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EAGAIN) | Some(libc::ENOBUFS) => {
+                        r.refused += n - at;
+                        r.refused += chunks.by_ref().map(<[Packet]>::len).sum::<usize>();
+                        r.error = Some(e);
+                        return r;
+                    }
+                    _ => {
+                        // This packet is refused; the others may still go.
+                        r.refused += 1;
+                        r.error = Some(e);
+                        at += 1;
+                    }
                 }
             }
         }
         r
     }
 }
+
+/// Most packets [`TxSocket::send_batch`] hands to one `sendmmsg`.
+pub const TX_CHUNK: usize = 32;
 
 /// What [`TxSocket::send_batch`] did.
 #[derive(Debug, Default)]
