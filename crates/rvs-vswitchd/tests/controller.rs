@@ -187,4 +187,7 @@ fn os_ken_simple_switch_13_makes_ping_work_in_secure_mode() {
     assert!(flows.contains("priority=1,in_port="), "{flows}");
     let role = d.vsctl_ok(&["get", "controller", &br, "role"]);
     assert_eq!(role.trim(), "other");
+    drop(d);
+    drop(net);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -232,4 +232,6 @@ fn a_second_daemon_on_the_same_run_dir_refuses_to_start() {
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("already running"), "{e}");
+    drop(_d);
+    let _ = std::fs::remove_dir_all(&dir);
 }
