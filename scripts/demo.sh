@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (it creates namespaces and veth pairs)" >&2; exit 1; }
-cargo build --release --bin rvs-vswitchd --bin rvs-vsctl --bin rvs-appctl >&2
+cargo build --release --bin rvs-vswitchd --bin rvs-vsctl --bin rvs-appctl --bin rvs-ofctl >&2
 BIN=target/release
 RUN=$(mktemp -d /tmp/rvs-demo.XXXXXX)
 export RVS_RUNDIR=$RUN RVS_DBDIR=$RUN
@@ -56,4 +56,9 @@ echo "== MAC table (appctl fdb/show br0)"
 appctl fdb/show br0
 echo "== OpenFlow rules (appctl bridge/dump-flows br0)"
 appctl bridge/dump-flows br0
+echo "== over OpenFlow 1.3 (rvs-ofctl, the bridge's management socket)"
+OFCTL=("$BIN/rvs-ofctl" -O OpenFlow13)
+"${OFCTL[@]}" show "unix:$RUN/br0.mgmt"
+"${OFCTL[@]}" add-flow "unix:$RUN/br0.mgmt" "priority=100,icmp,actions=NORMAL"
+"${OFCTL[@]}" dump-flows "unix:$RUN/br0.mgmt"
 echo "== done"
