@@ -26,53 +26,14 @@ if not hasattr(eventlet.wsgi, 'ALREADY_HANDLED'):\n    eventlet.wsgi.ALREADY_HAN
 from os_ken.cmd.manager import main\n\
 sys.exit(main())\n";
 
-fn sh(args: &[&str]) -> bool {
-    Command::new(args[0])
-        .args(&args[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+/// The controller process, killed on drop.
+struct Controller(Option<Child>);
 
-fn must(args: &[&str]) {
-    let o = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
-}
-
-/// Namespaces, links and the controller process, removed on drop.
-#[derive(Default)]
-struct Net {
-    netns: Vec<String>,
-    links: Vec<String>,
-    controller: Option<Child>,
-}
-
-impl Net {
-    fn host(&mut self, ns: &str, host: &str, peer: &str, addr: &str) {
-        must(&["ip", "netns", "add", ns]);
-        self.netns.push(ns.to_string());
-        must(&["ip", "link", "add", host, "type", "veth", "peer", "name", peer]);
-        self.links.push(host.to_string());
-        must(&["ip", "link", "set", peer, "netns", ns]);
-        must(&["ip", "-n", ns, "addr", "add", addr, "dev", peer]);
-        must(&["ip", "-n", ns, "link", "set", peer, "up"]);
-        must(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-        must(&["ip", "link", "set", host, "up"]);
-    }
-}
-
-impl Drop for Net {
+impl Drop for Controller {
     fn drop(&mut self) {
-        if let Some(mut c) = self.controller.take() {
+        if let Some(mut c) = self.0.take() {
             let _ = c.kill();
             let _ = c.wait();
-        }
-        for l in &self.links {
-            sh(&["ip", "link", "del", l]);
-        }
-        for n in &self.netns {
-            sh(&["ip", "netns", "del", n]);
         }
     }
 }
@@ -143,7 +104,7 @@ fn os_ken_simple_switch_13_makes_ping_work_in_secure_mode() {
     // os-ken on a free loopback port.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let log = std::fs::File::create(dir.join("osken.log")).unwrap();
-    net.controller = Some(
+    let _controller = Controller(Some(
         Command::new(&python)
             .args(["-c", LAUNCHER])
             .args(["--ofp-listen-host", "127.0.0.1", "--ofp-tcp-listen-port", &port.to_string()])
@@ -152,7 +113,7 @@ fn os_ken_simple_switch_13_makes_ping_work_in_secure_mode() {
             .stderr(log)
             .spawn()
             .unwrap(),
-    );
+    ));
     let osken_log = || std::fs::read_to_string(dir.join("osken.log")).unwrap_or_default();
     wait_for(Duration::from_secs(30), "os-ken to listen", || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()

@@ -15,60 +15,6 @@ use std::os::unix::fs::MetadataExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Namespaces and links this test made, removed on drop.
-struct Net {
-    netns: Vec<String>,
-    links: Vec<String>,
-}
-
-fn sh(args: &[&str]) -> bool {
-    Command::new(args[0])
-        .args(&args[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn must(args: &[&str]) {
-    let o = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
-}
-
-impl Net {
-    /// A namespace `ns` holding `peer` with `addr`, joined by a veth pair
-    /// to `host` in the root namespace.
-    fn host(&mut self, ns: &str, host: &str, peer: &str, addr: &str) {
-        must(&["ip", "netns", "add", ns]);
-        self.netns.push(ns.to_string());
-        must(&["ip", "link", "add", host, "type", "veth", "peer", "name", peer]);
-        self.links.push(host.to_string());
-        must(&["ip", "link", "set", peer, "netns", ns]);
-        must(&["ip", "-n", ns, "addr", "add", addr, "dev", peer]);
-        must(&["ip", "-n", ns, "link", "set", peer, "up"]);
-        must(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-        must(&["ip", "link", "set", host, "up"]);
-    }
-
-    fn remove_host(&mut self, ns: &str, host: &str) {
-        sh(&["ip", "link", "del", host]);
-        sh(&["ip", "netns", "del", ns]);
-        self.links.retain(|l| l != host);
-        self.netns.retain(|n| n != ns);
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for l in &self.links {
-            sh(&["ip", "link", "del", l]);
-        }
-        for n in &self.netns {
-            sh(&["ip", "netns", "del", n]);
-        }
-    }
-}
-
 fn link_exists(name: &str) -> bool {
     sh(&["ip", "link", "show", "dev", name])
 }
@@ -117,7 +63,7 @@ fn bridges_and_ports_change_under_traffic() {
     let n = |s: &str| format!("rT{tag}{s}");
     let (br, br2) = (format!("rb{tag}"), format!("rb{tag}x"));
     let (ns_a, ns_b, ns_c) = (n("na"), n("nb"), n("nc"));
-    let mut net = Net { netns: vec![], links: vec![] };
+    let mut net = Net::default();
     net.host(&ns_a, &n("a"), &n("ap"), "198.18.7.1/24");
     net.host(&ns_b, &n("b"), &n("bp"), "198.18.7.2/24");
 

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running `rvs-vswitchd`, killed on drop.
@@ -169,5 +169,65 @@ pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
         Err(_) => false,
+    }
+}
+
+/// Namespaces and links a test made, removed on drop (failure included).
+#[derive(Default)]
+pub struct Net {
+    /// Namespaces.
+    pub netns: Vec<String>,
+    /// Root-namespace links.
+    pub links: Vec<String>,
+}
+
+/// Runs a command quietly; true if it succeeded.
+pub fn sh(args: &[&str]) -> bool {
+    Command::new(args[0])
+        .args(&args[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs a command that must succeed.
+pub fn must(args: &[&str]) {
+    let o = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+impl Net {
+    /// A namespace `ns` holding `peer` with `addr`, joined by a veth pair
+    /// to `host` in the root namespace.
+    pub fn host(&mut self, ns: &str, host: &str, peer: &str, addr: &str) {
+        must(&["ip", "netns", "add", ns]);
+        self.netns.push(ns.to_string());
+        must(&["ip", "link", "add", host, "type", "veth", "peer", "name", peer]);
+        self.links.push(host.to_string());
+        must(&["ip", "link", "set", peer, "netns", ns]);
+        must(&["ip", "-n", ns, "addr", "add", addr, "dev", peer]);
+        must(&["ip", "-n", ns, "link", "set", peer, "up"]);
+        must(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        must(&["ip", "link", "set", host, "up"]);
+    }
+
+    /// Removes a host made by [`Net::host`].
+    pub fn remove_host(&mut self, ns: &str, host: &str) {
+        sh(&["ip", "link", "del", host]);
+        sh(&["ip", "netns", "del", ns]);
+        self.links.retain(|l| l != host);
+        self.netns.retain(|n| n != ns);
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for l in &self.links {
+            sh(&["ip", "link", "del", l]);
+        }
+        for n in &self.netns {
+            sh(&["ip", "netns", "del", n]);
+        }
     }
 }
