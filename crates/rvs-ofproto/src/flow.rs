@@ -458,9 +458,26 @@ pub struct MfSpec {
     pub format: Format,
 }
 
-/// Every field of a [`Flow`] that rules match on or actions read and write.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Mf {
+macro_rules! fields {
+    ($( $(#[$doc:meta])* $v:ident, )*) => {
+        /// Every field of a [`Flow`] that rules match on or actions read and write.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Mf {
+            $( $(#[$doc])* $v, )*
+            /// 32-bit register 0-15.
+            Reg(u8),
+            /// 64-bit register 0-7 (two 32-bit registers).
+            Xreg(u8),
+            /// 128-bit register 0-3 (four 32-bit registers).
+            Xxreg(u8),
+        }
+
+        /// The fields with a fixed name, in declaration order.
+        const FIXED_FIELDS: &[Mf] = &[$(Mf::$v),*];
+    };
+}
+
+fields! {
     /// OpenFlow input port.
     InPort,
     /// Recirculation id.
@@ -565,12 +582,6 @@ pub enum Mf {
     Icmpv6Code,
     /// Pipeline metadata.
     Metadata,
-    /// 32-bit register 0-15.
-    Reg(u8),
-    /// 64-bit register 0-7 (two 32-bit registers).
-    Xreg(u8),
-    /// 128-bit register 0-3 (four 32-bit registers).
-    Xxreg(u8),
 }
 
 const fn sp(
@@ -596,64 +607,10 @@ const XXREG_NAMES: [&str; 4] = ["xxreg0", "xxreg1", "xxreg2", "xxreg3"];
 impl Mf {
     /// Every field with a fixed name, registers included.
     pub fn all() -> Vec<Mf> {
-        use Mf::*;
-        let mut v = vec![
-            InPort,
-            RecircId,
-            DpHash,
-            SkbPriority,
-            PktMark,
-            TunFlags,
-            TunTos,
-            TunTtl,
-            TunId,
-            TunSrc,
-            TunDst,
-            TunIpv6Src,
-            TunIpv6Dst,
-            DlDst,
-            DlSrc,
-            DlType,
-            VlanTci,
-            DlVlan,
-            DlVlanPcp,
-            NwSrc,
-            NwDst,
-            ArpSpa,
-            ArpTpa,
-            Ipv6Src,
-            Ipv6Dst,
-            Ipv6Label,
-            NwProto,
-            ArpOp,
-            NwTos,
-            IpDscp,
-            NwEcn,
-            NwTtl,
-            IpFrag,
-            ArpSha,
-            ArpTha,
-            NdSll,
-            NdTll,
-            NdTarget,
-            TpSrc,
-            TpDst,
-            TcpSrc,
-            TcpDst,
-            UdpSrc,
-            UdpDst,
-            SctpSrc,
-            SctpDst,
-            TcpFlags,
-            IcmpType,
-            IcmpCode,
-            Icmpv6Type,
-            Icmpv6Code,
-            Metadata,
-        ];
-        v.extend((0..16).map(Reg));
-        v.extend((0..8).map(Xreg));
-        v.extend((0..4).map(Xxreg));
+        let mut v = FIXED_FIELDS.to_vec();
+        v.extend((0..16).map(Mf::Reg));
+        v.extend((0..8).map(Mf::Xreg));
+        v.extend((0..4).map(Mf::Xxreg));
         v
     }
 
