@@ -328,6 +328,8 @@ struct BridgeConns {
     stop: AtomicBool,
     conns: Mutex<Vec<Arc<Conn>>>,
     endpoints: Mutex<Vec<Endpoint>>,
+    /// Controllers that could not start: (target, why), shown in the status.
+    refused: Mutex<Vec<(String, String)>>,
     cfg: Mutex<BridgeOfConfig>,
     master_gen: Mutex<Option<u64>>,
     next_id: AtomicU64,
@@ -421,6 +423,7 @@ impl BridgeConns {
             stop: AtomicBool::new(false),
             conns: Mutex::new(Vec::new()),
             endpoints: Mutex::new(Vec::new()),
+            refused: Mutex::new(Vec::new()),
             cfg: Mutex::new(BridgeOfConfig::default()),
             master_gen: Mutex::new(None),
             next_id: AtomicU64::new(1),
@@ -483,6 +486,7 @@ impl BridgeConns {
                 Err(e) => errors.push((c.target.clone(), e)),
             }
         }
+        *self.refused.lock().unwrap() = errors.clone();
         let configured = eps.iter().any(|e| !e.service);
         let max_probe = eps
             .iter()
@@ -604,6 +608,15 @@ impl BridgeConns {
                     },
                 }
             })
+            .chain(self.refused.lock().unwrap().iter().map(|(target, why)| ControllerStatus {
+                target: target.clone(),
+                is_connected: false,
+                role: Role::Equal,
+                state: "VOID",
+                last_error: Some(why.clone()),
+                sec_since_connect: None,
+                sec_since_disconnect: None,
+            }))
             .collect()
     }
 

@@ -461,6 +461,11 @@ fn bad_targets_are_reported_and_the_rest_applies() {
     assert_eq!(errs.len(), 2);
     assert!(errs[0].1.contains("SSL"), "{errs:?}");
     assert!(errs[1].1.contains("nonsense"), "{errs:?}");
+    // The status says why, target by target.
+    let st = rig.cm.controller_status("br0");
+    let bad = st.iter().find(|s| s.target == "tcp:nonsense").expect("a status for the bad target");
+    assert!(!bad.is_connected);
+    assert!(bad.last_error.as_deref().is_some_and(|e| e.contains("nonsense")), "{st:?}");
     let mut c = rig.client(V13);
     c.send(&Msg::EchoRequest(vec![]));
     assert_eq!(c.reply(), Msg::EchoReply(vec![]));

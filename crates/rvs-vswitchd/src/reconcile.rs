@@ -585,12 +585,8 @@ fn controller_write_back(db: &Value, want: &Want, cm: &ConnMgr) -> Vec<Value> {
                     }
                     (s.is_connected, s.role.name(), m)
                 }
-                None => {
-                    let mut m = BTreeMap::new();
-                    m.insert("state".to_string(), "VOID".to_string());
-                    m.insert("last_error".to_string(), "the target does not parse".to_string());
-                    (false, "other", m)
-                }
+                // Not started yet (the next pass writes its state).
+                None => continue,
             };
             let cur_connected = row.get("is_connected").and_then(|v| v.as_bool()).unwrap_or(false);
             let cur_role = datum::string(row.get("role"));

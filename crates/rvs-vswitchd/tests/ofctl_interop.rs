@@ -222,6 +222,7 @@ fn controller_rows_show_connection_state() {
         "br0",
         &format!("tcp:127.0.0.1:{dead_port}"),
         &format!("ptcp:{ptcp}:127.0.0.1"),
+        "ssl:127.0.0.1:6653",
     ]);
     let row = |target: &str, col: &str| {
         let o = d.vsctl(&[
@@ -239,6 +240,10 @@ fn controller_rows_show_connection_state() {
         row(&dead_t, "status").contains("last_error")
     });
     assert_eq!(row(&dead_t, "is_connected"), "false");
+    // A target rvs cannot use says why in its row.
+    wait_for(Duration::from_secs(10), "the SSL target's error", || {
+        row("ssl:127.0.0.1:6653", "status").contains("SSL connections are not supported")
+    });
     // A controller connects to the passive target.
     let mut s = None;
     for _ in 0..100 {
