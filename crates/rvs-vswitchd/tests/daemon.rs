@@ -2,118 +2,15 @@
 //! `ovs-appctl` (Debian's openvswitch-common, installed by CI), with every
 //! device a dummy (`--enable-dummy`), in a temporary run dir.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+mod common;
+
+use common::*;
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Daemon {
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-fn have(tool: &str) -> bool {
-    Path::new(tool).exists()
-}
-
-impl Daemon {
-    fn start(dir: &Path) -> Daemon {
-        std::fs::create_dir_all(dir).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_rvs-vswitchd"))
-            .arg("--enable-dummy")
-            .arg(format!("--log-file={}", dir.join("file.log").display()))
-            .env("RVS_RUNDIR", dir)
-            .env("RVS_DBDIR", dir)
-            .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let d = Daemon { dir: dir.to_path_buf(), child: Some(child) };
-        let t = Instant::now();
-        let up = |p: PathBuf| std::os::unix::net::UnixStream::connect(p).is_ok();
-        while !(up(d.dir.join("rvs-vswitchd.ctl")) && up(d.dir.join("db.sock"))) {
-            assert!(t.elapsed() < Duration::from_secs(10), "daemon did not start: {}", d.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        d
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
-    }
-
-    fn vsctl(&self, args: &[&str]) -> Output {
-        Command::new("/usr/bin/ovs-vsctl")
-            .arg(format!("--db=unix:{}", self.dir.join("db.sock").display()))
-            .arg("--timeout=10")
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn vsctl_ok(&self, args: &[&str]) -> String {
-        let o = self.vsctl(args);
-        assert!(
-            o.status.success(),
-            "ovs-vsctl {args:?}: {}\n{}",
-            String::from_utf8_lossy(&o.stderr),
-            self.log()
-        );
-        String::from_utf8(o.stdout).unwrap()
-    }
-
-    fn appctl(&self, args: &[&str]) -> Output {
-        Command::new("/usr/bin/ovs-appctl")
-            .arg("-t")
-            .arg(self.dir.join("rvs-vswitchd.ctl"))
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn appctl_ok(&self, args: &[&str]) -> String {
-        let o = self.appctl(args);
-        assert!(o.status.success(), "ovs-appctl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8(o.stdout).unwrap()
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rvs-daemon-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
-/// An Ethernet/IPv4/UDP frame in hex.
-fn frame_hex(src: u8, dst: u8) -> String {
-    let f = rvs_packet::wire::builder::PacketBuilder::ethernet(
-        rvs_packet::EthAddr([2, 0, 0, 0, 0, src]),
-        rvs_packet::EthAddr([2, 0, 0, 0, 0, dst]),
-    )
-    .ipv4(std::net::Ipv4Addr::new(198, 18, 0, src), std::net::Ipv4Addr::new(198, 18, 0, dst), 64)
-    .udp(1000, 2000)
-    .payload(b"rvs")
-    .build();
-    f.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 #[test]
 fn ovs_vsctl_and_ovs_appctl_drive_the_daemon() {
-    if !have("/usr/bin/ovs-vsctl") || !have("/usr/bin/ovs-appctl") {
-        eprintln!(
-            "SKIPPED: ovs-vsctl/ovs-appctl not installed (apt-get install openvswitch-common)"
-        );
+    if !have_ovs_tools() {
         return;
     }
     let dir = tempdir("drive");
