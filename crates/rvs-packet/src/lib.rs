@@ -16,6 +16,7 @@
 pub mod buffer;
 pub mod checksum;
 pub mod flow;
+pub mod gro;
 pub mod gso;
 pub mod types;
 pub mod wire;

@@ -196,6 +196,7 @@ pub fn register(
                         p.output_packets as f64 / p.output_batches as f64
                     }
                 );
+                s += &format!("  packets merged by GRO: {}\n", p.gro_merged);
             }
             Ok(s)
         }),

@@ -123,7 +123,8 @@ struct Want {
 }
 
 /// `Open_vSwitch:other_config` keys for the datapath, as OVS reads them
-/// (`max-idle` in ms, `flow-limit` in flows) plus `n-pmd-threads`.
+/// (`max-idle` in ms, `flow-limit` in flows) plus `n-pmd-threads` and
+/// rvs's own `userspace-gro-enable` (`true` unless set to `false`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DpWant {
     /// How long an idle datapath flow lives, in ms.
@@ -132,6 +133,8 @@ pub struct DpWant {
     pub flow_limit: Option<usize>,
     /// Poll threads (applied when the datapath is created).
     pub n_pmd_threads: Option<usize>,
+    /// Software GRO on output (`None`: the default, on).
+    pub gro: Option<bool>,
 }
 
 /// Reads the datapath settings from the database (as JSON).
@@ -152,6 +155,17 @@ pub fn read_dp_want(db: &Value) -> DpWant {
         max_idle: num("max-idle"),
         flow_limit: num("flow-limit").map(|n| n as usize),
         n_pmd_threads: num("n-pmd-threads").map(|n| n as usize),
+        gro: match oc.get("userspace-gro-enable").map(String::as_str) {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(v) => {
+                tracing::warn!(
+                    "other_config:userspace-gro-enable=\"{v}\" is not true or false: ignored"
+                );
+                None
+            }
+        },
     }
 }
 
@@ -294,6 +308,10 @@ impl Reconciler {
         if want.flow_limit != cur.flow_limit {
             dp.set_flow_limit(want.flow_limit.unwrap_or(200_000));
             cur.flow_limit = want.flow_limit;
+        }
+        if want.gro != cur.gro {
+            dp.set_gro(want.gro.unwrap_or(true));
+            cur.gro = want.gro;
         }
         if let Some(n) = want.n_pmd_threads {
             if Some(n.max(1)) != cur.n_pmd_threads {

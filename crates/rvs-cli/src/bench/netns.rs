@@ -260,6 +260,7 @@ impl Probe for RvsProbe {
             "packets": pkts,
             "packets_per_busy_iteration": per(pkts, sum(|s| s.busy_iterations)),
             "packets_per_output_batch": per(sum(|s| s.output_packets), sum(|s| s.output_batches)),
+            "gro_merged_share": per(sum(|s| s.gro_merged), sum(|s| s.output_packets)),
             "sleeps_per_s": (sum(|s| s.sleeps) / secs).round(),
         })
     }
@@ -281,12 +282,30 @@ impl UpcallHandler for Patch {
     }
 }
 
-fn bench_rvs(secs: u32, v2_ring: bool, busy_poll_us: u64) -> Result<Row> {
+/// One way of running rvs in the benchmark.
+#[derive(Clone, Copy)]
+struct RvsVariant {
+    name: &'static str,
+    /// TPACKET_V2 receive rings instead of V3.
+    v2_ring: bool,
+    /// Software GRO on output.
+    gro: bool,
+}
+
+/// The rvs rows: the default, the V2 ring, and without GRO (for A/B).
+const RVS_VARIANTS: [RvsVariant; 3] = [
+    RvsVariant { name: "rvs", v2_ring: false, gro: true },
+    RvsVariant { name: "rvs-v2", v2_ring: true, gro: true },
+    RvsVariant { name: "rvs-nogro", v2_ring: false, gro: false },
+];
+
+fn bench_rvs(secs: u32, v: RvsVariant, busy_poll_us: u64) -> Result<Row> {
+    let v2_ring = v.v2_ring;
     let mut t = Topo::new();
     let (a, b, oa, ob) = t.two_hosts(&[&format!("{A_ADDR}/24")], &[&format!("{B_ADDR}/24")]);
     let reg = DatapathRegistry::default();
     let busy_poll = Duration::from_micros(busy_poll_us);
-    let config = DpConfig { n_threads: 1, busy_poll, ..DpConfig::default() };
+    let config = DpConfig { n_threads: 1, busy_poll, gro: v.gro, ..DpConfig::default() };
     let dp = reg.create("rvs-bench", DpClass::Dummy, config)?;
     let mut opts = BTreeMap::new();
     if v2_ring {
@@ -295,7 +314,7 @@ fn bench_rvs(secs: u32, v2_ring: bool, busy_poll_us: u64) -> Result<Row> {
     let pa = dp.port_add(reg.netdevs().open("system", &oa, &opts)?, None)?;
     let pb = dp.port_add(reg.netdevs().open("system", &ob, &opts)?, None)?;
     dp.register_upcall_handler(Some(Arc::new(Patch(pa, pb))));
-    let name = if v2_ring { "rvs-v2" } else { "rvs" };
+    let name = v.name;
     let probe = RvsProbe { dp: dp.clone(), cpu0: std::sync::Mutex::new(0.0) };
     measure(name, &t, &a, &b, (&format!("{oa}i"), &format!("{ob}i")), secs, Some(&probe))
 }
@@ -494,11 +513,10 @@ pub fn run_all(opts: &Options, out: &mut dyn FnMut(Value)) -> Result<String> {
     if want("linux-bridge") {
         push(bench_bridge(opts.secs), "linux-bridge", &mut rows);
     }
-    if want("rvs") {
-        push(bench_rvs(opts.secs, false, opts.busy_poll_us), "rvs", &mut rows);
-    }
-    if want("rvs-v2") {
-        push(bench_rvs(opts.secs, true, opts.busy_poll_us), "rvs-v2", &mut rows);
+    for v in RVS_VARIANTS {
+        if want(v.name) {
+            push(bench_rvs(opts.secs, v, opts.busy_poll_us), v.name, &mut rows);
+        }
     }
     if have("ovs-vswitchd") {
         if want("ovs") {

@@ -65,6 +65,7 @@ impl Executor {
         stats: &PmdCounters,
     ) {
         self.queued = false;
+        let gro = shared.gro.load(Ordering::Relaxed);
         for (port, q) in self.out.iter_mut() {
             if q.is_empty() {
                 continue;
@@ -72,7 +73,11 @@ impl Executor {
             stats.output_batches.fetch_add(1, Ordering::Relaxed);
             stats.output_packets.fetch_add(q.len() as u64, Ordering::Relaxed);
             match ports.get(*port) {
-                Some(p) => shared.count_drop(DropReason::Segmentation, p.send(thread_id, q)),
+                Some(p) => {
+                    let r = p.send(thread_id, q, gro);
+                    stats.gro_merged.fetch_add(r.merged, Ordering::Relaxed);
+                    shared.count_drop(DropReason::Segmentation, r.failed);
+                }
                 None => {
                     shared.count_drop(DropReason::InvalidPort, q.len() as u64);
                     q.clear();

@@ -49,7 +49,7 @@ use pmd::{Msg, PmdCounters, PollThread, RxqSlot};
 use ports::{Port, PortTable};
 use rvs_packet::{FlowKey, Mask, OdpPort, Packet};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -108,6 +108,9 @@ pub struct DpConfig {
     pub busy_poll: Duration,
     /// Run a maintenance thread that expires idle flows every 500 ms.
     pub maintenance_thread: bool,
+    /// Merge TCP segments bound for a port that takes super-frames
+    /// (software GRO, [`rvs_packet::gro`]).
+    pub gro: bool,
     /// The clock (tests use [`crate::clock::ManualClock`]).
     pub clock: Arc<dyn Clock>,
 }
@@ -122,6 +125,7 @@ impl Default for DpConfig {
             port_limit: 65_535,
             busy_poll: Duration::from_micros(200),
             maintenance_thread: true,
+            gro: true,
             clock: MonotonicClock::new(),
         }
     }
@@ -201,6 +205,8 @@ pub(crate) struct Shared {
     port_limit: u32,
     pub(crate) emc_inv_prob: AtomicU32,
     pub(crate) busy_poll_us: AtomicU64,
+    /// Software GRO on output ([`DpConfig::gro`]).
+    pub(crate) gro: AtomicBool,
     pub(crate) handler: ArcSwapOption<HandlerSlot>,
     drops: Vec<AtomicU64>,
     xlate_drops: Mutex<BTreeMap<u32, u64>>,
@@ -332,6 +338,7 @@ impl DpNetdev {
             port_limit: config.port_limit,
             emc_inv_prob: AtomicU32::new(config.emc_insert_inv_prob),
             busy_poll_us: AtomicU64::new(config.busy_poll.as_micros() as u64),
+            gro: AtomicBool::new(config.gro),
             handler: ArcSwapOption::empty(),
             drops: DropReason::NAMED.iter().map(|_| AtomicU64::new(0)).collect(),
             xlate_drops: Mutex::new(BTreeMap::new()),
@@ -443,6 +450,11 @@ impl DpNetdev {
         self.shared.flow_limit.store(n, Ordering::Relaxed);
     }
 
+    /// Turns software GRO on output on or off ([`DpConfig::gro`]).
+    pub fn set_gro(&self, on: bool) {
+        self.shared.gro.store(on, Ordering::Relaxed);
+    }
+
     /// Changes the exact-match-cache insertion probability (1 in `p`, 0 off).
     pub fn set_emc_insert_inv_prob(&self, p: u32) {
         self.shared.emc_inv_prob.store(p, Ordering::Relaxed);
@@ -477,6 +489,7 @@ impl DpNetdev {
                     sleeps: l(&s.sleeps),
                     output_batches: l(&s.output_batches),
                     output_packets: l(&s.output_packets),
+                    gro_merged: l(&s.gro_merged),
                 }
             })
             .collect()
@@ -626,6 +639,8 @@ pub struct PmdStats {
     pub output_batches: u64,
     /// Packets in those batches.
     pub output_packets: u64,
+    /// Packets merged into others by software GRO on output.
+    pub gro_merged: u64,
 }
 
 fn expire(sh: &Shared) -> usize {

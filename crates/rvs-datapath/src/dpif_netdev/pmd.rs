@@ -78,6 +78,7 @@ pub(crate) struct PmdCounters {
     pub sleeps: AtomicU64,
     pub output_batches: AtomicU64,
     pub output_packets: AtomicU64,
+    pub gro_merged: AtomicU64,
     pub subtables: AtomicU64,
     pub rxqs: AtomicU64,
 }
@@ -98,6 +99,7 @@ impl PmdCounters {
             &self.sleeps,
             &self.output_batches,
             &self.output_packets,
+            &self.gro_merged,
         ] {
             c.store(0, Ordering::Relaxed);
         }

@@ -3,8 +3,8 @@
 
 use crate::dpif::DpifPort;
 use crate::netdev::{Netdev, TxOffloads};
-use rvs_packet::gso;
 use rvs_packet::GsoType;
+use rvs_packet::{gro, gso};
 use rvs_packet::{OdpPort, Packet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -52,11 +52,16 @@ impl Port {
     }
 
     /// Sends on the transmit queue of thread `thread_id`; the device takes
-    /// every packet. GSO super-frames and checksum-partial packets are
-    /// segmented and checksummed first when the device cannot take them;
-    /// returns how many packets that failed for (dropped).
-    pub fn send(&self, thread_id: usize, pkts: &mut Vec<Packet>) -> u64 {
+    /// every packet. With `gro`, TCP segments are merged into super-frames
+    /// first when the device takes those ([`gro::coalesce`]). GSO
+    /// super-frames and checksum-partial packets are segmented and
+    /// checksummed first when the device cannot take them.
+    pub fn send(&self, thread_id: usize, pkts: &mut Vec<Packet>, gro: bool) -> SendResult {
         let mut failed = 0;
+        let mut merged = 0;
+        if gro && self.offloads.csum && self.offloads.tso && pkts.len() > 1 {
+            merged = gro::coalesce(pkts) as u64;
+        }
         if self.offloads != TxOffloads::ALL
             && pkts.iter().any(|p| p.md.csum_start.is_some() || p.md.gso_type != GsoType::None)
         {
@@ -76,8 +81,17 @@ impl Port {
             self.tx_errors.fetch_add(n, Ordering::Relaxed);
         }
         pkts.clear();
-        failed
+        SendResult { failed, merged }
     }
+}
+
+/// What [`Port::send`] did besides sending.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SendResult {
+    /// Packets that could not be segmented or checksummed (dropped).
+    pub failed: u64,
+    /// Packets merged into others by software GRO.
+    pub merged: u64,
 }
 
 /// Ports by number.
