@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 pub struct Options {
     /// Seconds per iperf3 run.
     pub secs: u32,
-    /// Run only the switches whose name contains this.
+    /// Run only the switches this names: a comma-separated list of parts of
+    /// names (`rvs` is every rvs row), or of whole names after `=`
+    /// (`=rvs,=ovs-tso`).
     pub only: Option<String>,
     /// rvs's busy-poll window before its poll thread sleeps, microseconds.
     pub busy_poll_us: u64,
@@ -498,7 +500,14 @@ pub fn run_all(opts: &Options, out: &mut dyn FnMut(Value)) -> Result<String> {
             bail!("{tool} is not installed (apt-get install iperf3 ethtool iputils-ping)");
         }
     }
-    let want = |n: &str| opts.only.as_deref().is_none_or(|o| n.contains(o));
+    let want = |n: &str| {
+        opts.only.as_deref().is_none_or(|o| {
+            o.split(',').any(|w| match w.strip_prefix('=') {
+                Some(exact) => n == exact,
+                None => n.contains(w),
+            })
+        })
+    };
     let mut rows = Vec::new();
     let mut push = |r: Result<Row>, name: &str, rows: &mut Vec<Row>| match r {
         Ok(r) => {

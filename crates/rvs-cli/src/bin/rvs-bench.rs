@@ -51,7 +51,8 @@ enum Cmd {
         /// Seconds per iperf3 run.
         #[arg(long, default_value_t = 5)]
         secs: u32,
-        /// Run only the switches whose name contains this.
+        /// Run only these switches: comma-separated parts of names (`rvs`
+        /// is every rvs row) or whole names after `=` (`=rvs,=ovs-tso`).
         #[arg(long)]
         only: Option<String>,
         /// rvs's busy-poll window before its poll thread sleeps (µs).

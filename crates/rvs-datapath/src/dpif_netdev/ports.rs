@@ -59,8 +59,8 @@ impl Port {
     pub fn send(&self, thread_id: usize, pkts: &mut Vec<Packet>, gro: bool) -> SendResult {
         let mut failed = 0;
         let mut merged = 0;
-        if gro && self.offloads.csum && self.offloads.tso && pkts.len() > 1 {
-            merged = gro::coalesce(pkts) as u64;
+        if gro && pkts.len() > 1 {
+            merged = gro::coalesce(pkts, self.offloads) as u64;
         }
         if self.offloads != TxOffloads::ALL
             && pkts.iter().any(|p| p.md.csum_start.is_some() || p.md.gso_type != GsoType::None)
