@@ -34,6 +34,38 @@ pub struct Options {
     pub only: Option<String>,
     /// rvs's busy-poll window before its poll thread sleeps, microseconds.
     pub busy_poll_us: u64,
+    /// Run only these measurements (comma-separated: `tcp`, `udp64`,
+    /// `tcp_off`); the others are left out (NaN).
+    pub tests: Option<String>,
+    /// TCP congestion control in the test namespaces (`cubic`, `bbr`, ...);
+    /// `None` keeps the system's default.
+    pub cc: Option<String>,
+}
+
+thread_local! {
+    /// [`Options::tests`] of the running benchmark.
+    static TESTS: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    /// [`Options::cc`] of the running benchmark.
+    static CC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Sets the congestion control asked for in namespace `ns` and returns the
+/// one in use there.
+fn congestion_control(ns: &str) -> Result<String> {
+    if let Some(cc) = CC.with(|c| c.borrow().clone()) {
+        let set = format!("net.ipv4.tcp_congestion_control={cc}");
+        let o = ns_cmd(ns, &["sysctl", "-qw", &set]).output().context("running sysctl")?;
+        if !o.status.success() {
+            bail!("sysctl {set}: {}", String::from_utf8_lossy(&o.stderr).trim());
+        }
+    }
+    let o = ns_cmd(ns, &["sysctl", "-n", "net.ipv4.tcp_congestion_control"]).output()?;
+    Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
+}
+
+/// True when measurement `what` is to run.
+fn wanted(what: &str) -> bool {
+    TESTS.with(|t| t.borrow().as_deref().is_none_or(|l| l.split(',').any(|w| w == what)))
 }
 
 const A_ADDR: &str = "198.18.10.1";
@@ -43,6 +75,8 @@ const B_ADDR: &str = "198.18.10.2";
 #[derive(Debug, Default, Clone)]
 struct Row {
     name: String,
+    /// TCP congestion control of the hosts.
+    cc: String,
     tcp_gbps: f64,
     tcp_nooffload_gbps: f64,
     udp64_kpps: f64,
@@ -172,6 +206,10 @@ fn measure(
     probe: Option<&dyn Probe>,
 ) -> Result<Row> {
     let _ = t;
+    let cc = congestion_control(a)?;
+    if congestion_control(b)? != cc {
+        bail!("{name}: the two namespaces use different congestion controls");
+    }
     // Wait for the path (learning switches, ARP).
     let deadline = Instant::now() + Duration::from_secs(10);
     while !try_run(&["ip", "netns", "exec", a, "ping", "-c", "1", "-W", "1", B_ADDR]) {
@@ -198,18 +236,32 @@ fn measure(
         }
         r
     };
-    let r = probed("tcp", &mut || tcp(a, b, secs, true));
-    let (tcp_gbps, ping_ms) = or_nan(r, "tcp");
-    let r = probed("udp64", &mut || udp64(a, b, secs));
-    let (udp64_kpps, udp64_loss_pct) = or_nan(r, "udp64");
-    set_tx_offload(a, devs.0, false);
-    set_tx_offload(b, devs.1, false);
-    let off = probed("tcp_off", &mut || tcp(a, b, secs, false));
-    set_tx_offload(a, devs.0, true);
-    set_tx_offload(b, devs.1, true);
-    let (tcp_nooffload_gbps, _) = or_nan(off, "tcp with offloads off");
+    let skipped = (f64::NAN, f64::NAN);
+    let (tcp_gbps, ping_ms) = if wanted("tcp") {
+        let r = probed("tcp", &mut || tcp(a, b, secs, true));
+        or_nan(r, "tcp")
+    } else {
+        skipped
+    };
+    let (udp64_kpps, udp64_loss_pct) = if wanted("udp64") {
+        let r = probed("udp64", &mut || udp64(a, b, secs));
+        or_nan(r, "udp64")
+    } else {
+        skipped
+    };
+    let (tcp_nooffload_gbps, _) = if wanted("tcp_off") {
+        set_tx_offload(a, devs.0, false);
+        set_tx_offload(b, devs.1, false);
+        let off = probed("tcp_off", &mut || tcp(a, b, secs, false));
+        set_tx_offload(a, devs.0, true);
+        set_tx_offload(b, devs.1, true);
+        or_nan(off, "tcp with offloads off")
+    } else {
+        skipped
+    };
     Ok(Row {
         name: name.into(),
+        cc,
         tcp_gbps,
         tcp_nooffload_gbps,
         udp64_kpps,
@@ -292,13 +344,30 @@ struct RvsVariant {
     v2_ring: bool,
     /// Software GRO on output.
     gro: bool,
+    /// Yield the CPU while busy-polling an idle queue.
+    idle_yield: bool,
+    /// Measured unless `--only` leaves it out (else only when named).
+    by_default: bool,
 }
 
 /// The rvs rows: the default, the V2 ring, and without GRO (for A/B).
-const RVS_VARIANTS: [RvsVariant; 3] = [
-    RvsVariant { name: "rvs", v2_ring: false, gro: true },
-    RvsVariant { name: "rvs-v2", v2_ring: true, gro: true },
-    RvsVariant { name: "rvs-nogro", v2_ring: false, gro: false },
+const RVS_VARIANTS: [RvsVariant; 4] = [
+    RvsVariant { name: "rvs", v2_ring: false, gro: true, idle_yield: false, by_default: true },
+    RvsVariant { name: "rvs-v2", v2_ring: true, gro: true, idle_yield: false, by_default: true },
+    RvsVariant {
+        name: "rvs-nogro",
+        v2_ring: false,
+        gro: false,
+        idle_yield: false,
+        by_default: true,
+    },
+    RvsVariant {
+        name: "rvs-yield",
+        v2_ring: false,
+        gro: true,
+        idle_yield: true,
+        by_default: false,
+    },
 ];
 
 fn bench_rvs(secs: u32, v: RvsVariant, busy_poll_us: u64) -> Result<Row> {
@@ -307,7 +376,13 @@ fn bench_rvs(secs: u32, v: RvsVariant, busy_poll_us: u64) -> Result<Row> {
     let (a, b, oa, ob) = t.two_hosts(&[&format!("{A_ADDR}/24")], &[&format!("{B_ADDR}/24")]);
     let reg = DatapathRegistry::default();
     let busy_poll = Duration::from_micros(busy_poll_us);
-    let config = DpConfig { n_threads: 1, busy_poll, gro: v.gro, ..DpConfig::default() };
+    let config = DpConfig {
+        n_threads: 1,
+        busy_poll,
+        gro: v.gro,
+        idle_yield: v.idle_yield,
+        ..DpConfig::default()
+    };
     let dp = reg.create("rvs-bench", DpClass::Dummy, config)?;
     let mut opts = BTreeMap::new();
     if v2_ring {
@@ -437,7 +512,7 @@ fn row_json(r: &Row) -> Value {
     let mut v = json!({"bench": "netns", "switch": r.name, "tcp_gbps": num(r.tcp_gbps),
            "tcp_nooffload_gbps": num(r.tcp_nooffload_gbps), "udp64_kpps": num(r.udp64_kpps),
            "udp64_loss_pct": num(r.udp64_loss_pct), "ping_under_load_ms": num(r.ping_ms),
-           "errors": r.errors});
+           "tcp_congestion_control": r.cc, "errors": r.errors});
     if !r.probes.is_empty() {
         v["switch_counters"] = r.probes.iter().cloned().collect::<serde_json::Map<_, _>>().into();
     }
@@ -455,6 +530,12 @@ fn table(rows: &[Row]) -> String {
         Some(b) if b > 0.0 && v.is_finite() => format!("{:.2}x", v / b),
         _ => "-".into(),
     };
+    // Plain OVS delivers no UDP with the kernel's default offloads (iperf3's
+    // control connection is TCP): compare UDP with OVS-TSO then.
+    let ovs_udp = ovs
+        .map(|o| o.udp64_kpps)
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .or(ovs_tso.map(|o| o.udp64_kpps));
     let mut s = format!(
         "{:<13} {:>9} {:>8} {:>8} {:>11} {:>8} {:>8} {:>10} {:>8} {:>8} {:>7} {:>9}\n",
         "switch",
@@ -465,7 +546,7 @@ fn table(rows: &[Row]) -> String {
         "/ovs",
         "/bridge",
         "udp64 kpps",
-        "/ovs",
+        "/ovs*",
         "/bridge",
         "loss%",
         "ping ms"
@@ -481,12 +562,16 @@ fn table(rows: &[Row]) -> String {
             ratio(r.tcp_nooffload_gbps, ovs.map(|o| o.tcp_nooffload_gbps)),
             ratio(r.tcp_nooffload_gbps, br.map(|o| o.tcp_nooffload_gbps)),
             r.udp64_kpps,
-            ratio(r.udp64_kpps, ovs.map(|o| o.udp64_kpps)),
+            ratio(r.udp64_kpps, ovs_udp),
             ratio(r.udp64_kpps, br.map(|o| o.udp64_kpps)),
             r.udp64_loss_pct,
             r.ping_ms,
         );
     }
+    s += "/ovs*: to plain OVS, or to OVS-TSO where plain OVS delivered nothing\n";
+    let mut ccs: Vec<&str> = rows.iter().map(|r| r.cc.as_str()).collect();
+    ccs.dedup();
+    s += &format!("TCP congestion control of the hosts: {}\n", ccs.join(", "));
     s
 }
 
@@ -500,6 +585,8 @@ pub fn run_all(opts: &Options, out: &mut dyn FnMut(Value)) -> Result<String> {
             bail!("{tool} is not installed (apt-get install iperf3 ethtool iputils-ping)");
         }
     }
+    TESTS.with(|t| *t.borrow_mut() = opts.tests.clone());
+    CC.with(|c| *c.borrow_mut() = opts.cc.clone());
     let want = |n: &str| {
         opts.only.as_deref().is_none_or(|o| {
             o.split(',').any(|w| match w.strip_prefix('=') {
@@ -523,7 +610,7 @@ pub fn run_all(opts: &Options, out: &mut dyn FnMut(Value)) -> Result<String> {
         push(bench_bridge(opts.secs), "linux-bridge", &mut rows);
     }
     for v in RVS_VARIANTS {
-        if want(v.name) {
+        if want(v.name) && (v.by_default || opts.only.is_some()) {
             push(bench_rvs(opts.secs, v, opts.busy_poll_us), v.name, &mut rows);
         }
     }

@@ -58,6 +58,14 @@ enum Cmd {
         /// rvs's busy-poll window before its poll thread sleeps (µs).
         #[arg(long, default_value_t = 200)]
         busy_poll_us: u64,
+        /// Run only these measurements (comma-separated: tcp, udp64,
+        /// tcp_off).
+        #[arg(long)]
+        tests: Option<String>,
+        /// TCP congestion control in the test namespaces (e.g. cubic);
+        /// default: the system's.
+        #[arg(long)]
+        cc: Option<String>,
     },
 }
 
@@ -71,8 +79,8 @@ fn main() -> Result<()> {
             let opts = datapath::Options { secs, only, memory_flows };
             datapath::run(&opts, &mut |v| println!("{v}"))
         }
-        Cmd::Netns { secs, only, busy_poll_us } => {
-            let opts = netns::Options { secs, only, busy_poll_us };
+        Cmd::Netns { secs, only, busy_poll_us, tests, cc } => {
+            let opts = netns::Options { secs, only, busy_poll_us, tests, cc };
             let table = netns::run_all(&opts, &mut |v| println!("{v}"))?;
             eprint!("\n{table}");
             Ok(())

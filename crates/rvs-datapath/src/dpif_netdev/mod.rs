@@ -111,6 +111,9 @@ pub struct DpConfig {
     /// Merge TCP segments bound for a port that takes super-frames
     /// (software GRO, [`rvs_packet::gro`]).
     pub gro: bool,
+    /// While busy-polling an idle queue, let other threads that want this
+    /// CPU run first (`sched_yield`) instead of spinning.
+    pub idle_yield: bool,
     /// The clock (tests use [`crate::clock::ManualClock`]).
     pub clock: Arc<dyn Clock>,
 }
@@ -126,6 +129,7 @@ impl Default for DpConfig {
             busy_poll: Duration::from_micros(200),
             maintenance_thread: true,
             gro: true,
+            idle_yield: false,
             clock: MonotonicClock::new(),
         }
     }
@@ -207,6 +211,8 @@ pub(crate) struct Shared {
     pub(crate) busy_poll_us: AtomicU64,
     /// Software GRO on output ([`DpConfig::gro`]).
     pub(crate) gro: AtomicBool,
+    /// [`DpConfig::idle_yield`].
+    pub(crate) idle_yield: AtomicBool,
     pub(crate) handler: ArcSwapOption<HandlerSlot>,
     drops: Vec<AtomicU64>,
     xlate_drops: Mutex<BTreeMap<u32, u64>>,
@@ -339,6 +345,7 @@ impl DpNetdev {
             emc_inv_prob: AtomicU32::new(config.emc_insert_inv_prob),
             busy_poll_us: AtomicU64::new(config.busy_poll.as_micros() as u64),
             gro: AtomicBool::new(config.gro),
+            idle_yield: AtomicBool::new(config.idle_yield),
             handler: ArcSwapOption::empty(),
             drops: DropReason::NAMED.iter().map(|_| AtomicU64::new(0)).collect(),
             xlate_drops: Mutex::new(BTreeMap::new()),

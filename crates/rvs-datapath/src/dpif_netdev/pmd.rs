@@ -336,6 +336,7 @@ impl PollThread {
     /// packets or a message arrives.
     pub fn run(mut self) {
         let busy_window = Duration::from_micros(self.shared.busy_poll_us.load(Ordering::Relaxed));
+        let idle_yield = self.shared.idle_yield.load(Ordering::Relaxed);
         let mut idle_since: Option<Instant> = None;
         let mut spins = 0u32;
         while !self.exit {
@@ -348,7 +349,11 @@ impl PollThread {
             // costs as much as the poll itself.
             spins = spins.wrapping_add(1);
             if spins % IDLE_CLOCK_CHECK != 1 {
-                std::hint::spin_loop();
+                if idle_yield {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
                 continue;
             }
             let now = Instant::now();
