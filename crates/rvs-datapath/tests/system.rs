@@ -167,29 +167,8 @@ fn a_100_mb_tcp_transfer_arrives_intact_and_udp_gets_through() {
     let sw = switch(&[&va, &vb]);
     assert!(t.ping(&a, "198.18.1.2", 56, 1));
 
-    let server = python_in(&t, &b, PY_SERVER, &["tcp", "198.18.1.2", "5001"]);
-    let client = python_in(&t, &a, PY_CLIENT, &["tcp", "198.18.1.2", "5001", "100000000"]);
-    let sent = wait_output(client, Duration::from_secs(90));
-    let got = wait_output(server, Duration::from_secs(10));
-    let got_line = got.lines().last().unwrap_or("");
-    assert!(sent.starts_with("100000000 "), "client: {sent}");
-    assert_eq!(got_line, sent.trim(), "bytes and digest at the far end");
-
-    let server = python_in(&t, &b, PY_SERVER, &["udp", "198.18.1.2", "5002"]);
-    std::thread::sleep(Duration::from_millis(300));
-    let client = python_in(&t, &a, PY_CLIENT, &["udp", "198.18.1.2", "5002", "2000"]);
-    wait_output(client, Duration::from_secs(30));
-    let got = wait_output(server, Duration::from_secs(10));
-    let counts: Vec<u64> = got
-        .lines()
-        .last()
-        .map(|l| l.split_whitespace().filter_map(|v| v.parse().ok()).collect())
-        .unwrap_or_default();
-    let (n, intact) = (counts.first().copied().unwrap_or(0), counts.get(1).copied().unwrap_or(0));
-    // UDP may lose datagrams on a loaded machine; most must arrive, and every
-    // one that arrives must be whole.
-    assert!(n >= 1500, "UDP datagrams received (of 2000): {got}");
-    assert_eq!(intact, n, "every datagram arrived intact: {got}");
+    tcp_transfer_arrives_intact(&t, &a, &b, "198.18.1.2", 5001, 100_000_000);
+    udp_burst_arrives_intact(&t, &a, &b, "198.18.1.2", 5002);
     assert!(sw.dp.stats().hits > 1000);
 }
 
@@ -203,6 +182,25 @@ fn tcp_transfer_arrives_intact(t: &Topo, a: &str, b: &str, addr: &str, port: u16
     let got = wait_output(server, Duration::from_secs(10));
     assert!(sent.starts_with(&format!("{total} ")), "client to {addr}: {sent}");
     assert_eq!(got.lines().last().unwrap_or(""), sent.trim(), "bytes and digest at {addr}");
+}
+
+/// Sends 2,000 datagrams of 1,000 bytes in bursts of 20 from `a` to `addr`
+/// in `b`: most must arrive (UDP may lose some on a loaded machine), and
+/// every one that arrives must be whole.
+fn udp_burst_arrives_intact(t: &Topo, a: &str, b: &str, addr: &str, port: u16) {
+    let port = port.to_string();
+    let server = python_in(t, b, PY_SERVER, &["udp", addr, &port]);
+    std::thread::sleep(Duration::from_millis(300));
+    let client = python_in(t, a, PY_CLIENT, &["udp", addr, &port, "2000"]);
+    wait_output(client, Duration::from_secs(30));
+    let got = wait_output(server, Duration::from_secs(10));
+    let counts: Vec<u64> = got
+        .lines()
+        .last()
+        .map(|l| l.split_whitespace().filter_map(|v| v.parse().ok()).collect())
+        .unwrap_or_default();
+    assert!(counts.len() == 2 && counts[0] >= 1500, "UDP datagrams received (of 2000): {got}");
+    assert_eq!(counts[0], counts[1], "every datagram arrived intact: {got}");
 }
 
 fn gro_merged(dp: &DpNetdev) -> u64 {
@@ -237,18 +235,7 @@ fn tcp_segments_merge_into_super_frames_and_arrive_intact() {
 
     // UDP datagrams sent in bursts merge too, and the receiving kernel
     // hands them to the socket one by one, whole.
-    let server = python_in(&t, &b, PY_SERVER, &["udp", "198.18.3.2", "5014"]);
-    std::thread::sleep(Duration::from_millis(300));
-    let client = python_in(&t, &a, PY_CLIENT, &["udp", "198.18.3.2", "5014", "2000"]);
-    wait_output(client, Duration::from_secs(30));
-    let got = wait_output(server, Duration::from_secs(10));
-    let counts: Vec<u64> = got
-        .lines()
-        .last()
-        .map(|l| l.split_whitespace().filter_map(|v| v.parse().ok()).collect())
-        .unwrap_or_default();
-    assert!(counts.len() == 2 && counts[0] >= 1500, "UDP datagrams received (of 2000): {got}");
-    assert_eq!(counts[0], counts[1], "every datagram arrived intact: {got}");
+    udp_burst_arrives_intact(&t, &a, &b, "198.18.3.2", 5014);
     let udp_merged = gro_merged(&sw.dp) - merged;
     assert!(udp_merged > 0, "UDP datagrams merged by GRO: {udp_merged}");
 
