@@ -117,13 +117,8 @@ fn vlog_reopen_without_a_log_file_is_an_error() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn dpctl_flow_commands_round_trip() {
-    if !have_ovs_tools() {
-        return;
-    }
-    let dir = tempdir("dpctl");
-    let d = Daemon::start(&dir);
+/// Bridge `br0` with dummy ports `p1` and `p2`.
+fn add_br0_with_dummies_p1_p2(d: &Daemon) {
     d.vsctl_ok(&[
         "add-br",
         "br0",
@@ -146,6 +141,16 @@ fn dpctl_flow_commands_round_trip() {
         "p2",
         "type=dummy",
     ]);
+}
+
+#[test]
+fn dpctl_flow_commands_round_trip() {
+    if !have_ovs_tools() {
+        return;
+    }
+    let dir = tempdir("dpctl");
+    let d = Daemon::start(&dir);
+    add_br0_with_dummies_p1_p2(&d);
     let show = d.appctl_ok(&["dpctl/show"]);
     let odp = |name: &str| -> String {
         let l = show.lines().find(|l| l.contains(&format!(": {name} "))).unwrap();
@@ -318,28 +323,7 @@ fn interface_statistics_and_status_are_refreshed() {
     }
     let dir = tempdir("stats");
     let d = Daemon::start(&dir);
-    d.vsctl_ok(&[
-        "add-br",
-        "br0",
-        "--",
-        "add-port",
-        "br0",
-        "p1",
-        "--",
-        "set",
-        "Interface",
-        "p1",
-        "type=dummy",
-        "--",
-        "add-port",
-        "br0",
-        "p2",
-        "--",
-        "set",
-        "Interface",
-        "p2",
-        "type=dummy",
-    ]);
+    add_br0_with_dummies_p1_p2(&d);
     // A new interface gets its status at once.
     wait_for(Duration::from_secs(10), "mtu and mac_in_use of p1", || {
         d.vsctl_ok(&["get", "Interface", "p1", "mtu"]) == "1500\n"
@@ -501,28 +485,7 @@ fn status_refresh_writes_nothing_when_nothing_changed() {
     }
     let dir = tempdir("churn");
     let d = Daemon::start(&dir);
-    d.vsctl_ok(&[
-        "add-br",
-        "br0",
-        "--",
-        "add-port",
-        "br0",
-        "p1",
-        "--",
-        "set",
-        "Interface",
-        "p1",
-        "type=dummy",
-        "--",
-        "add-port",
-        "br0",
-        "p2",
-        "--",
-        "set",
-        "Interface",
-        "p2",
-        "type=dummy",
-    ]);
+    add_br0_with_dummies_p1_p2(&d);
     wait_for(Duration::from_secs(10), "the first refresh", || {
         d.vsctl_ok(&["get", "Interface", "p1", "mtu"]) == "1500\n"
     });
