@@ -279,37 +279,57 @@ fn three_namespaces_on_one_switch() {
 }
 
 #[test]
-fn v2_receive_rings_forward_too_and_bad_options_are_refused() {
-    if !have_root("v2_receive_rings_forward_too_and_bad_options_are_refused") {
+fn every_receive_ring_layout_forwards_and_bad_options_are_refused() {
+    if !have_root("every_receive_ring_layout_forwards_and_bad_options_are_refused") {
         return;
     }
     let mut t = Topo::new();
     let (a, b, va, vb) = t.two_hosts(&["198.18.4.1/24"], &["198.18.4.2/24"]);
     let reg = DatapathRegistry::default();
-    let mut bad = BTreeMap::new();
-    bad.insert("rx_ring".to_string(), "v9".to_string());
-    let e = reg.netdevs().open("system", &va, &bad).unwrap_err();
-    assert!(e.to_string().contains("rx_ring=v9"), "{e}");
+    for (k, v) in [("rx_ring", "v9"), ("rx_express", "maybe"), ("rx_speed", "fast")] {
+        let bad = BTreeMap::from([(k.to_string(), v.to_string())]);
+        let e = reg.netdevs().open("system", &va, &bad).unwrap_err();
+        assert!(e.to_string().contains(&format!("{k}={v}")), "{e}");
+    }
     let e = reg.netdevs().open("system", "rvs-no-such-if", &BTreeMap::new()).unwrap_err();
     assert!(e.to_string().contains("rvs-no-such-if"), "{e}");
 
-    let dp = reg
-        .create(
-            &format!("rvs{}", tag()),
-            DpClass::Dummy,
-            DpConfig { n_threads: 1, ..DpConfig::default() },
-        )
-        .unwrap();
-    let hub = Arc::new(Hub { ports: Mutex::new(Vec::new()) });
-    let mut v2 = BTreeMap::new();
-    v2.insert("rx_ring".to_string(), "v2".to_string());
-    for p in [&va, &vb] {
-        let nd = reg.netdevs().open("system", p, &v2).unwrap();
-        hub.ports.lock().unwrap().push(dp.port_add(nd, None).unwrap());
+    // The default (a V3 ring and the express lane), V3 alone, V2.
+    for (opts, express) in
+        [(vec![], true), (vec![("rx_express", "false")], false), (vec![("rx_ring", "v2")], false)]
+    {
+        let opts: BTreeMap<String, String> =
+            opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let dp = reg
+            .create(
+                &format!("rvs{}", tag()),
+                DpClass::Dummy,
+                DpConfig { n_threads: 1, ..DpConfig::default() },
+            )
+            .unwrap();
+        let hub = Arc::new(Hub { ports: Mutex::new(Vec::new()) });
+        let mut devs = Vec::new();
+        for p in [&va, &vb] {
+            let nd = reg.netdevs().open("system", p, &opts).unwrap();
+            devs.push(nd.clone());
+            hub.ports.lock().unwrap().push(dp.port_add(nd, None).unwrap());
+        }
+        dp.register_upcall_handler(Some(hub.clone()));
+        assert!(t.ping(&a, "198.18.4.2", 56, 3), "{opts:?}");
+        assert!(t.ping(&b, "198.18.4.1", 3200, 2), "{opts:?}");
+        // Small pings (and ARP) come through the express lane when there
+        // is one; the 3,200-byte ones are bulk.
+        for nd in &devs {
+            let st = nd.status();
+            assert_eq!(st["rx_express"], express.to_string(), "{opts:?}");
+            let n: u64 = st["rx_express_packets"].parse().unwrap();
+            assert_eq!(n >= 3, express, "{opts:?}: {n} express packets");
+        }
+        drop(devs);
+        for p in hub.ports.lock().unwrap().iter() {
+            dp.port_del(*p).unwrap();
+        }
     }
-    dp.register_upcall_handler(Some(hub.clone()));
-    assert!(t.ping(&a, "198.18.4.2", 56, 3));
-    assert!(t.ping(&b, "198.18.4.1", 3200, 2));
 }
 
 #[test]

@@ -315,6 +315,15 @@ impl Open {
     }
 }
 
+/// True when `p`, queued for a port with offloads `port`, could begin or
+/// grow a super-frame that later packets of its connection may join: a TCP
+/// segment without PSH or a UDP datagram that [`coalesce`] would merge. An
+/// output queue holding only such packets gains by waiting briefly for more;
+/// anything else (an ACK without data, a PSH segment, a ping) gains nothing.
+pub fn may_grow(p: &Packet, port: TxOffloads) -> bool {
+    port.csum && (port.tso || port.uso) && parse(p, port).is_some_and(|s| s.starts())
+}
+
 /// Merges runs of TCP segments (when `port.tso`) and UDP datagrams (when
 /// `port.uso`) in `pkts`, which are bound for one port that takes such
 /// super-frames, as described in the module documentation, and returns how
@@ -783,6 +792,36 @@ mod tests {
             s.md = crate::Metadata::default();
         }
         out
+    }
+
+    #[test]
+    fn only_segments_that_more_may_join_are_worth_waiting_for() {
+        let seg = seg4(0, 1000);
+        assert!(may_grow(&seg, TxOffloads::ALL));
+        // Not for a port that takes no TCP super-frames or no partial
+        // checksums.
+        assert!(!may_grow(&seg, TxOffloads { tso: false, ..TxOffloads::ALL }));
+        assert!(!may_grow(&seg, TxOffloads { csum: false, ..TxOffloads::ALL }));
+        // PSH ends a super-frame; a pure ACK never joins one.
+        let mut psh = seg.clone();
+        psh.data_mut()[34 + 13] = TCP_ACK | TCP_PSH;
+        assert!(!may_grow(&psh, TxOffloads::ALL));
+        let mut ack = seg.clone();
+        ack.truncate(66);
+        let d = ack.data_mut();
+        d[16..18].copy_from_slice(&52u16.to_be_bytes());
+        d[24..26].fill(0);
+        let c = checksum(&d[14..34]);
+        d[24..26].copy_from_slice(&c.to_be_bytes());
+        assert!(!may_grow(&ack, TxOffloads::ALL));
+        // UDP datagrams do, where the port takes UDP super-frames.
+        let dgram = udp_datagrams(200, false, 64).remove(0);
+        assert!(may_grow(&dgram, TxOffloads::ALL));
+        assert!(!may_grow(&dgram, TxOffloads { uso: false, ..TxOffloads::ALL }));
+        // A super-frame already is one.
+        let mut big = seg.clone();
+        big.md.gso_type = GsoType::TcpV4;
+        assert!(!may_grow(&big, TxOffloads::ALL));
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub struct Options {
     pub only: Option<String>,
     /// rvs's busy-poll window before its poll thread sleeps, microseconds.
     pub busy_poll_us: u64,
+    /// rvs's GRO hold time ([`DpConfig::gro_hold`]), microseconds.
+    pub gro_hold_us: u64,
+    /// rvs's poll threads.
+    pub pmd_threads: usize,
     /// Run only these measurements (comma-separated: `tcp`, `udp64`,
     /// `tcp_off`); the others are left out (NaN).
     pub tests: Option<String>,
@@ -340,8 +344,8 @@ impl UpcallHandler for Patch {
 #[derive(Clone, Copy)]
 struct RvsVariant {
     name: &'static str,
-    /// TPACKET_V2 receive rings instead of V3.
-    v2_ring: bool,
+    /// Options of the `system` ports (receive rings).
+    port_options: &'static [(&'static str, &'static str)],
     /// Software GRO on output.
     gro: bool,
     /// Yield the CPU while busy-polling an idle queue.
@@ -350,50 +354,53 @@ struct RvsVariant {
     by_default: bool,
 }
 
-/// The rvs rows: the default, the V2 ring, and without GRO (for A/B).
-const RVS_VARIANTS: [RvsVariant; 4] = [
-    RvsVariant { name: "rvs", v2_ring: false, gro: true, idle_yield: false, by_default: true },
-    RvsVariant { name: "rvs-v2", v2_ring: true, gro: true, idle_yield: false, by_default: true },
-    RvsVariant {
-        name: "rvs-nogro",
-        v2_ring: false,
-        gro: false,
+impl RvsVariant {
+    const DEFAULT: RvsVariant = RvsVariant {
+        name: "rvs",
+        port_options: &[],
+        gro: true,
         idle_yield: false,
         by_default: true,
-    },
+    };
+}
+
+/// The rvs rows: the default, then variants for A/B comparison: one
+/// TPACKET_V2 ring, V3 without the express lane, without GRO; and, only when
+/// named, a poll thread that yields while it busy-polls.
+const RVS_VARIANTS: [RvsVariant; 5] = [
+    RvsVariant::DEFAULT,
+    RvsVariant { name: "rvs-v2", port_options: &[("rx_ring", "v2")], ..RvsVariant::DEFAULT },
     RvsVariant {
-        name: "rvs-yield",
-        v2_ring: false,
-        gro: true,
-        idle_yield: true,
-        by_default: false,
+        name: "rvs-noexpress",
+        port_options: &[("rx_express", "false")],
+        ..RvsVariant::DEFAULT
     },
+    RvsVariant { name: "rvs-nogro", gro: false, ..RvsVariant::DEFAULT },
+    RvsVariant { name: "rvs-yield", idle_yield: true, by_default: false, ..RvsVariant::DEFAULT },
 ];
 
-fn bench_rvs(secs: u32, v: RvsVariant, busy_poll_us: u64) -> Result<Row> {
-    let v2_ring = v.v2_ring;
+fn bench_rvs(opts: &Options, v: RvsVariant) -> Result<Row> {
     let mut t = Topo::new();
     let (a, b, oa, ob) = t.two_hosts(&[&format!("{A_ADDR}/24")], &[&format!("{B_ADDR}/24")]);
     let reg = DatapathRegistry::default();
-    let busy_poll = Duration::from_micros(busy_poll_us);
     let config = DpConfig {
-        n_threads: 1,
-        busy_poll,
+        n_threads: opts.pmd_threads,
+        busy_poll: Duration::from_micros(opts.busy_poll_us),
         gro: v.gro,
         idle_yield: v.idle_yield,
+        gro_hold: Duration::from_micros(opts.gro_hold_us),
         ..DpConfig::default()
     };
     let dp = reg.create("rvs-bench", DpClass::Dummy, config)?;
-    let mut opts = BTreeMap::new();
-    if v2_ring {
-        opts.insert("rx_ring".to_string(), "v2".to_string());
-    }
-    let pa = dp.port_add(reg.netdevs().open("system", &oa, &opts)?, None)?;
-    let pb = dp.port_add(reg.netdevs().open("system", &ob, &opts)?, None)?;
+    let port_opts: BTreeMap<String, String> =
+        v.port_options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let pa = dp.port_add(reg.netdevs().open("system", &oa, &port_opts)?, None)?;
+    let pb = dp.port_add(reg.netdevs().open("system", &ob, &port_opts)?, None)?;
     dp.register_upcall_handler(Some(Arc::new(Patch(pa, pb))));
     let name = v.name;
     let probe = RvsProbe { dp: dp.clone(), cpu0: std::sync::Mutex::new(0.0) };
-    measure(name, &t, &a, &b, (&format!("{oa}i"), &format!("{ob}i")), secs, Some(&probe))
+    let (ia, ib) = (format!("{oa}i"), format!("{ob}i"));
+    measure(name, &t, &a, &b, (&ia, &ib), opts.secs, Some(&probe))
 }
 
 fn bench_bridge(secs: u32) -> Result<Row> {
@@ -611,7 +618,7 @@ pub fn run_all(opts: &Options, out: &mut dyn FnMut(Value)) -> Result<String> {
     }
     for v in RVS_VARIANTS {
         if want(v.name) && (v.by_default || opts.only.is_some()) {
-            push(bench_rvs(opts.secs, v, opts.busy_poll_us), v.name, &mut rows);
+            push(bench_rvs(opts, v), v.name, &mut rows);
         }
     }
     if have("ovs-vswitchd") {

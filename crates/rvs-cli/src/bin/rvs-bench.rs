@@ -58,6 +58,13 @@ enum Cmd {
         /// rvs's busy-poll window before its poll thread sleeps (µs).
         #[arg(long, default_value_t = 200)]
         busy_poll_us: u64,
+        /// rvs's GRO hold: how long output that GRO may still grow waits
+        /// for more while input flows (µs; 0 sends at the end of each poll).
+        #[arg(long, default_value_t = rvs_datapath::dpif_netdev::DEFAULT_GRO_HOLD_US)]
+        gro_hold_us: u64,
+        /// rvs's poll threads.
+        #[arg(long, default_value_t = 1)]
+        pmd_threads: usize,
         /// Run only these measurements (comma-separated: tcp, udp64,
         /// tcp_off).
         #[arg(long)]
@@ -79,8 +86,9 @@ fn main() -> Result<()> {
             let opts = datapath::Options { secs, only, memory_flows };
             datapath::run(&opts, &mut |v| println!("{v}"))
         }
-        Cmd::Netns { secs, only, busy_poll_us, tests, cc } => {
-            let opts = netns::Options { secs, only, busy_poll_us, tests, cc };
+        Cmd::Netns { secs, only, busy_poll_us, gro_hold_us, pmd_threads, tests, cc } => {
+            let opts =
+                netns::Options { secs, only, busy_poll_us, gro_hold_us, pmd_threads, tests, cc };
             let table = netns::run_all(&opts, &mut |v| println!("{v}"))?;
             eprint!("\n{table}");
             Ok(())

@@ -1,19 +1,41 @@
 //! Action execution over batches, and the per-port output queues that are
-//! flushed once per poll iteration.
+//! flushed at the end of each poll iteration, or held a little longer when
+//! software GRO may merge what they hold with packets still to come.
 
 use super::pmd::{PmdCounters, PollThread, MAX_RECIRC_DEPTH};
 use super::ports::PortTable;
 use super::Shared;
 use crate::odp::{exec, DropReason, OdpAction};
-use rvs_packet::{FlowKey, OdpPort, Packet};
+use rvs_packet::{gro, FlowKey, OdpPort, Packet};
 use std::sync::atomic::Ordering;
 
-/// Packets queued for output, per port, until the end of the iteration.
+/// Most packets an output queue holds for GRO before it is sent anyway (as
+/// many UDP datagrams as one super-frame takes).
+pub(crate) const HOLD_MAX: usize = 64;
+
+/// Packets queued for one output port.
+struct OutQueue {
+    port: OdpPort,
+    pkts: Vec<Packet>,
+    /// When the oldest packet was queued (poll thread clock, ns).
+    since_ns: u64,
+    /// The queue may be held: traffic was flowing when it was started and
+    /// every packet in it so far (up to `checked`) may grow a super-frame.
+    hold: bool,
+    checked: usize,
+}
+
+/// Packets queued for output, per port, until the end of the iteration (or,
+/// when held for GRO, until more arrive or their time is up).
 #[derive(Default)]
 pub(crate) struct Executor {
-    out: Vec<(OdpPort, Vec<Packet>)>,
-    /// Something was queued since the last flush.
+    out: Vec<OutQueue>,
+    /// Something is queued.
     queued: bool,
+    /// The poll thread's clock when packets are being queued, and whether
+    /// input was flowing then (see [`PollThread::poll_once`]).
+    pub now_ns: u64,
+    pub flowing: bool,
 }
 
 impl Executor {
@@ -35,17 +57,27 @@ impl Executor {
     #[inline]
     fn queue(&mut self, port: OdpPort, pkts: &mut Vec<Packet>) {
         self.queued = true;
-        let q = match self.out.iter_mut().position(|(p, _)| *p == port) {
-            Some(i) => &mut self.out[i].1,
+        let i = match self.out.iter().position(|q| q.port == port) {
+            Some(i) => i,
             None => {
-                self.out.push((port, Vec::new()));
-                &mut self.out.last_mut().expect("just pushed").1
+                self.out.push(OutQueue {
+                    port,
+                    pkts: Vec::new(),
+                    since_ns: 0,
+                    hold: false,
+                    checked: 0,
+                });
+                self.out.len() - 1
             }
         };
-        if q.is_empty() {
-            std::mem::swap(q, pkts);
+        let q = &mut self.out[i];
+        if q.pkts.is_empty() {
+            std::mem::swap(&mut q.pkts, pkts);
+            q.since_ns = self.now_ns;
+            q.hold = self.flowing;
+            q.checked = 0;
         } else {
-            q.append(pkts);
+            q.pkts.append(pkts);
         }
     }
 
@@ -55,40 +87,63 @@ impl Executor {
         self.queued
     }
 
-    /// Sends everything queued; a port that no longer exists drops its
-    /// packets under [`DropReason::InvalidPort`].
+    /// Sends what is queued. With `hold_ns` > 0, a queue whose packets GRO
+    /// may still grow ([`gro::may_grow`]) waits for more, while input is
+    /// flowing, until it holds [`HOLD_MAX`] packets or its oldest has waited
+    /// `hold_ns` (`now_ns` is the current time). With `hold_ns` 0 everything
+    /// goes. A port that no longer exists drops its packets under
+    /// [`DropReason::InvalidPort`].
     pub fn flush(
         &mut self,
         ports: &PortTable,
         thread_id: usize,
         shared: &Shared,
         stats: &PmdCounters,
+        now_ns: u64,
+        hold_ns: u64,
     ) {
-        self.queued = false;
         let gro = shared.gro.load(Ordering::Relaxed);
-        for (port, q) in self.out.iter_mut() {
-            if q.is_empty() {
+        let mut held = false;
+        for q in self.out.iter_mut() {
+            if q.pkts.is_empty() {
                 continue;
             }
+            let port = ports.get(q.port);
+            if let Some(p) = port.filter(|_| gro && hold_ns > 0 && q.hold) {
+                if q.pkts.len() < HOLD_MAX
+                    && now_ns.saturating_sub(q.since_ns) < hold_ns
+                    && q.pkts[q.checked..].iter().all(|pkt| gro::may_grow(pkt, p.offloads()))
+                {
+                    q.checked = q.pkts.len();
+                    held = true;
+                    continue;
+                }
+            }
             stats.output_batches.fetch_add(1, Ordering::Relaxed);
-            stats.output_packets.fetch_add(q.len() as u64, Ordering::Relaxed);
-            match ports.get(*port) {
+            stats.output_packets.fetch_add(q.pkts.len() as u64, Ordering::Relaxed);
+            match port {
                 Some(p) => {
-                    let r = p.send(thread_id, q, gro);
+                    let r = p.send(thread_id, &mut q.pkts, gro);
                     stats.gro_merged.fetch_add(r.merged, Ordering::Relaxed);
                     shared.count_drop(DropReason::Segmentation, r.failed);
                 }
                 None => {
-                    shared.count_drop(DropReason::InvalidPort, q.len() as u64);
-                    q.clear();
+                    shared.count_drop(DropReason::InvalidPort, q.pkts.len() as u64);
+                    q.pkts.clear();
                 }
             }
         }
+        self.queued = held;
     }
 
-    /// Forgets a deleted port's queue.
-    pub fn forget_port(&mut self, port: OdpPort) {
-        self.out.retain(|(p, _)| *p != port);
+    /// Forgets a deleted port's queue, dropping what it held.
+    pub fn forget_port(&mut self, port: OdpPort, shared: &Shared) {
+        self.out.retain(|q| {
+            if q.port == port && !q.pkts.is_empty() {
+                shared.count_drop(DropReason::InvalidPort, q.pkts.len() as u64);
+            }
+            q.port != port
+        });
     }
 }
 

@@ -91,6 +91,9 @@ impl DpClass {
     }
 }
 
+/// Default [`DpConfig::gro_hold`], µs.
+pub const DEFAULT_GRO_HOLD_US: u64 = 50;
+
 /// Configuration of a userspace datapath.
 #[derive(Clone, Debug)]
 pub struct DpConfig {
@@ -114,6 +117,13 @@ pub struct DpConfig {
     /// While busy-polling an idle queue, let other threads that want this
     /// CPU run first (`sched_yield`) instead of spinning.
     pub idle_yield: bool,
+    /// Longest a poll thread holds output that software GRO may still grow
+    /// (TCP segments, UDP datagrams bound for a port that takes
+    /// super-frames) while input keeps flowing, so that more of the same
+    /// connection can join it; zero sends everything at the end of each
+    /// poll iteration. Nothing is held when input is sparse, and the rest
+    /// (ACKs without data, pings, super-frames) is never held.
+    pub gro_hold: Duration,
     /// The clock (tests use [`crate::clock::ManualClock`]).
     pub clock: Arc<dyn Clock>,
 }
@@ -130,6 +140,7 @@ impl Default for DpConfig {
             maintenance_thread: true,
             gro: true,
             idle_yield: false,
+            gro_hold: Duration::from_micros(DEFAULT_GRO_HOLD_US),
             clock: MonotonicClock::new(),
         }
     }
@@ -213,6 +224,8 @@ pub(crate) struct Shared {
     pub(crate) gro: AtomicBool,
     /// [`DpConfig::idle_yield`].
     pub(crate) idle_yield: AtomicBool,
+    /// [`DpConfig::gro_hold`], ns.
+    pub(crate) gro_hold_ns: AtomicU64,
     pub(crate) handler: ArcSwapOption<HandlerSlot>,
     drops: Vec<AtomicU64>,
     xlate_drops: Mutex<BTreeMap<u32, u64>>,
@@ -346,6 +359,7 @@ impl DpNetdev {
             busy_poll_us: AtomicU64::new(config.busy_poll.as_micros() as u64),
             gro: AtomicBool::new(config.gro),
             idle_yield: AtomicBool::new(config.idle_yield),
+            gro_hold_ns: AtomicU64::new(config.gro_hold.as_nanos() as u64),
             handler: ArcSwapOption::empty(),
             drops: DropReason::NAMED.iter().map(|_| AtomicU64::new(0)).collect(),
             xlate_drops: Mutex::new(BTreeMap::new()),
@@ -460,6 +474,11 @@ impl DpNetdev {
     /// Turns software GRO on output on or off ([`DpConfig::gro`]).
     pub fn set_gro(&self, on: bool) {
         self.shared.gro.store(on, Ordering::Relaxed);
+    }
+
+    /// Changes [`DpConfig::gro_hold`].
+    pub fn set_gro_hold(&self, hold: Duration) {
+        self.shared.gro_hold_ns.store(hold.as_nanos() as u64, Ordering::Relaxed);
     }
 
     /// Changes the exact-match-cache insertion probability (1 in `p`, 0 off).
@@ -587,8 +606,8 @@ impl DpNetdev {
         let mut rxqs = Vec::new();
         for q in 0..netdev.n_rxq() {
             let rxq = netdev.rxq_open(q)?;
-            let fd = rxq.wait_fd();
-            rxqs.push(RxqSlot { port: no, qid: q, rxq, fd });
+            let fds = rxq.wait_fds();
+            rxqs.push(RxqSlot { port: no, qid: q, rxq, fds });
         }
         let port = Arc::new(Port::new(no, netdev));
         sh.ports.store(Arc::new(table.with(port.clone())));

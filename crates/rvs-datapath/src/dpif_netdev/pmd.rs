@@ -43,7 +43,7 @@ pub(crate) struct RxqSlot {
     pub port: OdpPort,
     pub qid: usize,
     pub rxq: Box<dyn NetdevRxq>,
-    pub fd: Option<RawFd>,
+    pub fds: Vec<RawFd>,
 }
 
 /// Control messages to a poll thread.
@@ -140,6 +140,11 @@ pub(crate) struct PollThread {
     idle_polls: u32,
     epoll: Option<Epoll>,
     exit: bool,
+    /// Output queues may be held for GRO (a thread running [`Self::run`];
+    /// the main context flushes every time).
+    hold_output: bool,
+    /// When this thread last received packets (clock ns).
+    prev_rx_ns: u64,
 }
 
 /// What to do with packets of one flow in a batch: the flow (or, for a miss
@@ -185,6 +190,8 @@ impl PollThread {
             idle_polls: 0,
             epoll,
             exit: false,
+            hold_output: false,
+            prev_rx_ns: 0,
         })
     }
 
@@ -199,7 +206,9 @@ impl PollThread {
     fn apply(&mut self, m: Msg) {
         match m {
             Msg::AddRxq(slot) => {
-                if let (Some(ep), Some(fd)) = (&self.epoll, slot.fd) {
+                for (ep, &fd) in
+                    self.epoll.iter().flat_map(|ep| slot.fds.iter().map(move |f| (ep, f)))
+                {
                     if let Err(e) = ep.add(fd, self.rxqs.len() as u64) {
                         tracing::warn!(
                             "pmd {}: cannot watch rxq {} of port {}: {e}",
@@ -215,8 +224,8 @@ impl PollThread {
             Msg::RemovePort(port, ack) => {
                 self.rxqs.retain(|s| {
                     if s.port == port {
-                        if let (Some(ep), Some(fd)) = (&self.epoll, s.fd) {
-                            ep.del(fd);
+                        if let Some(ep) = &self.epoll {
+                            s.fds.iter().for_each(|&fd| ep.del(fd));
                         }
                         false
                     } else {
@@ -224,7 +233,7 @@ impl PollThread {
                     }
                 });
                 self.stats.rxqs.store(self.rxqs.len() as u64, Ordering::Relaxed);
-                self.exec.forget_port(port);
+                self.exec.forget_port(port, &self.shared);
                 if let Some(cls) = self.cls.remove(&port) {
                     for f in cls.flows() {
                         f.pmds.fetch_and(!(1u64 << self.id), Ordering::Relaxed);
@@ -237,8 +246,8 @@ impl PollThread {
             Msg::ReleaseRxq(port, qid, back) => {
                 let slot = self.rxqs.iter().position(|s| s.port == port && s.qid == qid).map(|i| {
                     let s = self.rxqs.remove(i);
-                    if let (Some(ep), Some(fd)) = (&self.epoll, s.fd) {
-                        ep.del(fd);
+                    if let Some(ep) = &self.epoll {
+                        s.fds.iter().for_each(|&fd| ep.del(fd));
                     }
                     s
                 });
@@ -283,7 +292,9 @@ impl PollThread {
         // and then when idle (for ranking and sweeping): an idle iteration
         // is mostly this check, and a clock read would double its cost.
         self.idle_polls = self.idle_polls.wrapping_add(1);
-        let mut clock_read = self.idle_polls.is_multiple_of(IDLE_CLOCK_EVERY);
+        // Held output needs the time to know when it is due.
+        let mut clock_read =
+            self.idle_polls.is_multiple_of(IDLE_CLOCK_EVERY) || self.exec.has_output();
         if clock_read {
             self.now_ns = self.shared.clock.now().as_nanos() as u64;
         }
@@ -297,6 +308,16 @@ impl PollThread {
                         clock_read = true;
                         self.now_ns = self.shared.clock.now().as_nanos() as u64;
                     }
+                    if total == 0 {
+                        // Input is flowing when the previous packets came
+                        // less than a hold time ago: then output that GRO
+                        // may grow is worth holding for what follows.
+                        let hold_ns = self.shared.gro_hold_ns.load(Ordering::Relaxed);
+                        self.exec.flowing = self.hold_output
+                            && self.now_ns.saturating_sub(self.prev_rx_ns) < hold_ns;
+                        self.exec.now_ns = self.now_ns;
+                        self.prev_rx_ns = self.now_ns;
+                    }
                     total += n;
                     let mut pkts = std::mem::take(&mut self.rx_batch.pkts);
                     self.process(port, &mut pkts, 0);
@@ -306,7 +327,11 @@ impl PollThread {
                 Err(e) => tracing::debug!("pmd {}: receive on port {port} failed: {e}", self.id),
             }
         }
-        self.flush();
+        if self.hold_output {
+            self.flush_due();
+        } else {
+            self.flush();
+        }
         self.stats.iterations.fetch_add(1, Ordering::Relaxed);
         if total > 0 {
             self.stats.packets.fetch_add(total as u64, Ordering::Relaxed);
@@ -328,13 +353,26 @@ impl PollThread {
             return;
         }
         let ports = self.shared.ports.load();
-        self.exec.flush(&ports, self.id, &self.shared, &self.stats);
+        self.exec.flush(&ports, self.id, &self.shared, &self.stats, self.now_ns, 0);
+    }
+
+    /// Sends queued output, except what software GRO may still grow, which
+    /// waits up to the datapath's GRO hold time while input flows.
+    fn flush_due(&mut self) {
+        if !self.exec.has_output() {
+            return;
+        }
+        let ports = self.shared.ports.load();
+        let hold_ns = self.shared.gro_hold_ns.load(Ordering::Relaxed);
+        self.exec.flush(&ports, self.id, &self.shared, &self.stats, self.now_ns, hold_ns);
     }
 
     /// The thread's main loop: poll while there is traffic, busy-poll a
     /// little longer when it stops, then sleep in epoll until a queue has
-    /// packets or a message arrives.
+    /// packets or a message arrives. Output held for GRO goes before it
+    /// sleeps.
     pub fn run(mut self) {
+        self.hold_output = true;
         let busy_window = Duration::from_micros(self.shared.busy_poll_us.load(Ordering::Relaxed));
         let idle_yield = self.shared.idle_yield.load(Ordering::Relaxed);
         let mut idle_since: Option<Instant> = None;
@@ -362,9 +400,10 @@ impl PollThread {
                 std::hint::spin_loop();
                 continue;
             }
-            let pollable_only = self.rxqs.iter().any(|s| s.fd.is_none());
+            let pollable_only = self.rxqs.iter().any(|s| s.fds.is_empty());
             let timeout =
                 if pollable_only { Duration::from_millis(1) } else { Duration::from_millis(500) };
+            self.flush();
             self.stats.sleeps.fetch_add(1, Ordering::Relaxed);
             if let Some(ep) = &self.epoll {
                 if let Err(e) = ep.wait(timeout) {

@@ -43,6 +43,12 @@ impl Port {
         self.netdev.name()
     }
 
+    /// What the port's device takes from the datapath (checksum-partial
+    /// packets, super-frames).
+    pub fn offloads(&self) -> TxOffloads {
+        self.offloads
+    }
+
     pub fn info(&self) -> DpifPort {
         DpifPort {
             name: self.name().to_string(),

@@ -426,8 +426,8 @@ impl NetdevRxq for DummyRxq {
         Ok(n)
     }
 
-    fn wait_fd(&self) -> Option<RawFd> {
-        Some(self.queue.ready.as_raw_fd())
+    fn wait_fds(&self) -> Vec<RawFd> {
+        vec![self.queue.ready.as_raw_fd()]
     }
 }
 

@@ -126,12 +126,12 @@ pub trait NetdevRxq: Send {
     /// knows (offload state); the datapath sets `in_port`.
     fn recv(&mut self, batch: &mut Batch) -> Result<usize, NetdevError>;
 
-    /// A file descriptor that becomes readable when packets arrive on an
-    /// empty queue, so an idle poll thread can sleep in epoll. The datapath
-    /// watches it edge-triggered and only sleeps after `recv` returned 0, so
-    /// the provider need not reset it. `None` means the queue can only be
-    /// polled, and the thread will not sleep long.
-    fn wait_fd(&self) -> Option<RawFd>;
+    /// File descriptors one of which becomes readable when packets arrive
+    /// on an empty queue, so an idle poll thread can sleep in epoll. The
+    /// datapath watches them edge-triggered and only sleeps after `recv`
+    /// returned 0, so the provider need not reset them. None means the
+    /// queue can only be polled, and the thread will not sleep long.
+    fn wait_fds(&self) -> Vec<RawFd>;
 }
 
 /// A network device.

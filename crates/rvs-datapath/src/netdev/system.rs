@@ -13,11 +13,16 @@
 //! stripped on receive is put back in the packet, so the datapath sees the
 //! frame as it was on the wire.
 //!
-//! Option `rx_ring=v2` selects a TPACKET_V2 ring instead (for queues opened
-//! after it is set): V3 hands frames over a block at a time, when the block
-//! is full or its 1 ms retire timer fires, which adds up to a millisecond to
-//! sparse traffic; V2 hands each frame over at once. docs/PERFORMANCE.md has
-//! the measured difference.
+//! V3 hands frames over a block at a time, when the block is full or its
+//! 1 ms retire timer fires, which would add up to a millisecond to the
+//! packets that never fill a block: a TCP sender's acknowledgements, pings,
+//! ARP. So each queue has a second, small TPACKET_V2 ring, the express lane,
+//! which hands each frame over at once; socket filters send those small
+//! control packets there and everything else (TCP data, UDP) to the V3 ring
+//! ([`Lane`] has the exact rule). Option `rx_express=false` turns the
+//! express lane off; `rx_ring=v2` uses one TPACKET_V2 ring for everything
+//! instead (both for queues opened after they are set). docs/PERFORMANCE.md
+//! has the measured differences.
 //!
 //! Packets the host itself sends out of the interface are not received back
 //! (`PACKET_IGNORE_OUTGOING`). The interface must exist when the port is
@@ -26,7 +31,7 @@
 use super::linux;
 use super::vnet;
 use super::{Netdev, NetdevError, NetdevRxq, NetdevStats, TxOffloads};
-use crate::sys::packet::{Frame, RingVersion, RxRing, TxSocket};
+use crate::sys::packet::{Frame, Lane, RingVersion, RxRing, TxSocket};
 use rvs_packet::{Batch, EthAddr, Packet, BATCH_SIZE};
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -36,6 +41,8 @@ use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Default)]
 struct Counters {
+    /// Packets received through the express lane.
+    rx_express: AtomicU64,
     rx_errors: AtomicU64,
     tx_dropped: AtomicU64,
     tx_errors: AtomicU64,
@@ -46,8 +53,9 @@ struct Counters {
 pub struct SystemNetdev {
     name: String,
     ifindex: u32,
-    /// Receive ring layout for queues opened from now on (`rx_ring`).
-    ring: Mutex<RingVersion>,
+    /// Receive ring layout for queues opened from now on (`rx_ring`,
+    /// `rx_express`).
+    ring: Mutex<RxConfig>,
     tx: TxSocket,
     counters: Arc<Counters>,
 }
@@ -65,7 +73,7 @@ impl SystemNetdev {
         let dev = SystemNetdev {
             name: name.to_string(),
             ifindex,
-            ring: Mutex::new(RingVersion::V3),
+            ring: Mutex::new(RxConfig::default()),
             tx,
             counters: Arc::default(),
         };
@@ -90,9 +98,23 @@ impl Netdev for SystemNetdev {
         if id != 0 {
             return Err(NetdevError::NoSuchQueue { dev: self.name.clone(), qid: id, n: 1 });
         }
-        let ring = RxRing::open(self.ifindex, *self.ring.lock().unwrap())
-            .map_err(|e| NetdevError::os(&self.name, "opening the receive ring", e))?;
-        Ok(Box::new(SystemRxq { ring, name: self.name.clone(), counters: self.counters.clone() }))
+        let cfg = *self.ring.lock().unwrap();
+        let express = cfg.version == RingVersion::V3 && cfg.express;
+        let open = |lane| {
+            RxRing::open(self.ifindex, cfg.version, lane)
+                .map_err(|e| NetdevError::os(&self.name, "opening the receive ring", e))
+        };
+        let (ring, express) = if express {
+            (open(Lane::Bulk)?, Some(open(Lane::Express)?))
+        } else {
+            (open(Lane::All)?, None)
+        };
+        Ok(Box::new(SystemRxq {
+            ring,
+            express,
+            name: self.name.clone(),
+            counters: self.counters.clone(),
+        }))
     }
 
     fn send(&self, _qid: usize, pkts: &mut Vec<Packet>) -> Result<(), NetdevError> {
@@ -158,18 +180,23 @@ impl Netdev for SystemNetdev {
     fn status(&self) -> BTreeMap<String, String> {
         let mut m = BTreeMap::new();
         m.insert("ifindex".into(), self.ifindex.to_string());
-        let ring = match *self.ring.lock().unwrap() {
+        let cfg = *self.ring.lock().unwrap();
+        let ring = match cfg.version {
             RingVersion::V2 => "tpacket_v2",
             RingVersion::V3 => "tpacket_v3",
         };
         m.insert("rx_ring".into(), ring.into());
+        let express = cfg.version == RingVersion::V3 && cfg.express;
+        m.insert("rx_express".into(), express.to_string());
+        let n = self.counters.rx_express.load(Ordering::Relaxed);
+        m.insert("rx_express_packets".into(), n.to_string());
         m.insert("link_state".into(), if self.carrier() { "up" } else { "down" }.into());
         m.insert("admin_state".into(), if linux::is_up(&self.name) { "up" } else { "down" }.into());
         m
     }
 
     fn set_config(&self, options: &BTreeMap<String, String>) -> Result<(), NetdevError> {
-        let mut ring = RingVersion::V3;
+        let mut cfg = RxConfig::default();
         for (k, v) in options {
             let bad = |why: &str| NetdevError::BadOption {
                 dev: self.name.clone(),
@@ -178,13 +205,20 @@ impl Netdev for SystemNetdev {
                 why: why.into(),
             };
             match (k.as_str(), v.as_str()) {
-                ("rx_ring", "v3") => ring = RingVersion::V3,
-                ("rx_ring", "v2") => ring = RingVersion::V2,
+                ("rx_ring", "v3") => cfg.version = RingVersion::V3,
+                ("rx_ring", "v2") => cfg.version = RingVersion::V2,
                 ("rx_ring", _) => return Err(bad("must be v2 or v3")),
-                _ => return Err(bad("unknown option for a system interface (known: rx_ring)")),
+                ("rx_express", "true") => cfg.express = true,
+                ("rx_express", "false") => cfg.express = false,
+                ("rx_express", _) => return Err(bad("must be true or false")),
+                _ => {
+                    return Err(bad(
+                        "unknown option for a system interface (known: rx_ring, rx_express)",
+                    ))
+                }
             }
         }
-        *self.ring.lock().unwrap() = ring;
+        *self.ring.lock().unwrap() = cfg;
         Ok(())
     }
 
@@ -228,38 +262,67 @@ fn frame_to_packet(f: &Frame<'_>, name: &str, counters: &Counters) -> Option<Pac
     Some(p)
 }
 
+/// How a system port's receive queues are built.
+#[derive(Debug, Clone, Copy)]
+struct RxConfig {
+    version: RingVersion,
+    /// A V3 ring gets an express lane.
+    express: bool,
+}
+
+impl Default for RxConfig {
+    fn default() -> Self {
+        RxConfig { version: RingVersion::V3, express: true }
+    }
+}
+
 struct SystemRxq {
     ring: RxRing,
+    /// The express lane, beside a V3 ring.
+    express: Option<RxRing>,
     name: String,
     counters: Arc<Counters>,
+}
+
+/// Moves frames of `ring` into `batch` until it is full or the ring is
+/// empty; keeps reading while frames are consumed but dropped, so that
+/// stopping short of a full batch really means the ring is empty (the poll
+/// thread sleeps on that).
+fn drain(ring: &mut RxRing, batch: &mut Batch, name: &str, counters: &Counters) {
+    loop {
+        let room = BATCH_SIZE.saturating_sub(batch.len());
+        if room == 0 {
+            break;
+        }
+        let consumed = ring.recv(room, |f| {
+            if let Some(p) = frame_to_packet(&f, name, counters) {
+                batch.push(p);
+            }
+        });
+        if consumed == 0 {
+            break;
+        }
+    }
 }
 
 impl NetdevRxq for SystemRxq {
     fn recv(&mut self, batch: &mut Batch) -> Result<usize, NetdevError> {
         let start = batch.len();
-        let counters = &self.counters;
-        let name = &self.name;
-        // Keep reading while frames are consumed but dropped, so that a
-        // return of 0 really means the ring is empty (the poll thread sleeps
-        // on that).
-        loop {
-            let room = BATCH_SIZE.saturating_sub(batch.len());
-            if room == 0 {
-                break;
-            }
-            let consumed = self.ring.recv(room, |f| {
-                if let Some(p) = frame_to_packet(&f, name, counters) {
-                    batch.push(p);
-                }
-            });
-            if consumed == 0 {
-                break;
+        // The express lane first: its packets are the ones someone waits for.
+        if let Some(x) = self.express.as_mut() {
+            drain(x, batch, &self.name, &self.counters);
+            let n = batch.len() - start;
+            if n > 0 {
+                self.counters.rx_express.fetch_add(n as u64, Ordering::Relaxed);
             }
         }
+        drain(&mut self.ring, batch, &self.name, &self.counters);
         Ok(batch.len() - start)
     }
 
-    fn wait_fd(&self) -> Option<RawFd> {
-        Some(self.ring.as_raw_fd())
+    fn wait_fds(&self) -> Vec<RawFd> {
+        let mut fds = vec![self.ring.as_raw_fd()];
+        fds.extend(self.express.as_ref().map(AsRawFd::as_raw_fd));
+        fds
     }
 }

@@ -408,8 +408,8 @@ impl NetdevRxq for TapRxq {
         Ok(n)
     }
 
-    fn wait_fd(&self) -> Option<RawFd> {
-        Some(self.fd.as_raw_fd())
+    fn wait_fds(&self) -> Vec<RawFd> {
+        vec![self.fd.as_raw_fd()]
     }
 }
 
