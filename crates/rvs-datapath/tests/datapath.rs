@@ -674,3 +674,87 @@ fn receive_queues_can_be_pinned_to_a_poll_thread() {
     assert!(by_thread.contains(&(2, 100)), "thread 2 polled every packet: {by_thread:?}");
     assert!(by_thread.contains(&(1, 0)), "{by_thread:?}");
 }
+
+/// `n` consecutive 500-byte TCP segments of one connection (ACK, no PSH,
+/// complete checksums), as a sender without offloads would send them.
+fn tcp_segments(n: usize) -> Vec<Packet> {
+    let frame = PacketBuilder::ethernet(A, B)
+        .ipv4(Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2), 64)
+        .tcp(40000, 5201, TcpFlags::ACK)
+        .payload(&vec![0x5a; 500 * n])
+        .build();
+    let mut p = Packet::from_bytes(&frame);
+    p.md.gso_type = rvs_packet::GsoType::TcpV4;
+    p.md.gso_size = 500;
+    let mut segs = Vec::new();
+    rvs_packet::gso::segment(p, &mut segs).unwrap();
+    segs.iter_mut().for_each(|s| s.md = Default::default());
+    assert_eq!(segs.len(), n);
+    segs
+}
+
+/// The bytes of each packet.
+fn data(pkts: Vec<Packet>) -> Vec<Vec<u8>> {
+    pkts.iter().map(|p| p.data().to_vec()).collect()
+}
+
+#[test]
+fn output_that_gro_may_grow_waits_while_input_flows() {
+    let clock = ManualClock::new();
+    let hold = Duration::from_millis(1);
+    let config = DpConfig {
+        n_threads: 1,
+        maintenance_thread: false,
+        // The thread keeps polling (it flushes everything before it sleeps).
+        busy_poll: Duration::from_secs(30),
+        gro_hold: hold,
+        clock: clock.clone(),
+        ..DpConfig::default()
+    };
+    let reg = DatapathRegistry::default();
+    let dp = reg.create("dp0", DpClass::Dummy, config).unwrap();
+    let p1 = dummy("p1");
+    let all = BTreeMap::from([("tx_offloads".to_string(), "all".to_string())]);
+    let p2 = DummyNetdev::new("p2", false, &all).unwrap();
+    dp.port_add(p1.clone(), None).unwrap();
+    dp.port_add(p2.clone(), None).unwrap();
+    dp.register_upcall_handler(Some(handler(vec![OdpAction::Output(OdpPort(2))], Mask::zero())));
+    let segs = tcp_segments(6);
+    let quiet = Duration::from_millis(100);
+
+    // Sparse input (nothing came in the last hold time): sent at once.
+    p1.receive(segs[0].clone());
+    assert_eq!(data(p2.wait_sent(1, WAIT)), data(vec![segs[0].clone()]));
+    // Flowing input: segments wait for more of their connection ...
+    clock.advance(Duration::from_micros(100));
+    p1.receive(segs[1].clone());
+    p1.receive(segs[2].clone());
+    assert!(p2.wait_sent(1, quiet).is_empty(), "held while the hold time runs");
+    // ... and leave as one super-frame once it has passed.
+    clock.advance(hold);
+    let sent = p2.wait_sent(1, WAIT);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].md.gso_type, rvs_packet::GsoType::TcpV4);
+    assert_eq!(sent[0].len(), segs[1].len() + 500);
+
+    // Input stopped for longer than the hold time: sparse again.
+    clock.advance(Duration::from_micros(100));
+    p1.receive(segs[3].clone());
+    assert_eq!(data(p2.wait_sent(1, WAIT)), data(vec![segs[3].clone()]));
+
+    // A packet GRO cannot grow (here a SYN) sends the queue at once, in order.
+    clock.advance(Duration::from_micros(100));
+    p1.receive(segs[4].clone());
+    assert!(p2.wait_sent(1, quiet).is_empty());
+    let syn = Packet::from_bytes(&tcp(1, 2));
+    p1.receive(syn.clone());
+    assert_eq!(data(p2.wait_sent(2, WAIT)), data(vec![segs[4].clone(), syn]));
+
+    // A hold of zero (tx-flush-interval=0) sends every iteration's output.
+    dp.set_gro_hold(Duration::ZERO);
+    clock.advance(Duration::from_micros(100));
+    p1.receive(segs[5].clone());
+    assert_eq!(data(p2.wait_sent(1, WAIT)), data(vec![segs[5].clone()]));
+    let gro = dp.pmd_stats().iter().map(|s| s.gro_merged).sum::<u64>();
+    assert_eq!(gro, 1);
+}

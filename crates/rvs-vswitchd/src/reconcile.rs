@@ -123,8 +123,9 @@ struct Want {
 }
 
 /// `Open_vSwitch:other_config` keys for the datapath, as OVS reads them
-/// (`max-idle` in ms, `flow-limit` in flows) plus `n-pmd-threads` and
-/// rvs's own `userspace-gro-enable` (`true` unless set to `false`).
+/// (`max-idle` in ms, `flow-limit` in flows, `tx-flush-interval` in µs, at
+/// most 1,000,000) plus `n-pmd-threads` and rvs's own
+/// `userspace-gro-enable` (`true` unless set to `false`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DpWant {
     /// How long an idle datapath flow lives, in ms.
@@ -135,6 +136,10 @@ pub struct DpWant {
     pub n_pmd_threads: Option<usize>,
     /// Software GRO on output (`None`: the default, on).
     pub gro: Option<bool>,
+    /// Longest output may wait for more packets, µs: rvs holds only output
+    /// that software GRO may still grow, while input flows
+    /// ([`rvs_datapath::DpConfig::gro_hold`]).
+    pub tx_flush_interval: Option<u64>,
 }
 
 /// Reads the datapath settings from the database (as JSON).
@@ -155,6 +160,15 @@ pub fn read_dp_want(db: &Value) -> DpWant {
         max_idle: num("max-idle"),
         flow_limit: num("flow-limit").map(|n| n as usize),
         n_pmd_threads: num("n-pmd-threads").map(|n| n as usize),
+        tx_flush_interval: num("tx-flush-interval").filter(|&us| {
+            let ok = us <= 1_000_000;
+            if !ok {
+                tracing::warn!(
+                    "other_config:tx-flush-interval=\"{us}\" is more than 1000000 µs: ignored"
+                );
+            }
+            ok
+        }),
         gro: match oc.get("userspace-gro-enable").map(String::as_str) {
             None => None,
             Some("true") => Some(true),
@@ -312,6 +326,12 @@ impl Reconciler {
         if want.gro != cur.gro {
             dp.set_gro(want.gro.unwrap_or(true));
             cur.gro = want.gro;
+        }
+        if want.tx_flush_interval != cur.tx_flush_interval {
+            let us =
+                want.tx_flush_interval.unwrap_or(rvs_datapath::dpif_netdev::DEFAULT_GRO_HOLD_US);
+            dp.set_gro_hold(Duration::from_micros(us));
+            cur.tx_flush_interval = want.tx_flush_interval;
         }
         if let Some(n) = want.n_pmd_threads {
             if Some(n.max(1)) != cur.n_pmd_threads {
@@ -630,4 +650,40 @@ fn controller_write_back(db: &Value, want: &Want, cm: &ConnMgr) -> Vec<Value> {
         }
     }
     ops
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(other_config: &[(&str, &str)]) -> Value {
+        let pairs: Vec<Value> = other_config.iter().map(|(k, v)| json!([k, v])).collect();
+        json!({"Open_vSwitch": {"u1": {"other_config": ["map", pairs]}}})
+    }
+
+    #[test]
+    fn datapath_settings_are_read_and_bad_values_ignored() {
+        let w = read_dp_want(&db(&[
+            ("max-idle", "2500"),
+            ("flow-limit", "1000"),
+            ("n-pmd-threads", "2"),
+            ("userspace-gro-enable", "false"),
+            ("tx-flush-interval", "40"),
+        ]));
+        let want = DpWant {
+            max_idle: Some(2500),
+            flow_limit: Some(1000),
+            n_pmd_threads: Some(2),
+            gro: Some(false),
+            tx_flush_interval: Some(40),
+        };
+        assert_eq!(w, want);
+        let w = read_dp_want(&db(&[
+            ("max-idle", "soon"),
+            ("userspace-gro-enable", "maybe"),
+            ("tx-flush-interval", "1000001"),
+        ]));
+        assert_eq!(w, DpWant::default());
+        assert_eq!(read_dp_want(&json!({})), DpWant::default());
+    }
 }

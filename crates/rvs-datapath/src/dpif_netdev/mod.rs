@@ -91,8 +91,11 @@ impl DpClass {
     }
 }
 
-/// Default [`DpConfig::gro_hold`], µs.
-pub const DEFAULT_GRO_HOLD_US: u64 = 50;
+/// Default [`DpConfig::gro_hold`], µs: none, as OVS's default
+/// `tx-flush-interval`. Receive rings that hand packets over in batches
+/// (TPACKET_V3) already give GRO full batches; holding helps queues that
+/// hand each packet over at once (`rx_ring=v2`, see docs/PERFORMANCE.md).
+pub const DEFAULT_GRO_HOLD_US: u64 = 0;
 
 /// Configuration of a userspace datapath.
 #[derive(Clone, Debug)]

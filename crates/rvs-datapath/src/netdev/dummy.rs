@@ -12,7 +12,7 @@
 //! directions), `rx_pcap=FILE`, `tx_pcap=FILE`.
 
 use super::pcap::PcapWriter;
-use super::{Netdev, NetdevError, NetdevRxq, NetdevStats};
+use super::{Netdev, NetdevError, NetdevRxq, NetdevStats, TxOffloads};
 use crate::sys::EventFd;
 use rvs_packet::{Batch, EthAddr, Packet, BATCH_SIZE};
 use std::any::Any;
@@ -75,6 +75,29 @@ pub struct DummyNetdev {
     pcap_on: AtomicBool,
     carrier: AtomicBool,
     counters: Arc<Counters>,
+    /// What the device takes from the datapath (`tx_offloads`, fixed when
+    /// the device is opened).
+    offloads: TxOffloads,
+}
+
+/// Parses `tx_offloads`: `none`, `all`, or a comma-separated list of
+/// `csum`, `tso` and `uso`.
+fn parse_offloads(v: &str) -> Option<TxOffloads> {
+    match v {
+        "none" => return Some(TxOffloads::NONE),
+        "all" => return Some(TxOffloads::ALL),
+        _ => {}
+    }
+    let mut o = TxOffloads::NONE;
+    for part in v.split(',') {
+        match part {
+            "csum" => o.csum = true,
+            "tso" => o.tso = true,
+            "uso" => o.uso = true,
+            _ => return None,
+        }
+    }
+    Some(o)
 }
 
 impl DummyNetdev {
@@ -115,6 +138,15 @@ impl DummyNetdev {
                 }
             },
         };
+        let offloads = match options.get("tx_offloads") {
+            None => TxOffloads::NONE,
+            Some(v) => parse_offloads(v).ok_or_else(|| NetdevError::BadOption {
+                dev: name.into(),
+                key: "tx_offloads".into(),
+                value: v.clone(),
+                why: "must be none, all, or a comma-separated list of csum, tso, uso".into(),
+            })?,
+        };
         let mut queues = Vec::with_capacity(n_rxq);
         for _ in 0..n_rxq {
             queues.push(Arc::new(Queue {
@@ -141,6 +173,7 @@ impl DummyNetdev {
             pcap_on: AtomicBool::new(false),
             carrier: AtomicBool::new(true),
             counters: Arc::default(),
+            offloads,
         });
         dev.set_config(options)?;
         Ok(dev)
@@ -312,6 +345,10 @@ impl Netdev for DummyNetdev {
         Ok(())
     }
 
+    fn tx_offloads(&self) -> TxOffloads {
+        self.offloads
+    }
+
     fn mac(&self) -> Result<EthAddr, NetdevError> {
         Ok(self.config.lock().unwrap().mac)
     }
@@ -377,16 +414,29 @@ impl Netdev for DummyNetdev {
                         });
                     }
                 }
+                "tx_offloads" => {
+                    if parse_offloads(v) != Some(self.offloads) {
+                        return Err(NetdevError::BadOption {
+                            dev: self.name.clone(),
+                            key: k.clone(),
+                            value: v.clone(),
+                            why: "fixed when the device is opened".into(),
+                        });
+                    }
+                }
                 "pcap" => both = Some(self.open_pcap(k, v)?),
                 "rx_pcap" => rx = Some(self.open_pcap(k, v)?),
                 "tx_pcap" => tx = Some(self.open_pcap(k, v)?),
-                _ => return Err(NetdevError::BadOption {
-                    dev: self.name.clone(),
-                    key: k.clone(),
-                    value: v.clone(),
-                    why: "unknown option for a dummy device (known: n_rxq, pcap, rx_pcap, tx_pcap)"
-                        .into(),
-                }),
+                _ => {
+                    return Err(NetdevError::BadOption {
+                        dev: self.name.clone(),
+                        key: k.clone(),
+                        value: v.clone(),
+                        why: "unknown option for a dummy device (known: n_rxq, pcap, rx_pcap, \
+                          tx_offloads, tx_pcap)"
+                            .into(),
+                    })
+                }
             }
         }
         let mut cfg = self.config.lock().unwrap();
