@@ -5,8 +5,10 @@
 //! measures TCP throughput with the kernel's default offloads and with
 //! transmit offloads off, 64-byte UDP packets delivered per second with the
 //! loss, and ping latency under TCP load, then prints a table with ratios to
-//! OVS and to the Linux bridge. `rvs-v2` is rvs with TPACKET_V2 receive
-//! rings (`rx_ring=v2`).
+//! OVS and to the Linux bridge. Besides the default `rvs` row (TPACKET_V3
+//! rings with the express lane), `rvs-v2` uses TPACKET_V2 receive rings
+//! (`rx_ring=v2`), `rvs-noexpress` V3 rings alone (`rx_express=false`) and
+//! `rvs-nogro` turns software GRO off, for A/B comparisons.
 //!
 //! Needs root, `iperf3` and `ethtool`; OVS is optional
 //! (`apt-get install iperf3 ethtool openvswitch-switch`).
