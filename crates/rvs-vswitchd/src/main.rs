@@ -144,9 +144,11 @@ fn main() -> Result<()> {
     // the embedded database.
     let n_threads = match (&server, args.n_pmd_threads) {
         (_, Some(n)) => n.max(1),
-        (Some(srv), _) => {
-            reconcile::read_dp_want(&srv.database().to_json()).n_pmd_threads.unwrap_or(1).max(1)
-        }
+        (Some(srv), _) => reconcile::read_dp_want(&srv.database().to_json())
+            .n_pmd_threads
+            .value()
+            .unwrap_or(1)
+            .max(1),
         (None, _) => 1,
     };
     let config = DpConfig { n_threads, ..DpConfig::default() };

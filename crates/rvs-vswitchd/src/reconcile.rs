@@ -122,6 +122,41 @@ struct Want {
     dp: DpWant,
 }
 
+/// One datapath setting as the database has it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Setting<T> {
+    /// The key is absent: the default applies.
+    #[default]
+    Unset,
+    /// The key holds a valid value.
+    Set(T),
+    /// The key holds a value that is refused (with a warning that names
+    /// the key and the value): the running value stays as it was.
+    Invalid,
+}
+
+impl<T: Copy + PartialEq> Setting<T> {
+    /// The value to apply when it differs from `cur`, the one applied
+    /// last: `Some(None)` goes back to the default, `Some(Some(v))` applies
+    /// `v`, `None` keeps what runs (unchanged or invalid).
+    fn change_from(self, cur: Setting<T>) -> Option<Option<T>> {
+        match self {
+            Setting::Invalid => None,
+            _ if self == cur => None,
+            Setting::Set(v) => Some(Some(v)),
+            Setting::Unset => Some(None),
+        }
+    }
+
+    /// The valid value, if any.
+    pub fn value(self) -> Option<T> {
+        match self {
+            Setting::Set(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
 /// `Open_vSwitch:other_config` keys for the datapath, as OVS reads them
 /// (`max-idle` in ms, `flow-limit` in flows, `tx-flush-interval` in µs, at
 /// most 1,000,000) plus `n-pmd-threads` and rvs's own
@@ -129,56 +164,60 @@ struct Want {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DpWant {
     /// How long an idle datapath flow lives, in ms.
-    pub max_idle: Option<u64>,
+    pub max_idle: Setting<u64>,
     /// Most datapath flows.
-    pub flow_limit: Option<usize>,
+    pub flow_limit: Setting<usize>,
     /// Poll threads (applied when the datapath is created).
-    pub n_pmd_threads: Option<usize>,
-    /// Software GRO on output (`None`: the default, on).
-    pub gro: Option<bool>,
+    pub n_pmd_threads: Setting<usize>,
+    /// Software GRO on output (unset: the default, on).
+    pub gro: Setting<bool>,
     /// Longest output may wait for more packets, µs: rvs holds only output
     /// that software GRO may still grow, while input flows
     /// ([`rvs_datapath::DpConfig::gro_hold`]).
-    pub tx_flush_interval: Option<u64>,
+    pub tx_flush_interval: Setting<u64>,
 }
 
-/// Reads the datapath settings from the database (as JSON).
+/// Reads the datapath settings from the database (as JSON). A value that
+/// does not parse or is out of range is warned about and read as
+/// [`Setting::Invalid`], so that applying it changes nothing.
 pub fn read_dp_want(db: &Value) -> DpWant {
     let root = db.get("Open_vSwitch").and_then(|t| t.as_object()).and_then(|t| t.values().next());
     let oc = datum::map(root.and_then(|r| r.get("other_config")));
-    let num = |k: &str| -> Option<u64> {
-        let v = oc.get(k)?;
-        match v.parse::<u64>() {
-            Ok(n) => Some(n),
-            Err(_) => {
-                tracing::warn!("other_config:{k}=\"{v}\" is not a number: ignored");
-                None
+    let read = |k: &str, parse: &dyn Fn(&str) -> Result<u64, &'static str>| -> Setting<u64> {
+        let Some(v) = oc.get(k) else { return Setting::Unset };
+        match parse(v) {
+            Ok(n) => Setting::Set(n),
+            Err(why) => {
+                tracing::warn!("other_config:{k}=\"{v}\" {why}: ignored, the running value stays");
+                Setting::Invalid
             }
         }
     };
+    let number = |v: &str| v.parse::<u64>().map_err(|_| "is not a number");
+    let usize_of = |s: Setting<u64>| match s {
+        Setting::Set(n) => usize::try_from(n).map_or(Setting::Invalid, Setting::Set),
+        Setting::Unset => Setting::Unset,
+        Setting::Invalid => Setting::Invalid,
+    };
     DpWant {
-        max_idle: num("max-idle"),
-        flow_limit: num("flow-limit").map(|n| n as usize),
-        n_pmd_threads: num("n-pmd-threads").map(|n| n as usize),
-        tx_flush_interval: num("tx-flush-interval").filter(|&us| {
-            let ok = us <= 1_000_000;
-            if !ok {
-                tracing::warn!(
-                    "other_config:tx-flush-interval=\"{us}\" is more than 1000000 µs: ignored"
-                );
+        max_idle: read("max-idle", &number),
+        flow_limit: usize_of(read("flow-limit", &number)),
+        n_pmd_threads: usize_of(read("n-pmd-threads", &number)),
+        tx_flush_interval: read("tx-flush-interval", &|v| {
+            let us = number(v)?;
+            if us > 1_000_000 {
+                return Err("is more than 1000000 µs");
             }
-            ok
+            Ok(us)
         }),
-        gro: match oc.get("userspace-gro-enable").map(String::as_str) {
-            None => None,
-            Some("true") => Some(true),
-            Some("false") => Some(false),
-            Some(v) => {
-                tracing::warn!(
-                    "other_config:userspace-gro-enable=\"{v}\" is not true or false: ignored"
-                );
-                None
-            }
+        gro: match read("userspace-gro-enable", &|v| match v {
+            "true" => Ok(1),
+            "false" => Ok(0),
+            _ => Err("is not true or false"),
+        }) {
+            Setting::Set(n) => Setting::Set(n == 1),
+            Setting::Unset => Setting::Unset,
+            Setting::Invalid => Setting::Invalid,
         },
     }
 }
@@ -306,7 +345,7 @@ impl Reconciler {
     /// Applies `Open_vSwitch:other_config`'s datapath settings to `dp`
     /// (`n_pmd_threads` is what it was created with).
     pub fn with_datapath(mut self, dp: Arc<rvs_datapath::DpNetdev>, n_pmd_threads: usize) -> Self {
-        let applied = DpWant { n_pmd_threads: Some(n_pmd_threads), ..DpWant::default() };
+        let applied = DpWant { n_pmd_threads: Setting::Set(n_pmd_threads), ..DpWant::default() };
         self.datapath = Some((dp, Mutex::new(applied)));
         self
     }
@@ -314,33 +353,31 @@ impl Reconciler {
     fn apply_dp(&self, want: &DpWant) {
         let Some((dp, applied)) = &self.datapath else { return };
         let mut cur = applied.lock().unwrap();
-        if want.max_idle != cur.max_idle {
-            let ms = want.max_idle.unwrap_or(10_000).max(100);
-            self.backer.set_max_idle(Duration::from_millis(ms));
+        if let Some(ms) = want.max_idle.change_from(cur.max_idle) {
+            self.backer.set_max_idle(Duration::from_millis(ms.unwrap_or(10_000).max(100)));
             cur.max_idle = want.max_idle;
         }
-        if want.flow_limit != cur.flow_limit {
-            dp.set_flow_limit(want.flow_limit.unwrap_or(200_000));
+        if let Some(n) = want.flow_limit.change_from(cur.flow_limit) {
+            dp.set_flow_limit(n.unwrap_or(200_000));
             cur.flow_limit = want.flow_limit;
         }
-        if want.gro != cur.gro {
-            dp.set_gro(want.gro.unwrap_or(true));
+        if let Some(on) = want.gro.change_from(cur.gro) {
+            dp.set_gro(on.unwrap_or(true));
             cur.gro = want.gro;
         }
-        if want.tx_flush_interval != cur.tx_flush_interval {
-            let us =
-                want.tx_flush_interval.unwrap_or(rvs_datapath::dpif_netdev::DEFAULT_GRO_HOLD_US);
+        if let Some(us) = want.tx_flush_interval.change_from(cur.tx_flush_interval) {
+            let us = us.unwrap_or(rvs_datapath::dpif_netdev::DEFAULT_GRO_HOLD_US);
             dp.set_gro_hold(Duration::from_micros(us));
             cur.tx_flush_interval = want.tx_flush_interval;
         }
-        if let Some(n) = want.n_pmd_threads {
-            if Some(n.max(1)) != cur.n_pmd_threads {
+        if let Setting::Set(n) = want.n_pmd_threads {
+            if Setting::Set(n.max(1)) != cur.n_pmd_threads {
                 tracing::warn!(
                     "other_config:n-pmd-threads={n}: the datapath runs {} poll threads; \
                      the new number applies when rvs-vswitchd restarts",
-                    cur.n_pmd_threads.unwrap_or(1)
+                    cur.n_pmd_threads.value().unwrap_or(1)
                 );
-                cur.n_pmd_threads = Some(n.max(1));
+                cur.n_pmd_threads = Setting::Set(n.max(1));
             }
         }
     }
@@ -662,7 +699,7 @@ mod tests {
     }
 
     #[test]
-    fn datapath_settings_are_read_and_bad_values_ignored() {
+    fn datapath_settings_are_read_and_bad_values_marked_invalid() {
         let w = read_dp_want(&db(&[
             ("max-idle", "2500"),
             ("flow-limit", "1000"),
@@ -671,19 +708,38 @@ mod tests {
             ("tx-flush-interval", "40"),
         ]));
         let want = DpWant {
-            max_idle: Some(2500),
-            flow_limit: Some(1000),
-            n_pmd_threads: Some(2),
-            gro: Some(false),
-            tx_flush_interval: Some(40),
+            max_idle: Setting::Set(2500),
+            flow_limit: Setting::Set(1000),
+            n_pmd_threads: Setting::Set(2),
+            gro: Setting::Set(false),
+            tx_flush_interval: Setting::Set(40),
         };
         assert_eq!(w, want);
         let w = read_dp_want(&db(&[
             ("max-idle", "soon"),
+            ("flow-limit", "-1"),
             ("userspace-gro-enable", "maybe"),
             ("tx-flush-interval", "1000001"),
         ]));
-        assert_eq!(w, DpWant::default());
+        let invalid = DpWant {
+            max_idle: Setting::Invalid,
+            flow_limit: Setting::Invalid,
+            n_pmd_threads: Setting::Unset,
+            gro: Setting::Invalid,
+            tx_flush_interval: Setting::Invalid,
+        };
+        assert_eq!(w, invalid);
         assert_eq!(read_dp_want(&json!({})), DpWant::default());
+    }
+
+    #[test]
+    fn an_invalid_setting_keeps_what_runs() {
+        let set = Setting::Set(7u64);
+        assert_eq!(Setting::Invalid.change_from(set), None);
+        assert_eq!(Setting::<u64>::Invalid.change_from(Setting::Unset), None);
+        assert_eq!(set.change_from(set), None);
+        assert_eq!(Setting::Set(8).change_from(set), Some(Some(8)));
+        assert_eq!(Setting::Unset.change_from(set), Some(None));
+        assert_eq!(set.change_from(Setting::Unset), Some(Some(7)));
     }
 }

@@ -1,6 +1,7 @@
 //! `Open_vSwitch:other_config`'s datapath settings reach the datapath:
 //! `flow-limit` caps the datapath flows, `max-idle` expires idle ones, and
-//! `n-pmd-threads` sets the poll threads of a daemon that starts with it.
+//! `n-pmd-threads` sets the poll threads of a daemon that starts with it;
+//! a value that is not valid leaves the running one alone.
 
 mod common;
 
@@ -50,6 +51,19 @@ fn flow_limit_and_max_idle_apply() {
     }
     std::thread::sleep(Duration::from_millis(300));
     assert!(n_flows(&d) <= 1, "flow-limit=1 kept to: {}", d.appctl_ok(&["dpctl/dump-flows"]));
+
+    // A value that is not a number is refused and the limit stays: it does
+    // not fall back to the default.
+    d.vsctl_ok(&["set", "open_vswitch", ".", "other_config:flow-limit=lots"]);
+    for src in 5..=7 {
+        d.appctl_ok(&["netdev-dummy/receive", "p1", &frame_hex(src, 9)]);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        n_flows(&d) <= 1,
+        "flow-limit=lots lifted the limit: {}",
+        d.appctl_ok(&["dpctl/dump-flows"])
+    );
 
     d.vsctl_ok(&[
         "set",
