@@ -286,7 +286,13 @@ fn every_receive_ring_layout_forwards_and_bad_options_are_refused() {
     let mut t = Topo::new();
     let (a, b, va, vb) = t.two_hosts(&["198.18.4.1/24"], &["198.18.4.2/24"]);
     let reg = DatapathRegistry::default();
-    for (k, v) in [("rx_ring", "v9"), ("rx_express", "maybe"), ("rx_speed", "fast")] {
+    for (k, v) in [
+        ("rx_ring", "v9"),
+        ("rx_express", "maybe"),
+        ("rx_speed", "fast"),
+        ("rx_ring_blocks", "1"),
+        ("rx_ring_blocks", "lots"),
+    ] {
         let bad = BTreeMap::from([(k.to_string(), v.to_string())]);
         let e = reg.netdevs().open("system", &va, &bad).unwrap_err();
         assert!(e.to_string().contains(&format!("{k}={v}")), "{e}");
@@ -294,10 +300,14 @@ fn every_receive_ring_layout_forwards_and_bad_options_are_refused() {
     let e = reg.netdevs().open("system", "rvs-no-such-if", &BTreeMap::new()).unwrap_err();
     assert!(e.to_string().contains("rvs-no-such-if"), "{e}");
 
-    // The default (a V3 ring and the express lane), V3 alone, V2.
-    for (opts, express) in
-        [(vec![], true), (vec![("rx_express", "false")], false), (vec![("rx_ring", "v2")], false)]
-    {
+    // The default (a V3 ring of 8 blocks and the express lane), the
+    // smallest V3 ring, V3 alone, V2.
+    for (opts, express, blocks) in [
+        (vec![], true, Some("8")),
+        (vec![("rx_ring_blocks", "2")], true, Some("2")),
+        (vec![("rx_express", "false")], false, Some("8")),
+        (vec![("rx_ring", "v2")], false, None),
+    ] {
         let opts: BTreeMap<String, String> =
             opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let dp = reg
@@ -322,6 +332,7 @@ fn every_receive_ring_layout_forwards_and_bad_options_are_refused() {
         for nd in &devs {
             let st = nd.status();
             assert_eq!(st["rx_express"], express.to_string(), "{opts:?}");
+            assert_eq!(st.get("rx_ring_blocks").map(String::as_str), blocks, "{opts:?}");
             let n: u64 = st["rx_express_packets"].parse().unwrap();
             assert_eq!(n >= 3, express, "{opts:?}: {n} express packets");
         }

@@ -319,6 +319,8 @@ impl Probe for RvsProbe {
             "cpu_us_per_packet": per(cpu * 1e6, pkts),
             "packets": pkts,
             "packets_per_busy_iteration": per(pkts, sum(|s| s.busy_iterations)),
+            "iterations_per_s": (sum(|s| s.iterations) / secs).round(),
+            "busy_iteration_share": per(sum(|s| s.busy_iterations), sum(|s| s.iterations)),
             "packets_per_output_batch": per(sum(|s| s.output_packets), sum(|s| s.output_batches)),
             "gro_merged_share": per(sum(|s| s.gro_merged), sum(|s| s.output_packets)),
             "sleeps_per_s": (sum(|s| s.sleeps) / secs).round(),
@@ -366,11 +368,17 @@ impl RvsVariant {
     };
 }
 
-/// The rvs rows: the default, then variants for A/B comparison: one
-/// TPACKET_V2 ring, V3 without the express lane, without GRO; and, only when
-/// named, a poll thread that yields while it busy-polls.
-const RVS_VARIANTS: [RvsVariant; 5] = [
+/// The rvs rows: the default, then variants for A/B comparison: a 16 MiB
+/// receive ring (the default before it shrank to 2 MiB), one TPACKET_V2
+/// ring, V3 without the express lane, without GRO; and, only when named, a
+/// poll thread that yields while it busy-polls.
+const RVS_VARIANTS: [RvsVariant; 6] = [
     RvsVariant::DEFAULT,
+    RvsVariant {
+        name: "rvs-bigring",
+        port_options: &[("rx_ring_blocks", "64")],
+        ..RvsVariant::DEFAULT
+    },
     RvsVariant { name: "rvs-v2", port_options: &[("rx_ring", "v2")], ..RvsVariant::DEFAULT },
     RvsVariant {
         name: "rvs-noexpress",

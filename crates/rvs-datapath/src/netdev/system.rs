@@ -21,8 +21,10 @@
 //! control packets there and everything else (TCP data, UDP) to the V3 ring
 //! ([`Lane`] has the exact rule). Option `rx_express=false` turns the
 //! express lane off; `rx_ring=v2` uses one TPACKET_V2 ring for everything
-//! instead (both for queues opened after they are set). docs/PERFORMANCE.md
-//! has the measured differences.
+//! instead; `rx_ring_blocks=N` sizes the V3 ring in blocks of 256 KiB
+//! (default 8, 2 MiB: small enough to stay in the CPU caches). All three
+//! apply to queues opened after they are set. docs/PERFORMANCE.md has the
+//! measured differences.
 //!
 //! Packets the host itself sends out of the interface are not received back
 //! (`PACKET_IGNORE_OUTGOING`). The interface must exist when the port is
@@ -31,7 +33,9 @@
 use super::linux;
 use super::vnet;
 use super::{Netdev, NetdevError, NetdevRxq, NetdevStats, TxOffloads};
-use crate::sys::packet::{Frame, Lane, RingVersion, RxRing, TxSocket};
+use crate::sys::packet::{
+    Frame, Lane, RingVersion, RxRing, TxSocket, DEFAULT_BLOCK_NR, MAX_BLOCK_NR, MIN_BLOCK_NR,
+};
 use rvs_packet::{Batch, EthAddr, Packet, BATCH_SIZE};
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -61,8 +65,8 @@ pub struct SystemNetdev {
 }
 
 impl SystemNetdev {
-    /// Opens interface `name` (the [`super::NetdevConstructor`] signature).
-    /// It takes no options.
+    /// Opens interface `name` (the [`super::NetdevConstructor`] signature)
+    /// with the receive-ring options the module describes.
     pub fn open(
         name: &str,
         options: &BTreeMap<String, String>,
@@ -101,7 +105,7 @@ impl Netdev for SystemNetdev {
         let cfg = *self.ring.lock().unwrap();
         let express = cfg.version == RingVersion::V3 && cfg.express;
         let open = |lane| {
-            RxRing::open(self.ifindex, cfg.version, lane)
+            RxRing::open(self.ifindex, cfg.version, lane, cfg.blocks)
                 .map_err(|e| NetdevError::os(&self.name, "opening the receive ring", e))
         };
         let (ring, express) = if express {
@@ -186,6 +190,9 @@ impl Netdev for SystemNetdev {
             RingVersion::V3 => "tpacket_v3",
         };
         m.insert("rx_ring".into(), ring.into());
+        if cfg.version == RingVersion::V3 {
+            m.insert("rx_ring_blocks".into(), cfg.blocks.to_string());
+        }
         let express = cfg.version == RingVersion::V3 && cfg.express;
         m.insert("rx_express".into(), express.to_string());
         let n = self.counters.rx_express.load(Ordering::Relaxed);
@@ -211,10 +218,18 @@ impl Netdev for SystemNetdev {
                 ("rx_express", "true") => cfg.express = true,
                 ("rx_express", "false") => cfg.express = false,
                 ("rx_express", _) => return Err(bad("must be true or false")),
+                ("rx_ring_blocks", _) => {
+                    cfg.blocks = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (MIN_BLOCK_NR..=MAX_BLOCK_NR).contains(n))
+                        .ok_or_else(|| {
+                            bad(&format!("must be a number from {MIN_BLOCK_NR} to {MAX_BLOCK_NR}"))
+                        })?
+                }
                 _ => {
-                    return Err(bad(
-                        "unknown option for a system interface (known: rx_ring, rx_express)",
-                    ))
+                    return Err(bad("unknown option for a system interface \
+                         (known: rx_ring, rx_express, rx_ring_blocks)"))
                 }
             }
         }
@@ -268,11 +283,13 @@ struct RxConfig {
     version: RingVersion,
     /// A V3 ring gets an express lane.
     express: bool,
+    /// Blocks of a V3 ring.
+    blocks: usize,
 }
 
 impl Default for RxConfig {
     fn default() -> Self {
-        RxConfig { version: RingVersion::V3, express: true }
+        RxConfig { version: RingVersion::V3, express: true, blocks: DEFAULT_BLOCK_NR }
     }
 }
 
