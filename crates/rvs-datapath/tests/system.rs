@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 struct Switch {
     dp: Arc<DpNetdev>,
     hub: Arc<Hub>,
+    devs: Vec<Arc<dyn rvs_datapath::netdev::Netdev>>,
     _reg: DatapathRegistry,
 }
 
@@ -29,13 +30,15 @@ fn switch(ports: &[&str]) -> Switch {
         )
         .unwrap();
     let hub = Arc::new(Hub { ports: Mutex::new(Vec::new()) });
+    let mut devs = Vec::new();
     for p in ports {
         let nd = reg.netdevs().open("system", p, &BTreeMap::new()).unwrap();
+        devs.push(nd.clone());
         let no = dp.port_add(nd, None).unwrap();
         hub.ports.lock().unwrap().push(no);
     }
     dp.register_upcall_handler(Some(hub.clone()));
-    Switch { dp, hub, _reg: reg }
+    Switch { dp, hub, devs, _reg: reg }
 }
 
 #[test]
@@ -170,6 +173,15 @@ fn a_100_mb_tcp_transfer_arrives_intact_and_udp_gets_through() {
     tcp_transfer_arrives_intact(&t, &a, &b, "198.18.1.2", 5001, 100_000_000);
     udp_burst_arrives_intact(&t, &a, &b, "198.18.1.2", 5002);
     assert!(sw.dp.stats().hits > 1000);
+
+    // The transfer may have moved the bulk traffic to the V3 rings; light
+    // traffic (1,000-byte pings, one per 200 ms: each one a block its timer
+    // hands over) brings it back to the direct rings.
+    assert!(t.ping(&a, "198.18.1.2", 1000, 10));
+    for d in &sw.devs {
+        let st = d.status();
+        assert_eq!(st["rx_bulk_ring"], "direct", "{}: {st:?}", d.name());
+    }
 }
 
 /// Sends `total` bytes over TCP from `a` to `addr` in `b` and checks that
@@ -292,6 +304,7 @@ fn every_receive_ring_layout_forwards_and_bad_options_are_refused() {
         ("rx_speed", "fast"),
         ("rx_ring_blocks", "1"),
         ("rx_ring_blocks", "lots"),
+        ("rx_direct", "yes"),
     ] {
         let bad = BTreeMap::from([(k.to_string(), v.to_string())]);
         let e = reg.netdevs().open("system", &va, &bad).unwrap_err();
@@ -300,13 +313,14 @@ fn every_receive_ring_layout_forwards_and_bad_options_are_refused() {
     let e = reg.netdevs().open("system", "rvs-no-such-if", &BTreeMap::new()).unwrap_err();
     assert!(e.to_string().contains("rvs-no-such-if"), "{e}");
 
-    // The default (a V3 ring of 8 blocks and the express lane), the
-    // smallest V3 ring, V3 alone, V2.
-    for (opts, express, blocks) in [
-        (vec![], true, Some("8")),
-        (vec![("rx_ring_blocks", "2")], true, Some("2")),
-        (vec![("rx_express", "false")], false, Some("8")),
-        (vec![("rx_ring", "v2")], false, None),
+    // The default (the express lane, a direct ring and a V3 ring of 8
+    // blocks), the smallest V3 ring, no direct ring, V3 alone, V2.
+    for (opts, express, direct, blocks) in [
+        (vec![], true, true, Some("8")),
+        (vec![("rx_ring_blocks", "2")], true, true, Some("2")),
+        (vec![("rx_direct", "false")], true, false, Some("8")),
+        (vec![("rx_express", "false")], false, false, Some("8")),
+        (vec![("rx_ring", "v2")], false, false, None),
     ] {
         let opts: BTreeMap<String, String> =
             opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -333,6 +347,14 @@ fn every_receive_ring_layout_forwards_and_bad_options_are_refused() {
             let st = nd.status();
             assert_eq!(st["rx_express"], express.to_string(), "{opts:?}");
             assert_eq!(st.get("rx_ring_blocks").map(String::as_str), blocks, "{opts:?}");
+            // Light bulk traffic (the 3,200-byte pings' fragments) takes
+            // the direct ring, which hands each packet over at once.
+            assert_eq!(st["rx_direct"], direct.to_string(), "{opts:?}");
+            if direct {
+                assert_eq!(st["rx_bulk_ring"], "direct", "{opts:?}");
+                let n: u64 = st["rx_direct_packets"].parse().unwrap();
+                assert!(n >= 2, "{opts:?}: {n} packets through the direct ring");
+            }
             let n: u64 = st["rx_express_packets"].parse().unwrap();
             assert_eq!(n >= 3, express, "{opts:?}: {n} express packets");
         }

@@ -297,13 +297,27 @@ fn process_cpu_secs() -> f64 {
 /// (in which rvs's threads run) during a measurement.
 struct RvsProbe {
     dp: Arc<rvs_datapath::DpNetdev>,
+    /// The system ports, for their status.
+    devs: Vec<Arc<dyn rvs_datapath::netdev::Netdev>>,
     cpu0: std::sync::Mutex<f64>,
+    moves0: std::sync::Mutex<u64>,
+}
+
+impl RvsProbe {
+    /// Times the ports moved bulk traffic between their rings.
+    fn bulk_moves(&self) -> u64 {
+        let n = |d: &Arc<dyn rvs_datapath::netdev::Netdev>| {
+            d.status().get("rx_bulk_moves").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        };
+        self.devs.iter().map(n).sum()
+    }
 }
 
 impl Probe for RvsProbe {
     fn start(&self) {
         self.dp.pmd_stats_clear();
         *self.cpu0.lock().unwrap() = process_cpu_secs();
+        *self.moves0.lock().unwrap() = self.bulk_moves();
     }
 
     fn finish(&self, secs: f64) -> Value {
@@ -324,6 +338,7 @@ impl Probe for RvsProbe {
             "packets_per_output_batch": per(sum(|s| s.output_packets), sum(|s| s.output_batches)),
             "gro_merged_share": per(sum(|s| s.gro_merged), sum(|s| s.output_packets)),
             "sleeps_per_s": (sum(|s| s.sleeps) / secs).round(),
+            "bulk_ring_moves": self.bulk_moves() - *self.moves0.lock().unwrap(),
         })
     }
 }
@@ -368,12 +383,18 @@ impl RvsVariant {
     };
 }
 
-/// The rvs rows: the default, then variants for A/B comparison: a 16 MiB
-/// receive ring (the default before it shrank to 2 MiB), one TPACKET_V2
-/// ring, V3 without the express lane, without GRO; and, only when named, a
-/// poll thread that yields while it busy-polls.
-const RVS_VARIANTS: [RvsVariant; 6] = [
+/// The rvs rows: the default, then variants for A/B comparison: bulk
+/// traffic always in the V3 ring (no direct ring), a 16 MiB receive ring
+/// (the default before it shrank to 2 MiB), one TPACKET_V2 ring, V3 without
+/// the express lane, without GRO; and, only when named, a poll thread that
+/// yields while it busy-polls.
+const RVS_VARIANTS: [RvsVariant; 7] = [
     RvsVariant::DEFAULT,
+    RvsVariant {
+        name: "rvs-nodirect",
+        port_options: &[("rx_direct", "false")],
+        ..RvsVariant::DEFAULT
+    },
     RvsVariant {
         name: "rvs-bigring",
         port_options: &[("rx_ring_blocks", "64")],
@@ -404,11 +425,20 @@ fn bench_rvs(opts: &Options, v: RvsVariant) -> Result<Row> {
     let dp = reg.create("rvs-bench", DpClass::Dummy, config)?;
     let port_opts: BTreeMap<String, String> =
         v.port_options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let pa = dp.port_add(reg.netdevs().open("system", &oa, &port_opts)?, None)?;
-    let pb = dp.port_add(reg.netdevs().open("system", &ob, &port_opts)?, None)?;
+    let (na, nb) = (
+        reg.netdevs().open("system", &oa, &port_opts)?,
+        reg.netdevs().open("system", &ob, &port_opts)?,
+    );
+    let pa = dp.port_add(na.clone(), None)?;
+    let pb = dp.port_add(nb.clone(), None)?;
     dp.register_upcall_handler(Some(Arc::new(Patch(pa, pb))));
     let name = v.name;
-    let probe = RvsProbe { dp: dp.clone(), cpu0: std::sync::Mutex::new(0.0) };
+    let probe = RvsProbe {
+        dp: dp.clone(),
+        devs: vec![na, nb],
+        cpu0: std::sync::Mutex::new(0.0),
+        moves0: std::sync::Mutex::new(0),
+    };
     let (ia, ib) = (format!("{oa}i"), format!("{ob}i"));
     measure(name, &t, &a, &b, (&ia, &ib), opts.secs, Some(&probe))
 }

@@ -33,6 +33,9 @@ pub const BLOCK_SIZE: usize = 1 << 18;
 /// a 16 MiB ring did not: TCP through rvs went from about 35 to 41 Gb/s
 /// (docs/PERFORMANCE.md).
 pub const DEFAULT_BLOCK_NR: usize = 8;
+/// A V3 block handed over by its retire timer with fewer packets than this
+/// is a sign of light traffic ([`RxRing::light_timeouts`]).
+pub const LIGHT_BLOCK_PKTS: u32 = 16;
 /// Fewest blocks a V3 ring may have (one being filled while one is read).
 pub const MIN_BLOCK_NR: usize = 2;
 /// Most blocks a V3 ring may have (256 MiB).
@@ -140,6 +143,25 @@ pub const V2_FRAME_SIZE: usize = 68 * 1024;
 /// Frames in a TPACKET_V2 ring.
 pub const V2_FRAME_NR: usize = 256;
 
+/// How a receive ring is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RingShape {
+    /// TPACKET_V2: `frames` fixed frames of `frame_size` bytes.
+    V2 {
+        /// Bytes per frame (a multiple of 16; packets longer than fits are
+        /// refused when read).
+        frame_size: usize,
+        /// Number of frames.
+        frames: usize,
+    },
+    /// TPACKET_V3: `blocks` blocks of [`BLOCK_SIZE`] bytes
+    /// ([`MIN_BLOCK_NR`]..=[`MAX_BLOCK_NR`]).
+    V3 {
+        /// Number of blocks.
+        blocks: usize,
+    },
+}
+
 /// Frame size of an express ring (TPACKET_V2): its packets are at most
 /// [`EXPRESS_MAX_LEN`] bytes.
 pub const EXPRESS_FRAME_SIZE: usize = 1024;
@@ -170,6 +192,8 @@ pub enum Lane {
     Bulk,
     /// Only the express packets.
     Express,
+    /// No packet at all (a ring kept open but idle).
+    Nothing,
 }
 
 // Classic BPF opcodes (linux/filter.h, linux/bpf_common.h).
@@ -264,6 +288,7 @@ const PROGRAM: &[(Option<To>, u16, To, To, u32)] = &[
 pub fn lane_filter(lane: Lane) -> Option<Vec<libc::sock_filter>> {
     let (express, bulk) = match lane {
         Lane::All => return None,
+        Lane::Nothing => return Some(vec![libc::sock_filter { code: RET_K, jt: 0, jf: 0, k: 0 }]),
         Lane::Express => (u32::MAX, 0),
         Lane::Bulk => (0, u32::MAX),
     };
@@ -298,6 +323,12 @@ pub fn lane_filter(lane: Lane) -> Option<Vec<libc::sock_filter>> {
     prog.push(libc::sock_filter { code: RET_K, jt: 0, jf: 0, k: express });
     prog.push(libc::sock_filter { code: RET_K, jt: 0, jf: 0, k: bulk });
     Some(prog)
+}
+
+/// Attaches (or replaces) the classic BPF socket filter of `fd`.
+fn attach_filter(fd: RawFd, prog: &[libc::sock_filter]) -> io::Result<()> {
+    let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr() as *mut _ };
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog, "SO_ATTACH_FILTER")
 }
 
 /// The ring's memory mapping, unmapped when the ring and every packet that
@@ -369,36 +400,35 @@ pub struct RxRing {
     pending: usize,
     /// Size of a slot: a V2 frame or a V3 block.
     frame_size: usize,
+    /// V3 blocks read in a row that their retire timer handed over with
+    /// fewer than [`LIGHT_BLOCK_PKTS`] packets.
+    light_timeouts: u32,
 }
 
 impl RxRing {
-    /// Opens a promiscuous receive ring on interface `ifindex` for the
-    /// packets of `lane`, ignoring packets the host itself sends out of it.
-    /// The express lane is always a small TPACKET_V2 ring; a V3 ring has
-    /// `blocks` blocks of [`BLOCK_SIZE`] bytes
-    /// ([`MIN_BLOCK_NR`]..=[`MAX_BLOCK_NR`]).
-    pub fn open(ifindex: u32, version: RingVersion, lane: Lane, blocks: usize) -> io::Result<Self> {
-        if !(MIN_BLOCK_NR..=MAX_BLOCK_NR).contains(&blocks) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{blocks} ring blocks: must be {MIN_BLOCK_NR} to {MAX_BLOCK_NR}"),
-            ));
-        }
+    /// Opens a promiscuous receive ring of `shape` on interface `ifindex`
+    /// for the packets of `lane`, ignoring packets the host itself sends out
+    /// of it.
+    pub fn open(ifindex: u32, shape: RingShape, lane: Lane) -> io::Result<Self> {
+        let (version, blocks, v2_frame, v2_nr) = match shape {
+            RingShape::V3 { blocks } => {
+                if !(MIN_BLOCK_NR..=MAX_BLOCK_NR).contains(&blocks) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("{blocks} ring blocks: must be {MIN_BLOCK_NR} to {MAX_BLOCK_NR}"),
+                    ));
+                }
+                (RingVersion::V3, blocks, 0, 0)
+            }
+            RingShape::V2 { frame_size, frames } => (RingVersion::V2, 0, frame_size, frames),
+        };
         // Protocol 0 receives nothing until `bind` below names the
         // interface, so no other interface's packet gets into the ring.
         let fd = packet_socket(0)?;
         let raw = fd.as_raw_fd();
         if let Some(prog) = lane_filter(lane) {
-            let fprog =
-                libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr() as *mut _ };
-            setsockopt(raw, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog, "SO_ATTACH_FILTER")?;
+            attach_filter(raw, &prog)?;
         }
-        let version = if lane == Lane::Express { RingVersion::V2 } else { version };
-        let (v2_frame, v2_nr) = if lane == Lane::Express {
-            (EXPRESS_FRAME_SIZE, EXPRESS_FRAME_NR)
-        } else {
-            (V2_FRAME_SIZE, V2_FRAME_NR)
-        };
         setsockopt(raw, libc::SOL_PACKET, libc::PACKET_VNET_HDR, &1i32, "PACKET_VNET_HDR")?;
         let v = match version {
             RingVersion::V2 => libc::tpacket_versions::TPACKET_V2 as i32,
@@ -485,6 +515,7 @@ impl RxRing {
             release: 0,
             pending: 0,
             frame_size: slot_size,
+            light_timeouts: 0,
         };
         bind(raw, ifindex, ETH_P_ALL)?;
         let mreq = libc::packet_mreq {
@@ -529,6 +560,54 @@ impl RxRing {
         }
     }
 
+    /// The packet count of V3 block `i`, which the kernel updates while it
+    /// fills the block.
+    fn num_pkts(&self, i: usize) -> &AtomicU32 {
+        let b = self.slot_ptr(i).cast::<libc::tpacket_block_desc>();
+        // SAFETY: the block header lies inside the mapping; `num_pkts` is a
+        // 4-byte aligned u32 (the header is at the page-aligned block start)
+        // that the kernel writes concurrently, so it is accessed as an
+        // atomic; `addr_of!` makes no reference to the non-atomic header.
+        unsafe { &*std::ptr::addr_of!((*b).hdr.bh1.num_pkts).cast::<AtomicU32>() }
+    }
+
+    /// Whether packets wait in the ring: ready for [`RxRing::recv`] or, in
+    /// a V3 ring, in the block the kernel is still filling (they come out
+    /// when the block is full or its retire timer fires).
+    pub fn has_packets(&self) -> bool {
+        if self.pending >= self.slots.len() {
+            return false;
+        }
+        if self.status(self.block).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0 {
+            return true;
+        }
+        self.version == RingVersion::V3 && self.num_pkts(self.block).load(Ordering::Relaxed) > 0
+    }
+
+    /// How many of the V3 blocks read last, in a row, their retire timer
+    /// handed over (rather than being full) with fewer than
+    /// [`LIGHT_BLOCK_PKTS`] packets: light traffic. (Heavy traffic fills
+    /// blocks; a flood of small packets may not fill one in a timeout, but
+    /// puts many packets in it.)
+    pub fn light_timeouts(&self) -> u32 {
+        self.light_timeouts
+    }
+
+    /// Starts counting [`RxRing::light_timeouts`] again.
+    pub fn reset_timeouts(&mut self) {
+        self.light_timeouts = 0;
+    }
+
+    /// Changes which packets the ring takes from now on (packets already
+    /// in it stay).
+    pub fn set_lane(&self, lane: Lane) -> io::Result<()> {
+        let accept_all = [libc::sock_filter { code: RET_K, jt: 0, jf: 0, k: u32::MAX }];
+        match lane_filter(lane) {
+            Some(prog) => attach_filter(self.fd.as_raw_fd(), &prog),
+            None => attach_filter(self.fd.as_raw_fd(), &accept_all),
+        }
+    }
+
     /// Marks the slot just read as pending and moves to the next one.
     fn finish_slot(&mut self) {
         self.pending += 1;
@@ -546,6 +625,12 @@ impl RxRing {
             // the slot's bytes happened before the kernel may reuse it.
             if Arc::get_mut(&mut self.slots[i]).is_none() {
                 break;
+            }
+            if self.version == RingVersion::V3 {
+                // The kernel sets the count again when it opens the block;
+                // until then a stale count must not look like packets
+                // waiting in it (`has_packets`).
+                self.num_pkts(i).store(0, Ordering::Relaxed);
             }
             self.status(i).store(libc::TP_STATUS_KERNEL, Ordering::Release);
             self.release = (i + 1) % self.slots.len();
@@ -620,6 +705,12 @@ impl RxRing {
             };
             if self.pkt_in_block == 0 {
                 self.next_offset = first;
+                let st = self.status(self.block).load(Ordering::Relaxed);
+                if st & libc::TP_STATUS_BLK_TMO != 0 && num < LIGHT_BLOCK_PKTS {
+                    self.light_timeouts = self.light_timeouts.saturating_add(1);
+                } else {
+                    self.light_timeouts = 0;
+                }
             }
             while self.pkt_in_block < num && n < max {
                 let off = self.next_offset;
