@@ -88,6 +88,8 @@ struct Row {
     udp64_kpps: f64,
     udp64_loss_pct: f64,
     ping_ms: f64,
+    /// Average RTT of 1,000-byte pings on the idle path, ms.
+    ping_1000_ms: f64,
     /// Measurements that failed (their figures are NaN), with why.
     errors: Vec<String>,
     /// For rvs: per measurement, what its poll thread did and the CPU time
@@ -146,6 +148,27 @@ fn finish(mut c: Child) {
     let _ = c.wait();
 }
 
+/// The average RTT (ms) of ping's summary, NaN if there is none.
+fn avg_rtt(out: &str) -> f64 {
+    // "rtt min/avg/max/mdev = 0.030/0.045/0.060/0.010 ms"
+    out.lines()
+        .find(|l| l.contains("min/avg/max"))
+        .and_then(|l| l.split('=').nth(1))
+        .and_then(|v| v.trim().split('/').nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// Average RTT (ms) of 1,000-byte pings on an idle path: 20, 20 ms apart.
+/// Bigger than the express lane takes, they show the latency of bulk
+/// traffic that is light.
+fn ping_1000(a: &str) -> f64 {
+    let o = ns_cmd(a, &["ping", "-q", "-c", "20", "-i", "0.02", "-s", "1000", B_ADDR])
+        .stderr(Stdio::null())
+        .output();
+    o.map(|o| avg_rtt(&String::from_utf8_lossy(&o.stdout))).unwrap_or(f64::NAN)
+}
+
 /// TCP throughput in Gbit/s, with the average ping RTT in ms measured during
 /// the transfer when `ping` is set.
 fn tcp(a: &str, b: &str, secs: u32, ping: bool) -> Result<(f64, f64)> {
@@ -166,14 +189,7 @@ fn tcp(a: &str, b: &str, secs: u32, ping: bool) -> Result<(f64, f64)> {
     let rtt = match pinger {
         Some(p) => {
             let o = p.wait_with_output()?;
-            let out = String::from_utf8_lossy(&o.stdout);
-            // "rtt min/avg/max/mdev = 0.030/0.045/0.060/0.010 ms"
-            out.lines()
-                .find(|l| l.contains("min/avg/max"))
-                .and_then(|l| l.split('=').nth(1))
-                .and_then(|v| v.trim().split('/').nth(1))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(f64::NAN)
+            avg_rtt(&String::from_utf8_lossy(&o.stdout))
         }
         None => f64::NAN,
     };
@@ -243,6 +259,7 @@ fn measure(
         r
     };
     let skipped = (f64::NAN, f64::NAN);
+    let ping_1000_ms = ping_1000(a);
     let (tcp_gbps, ping_ms) = if wanted("tcp") {
         let r = probed("tcp", &mut || tcp(a, b, secs, true));
         or_nan(r, "tcp")
@@ -273,6 +290,7 @@ fn measure(
         udp64_kpps,
         udp64_loss_pct,
         ping_ms,
+        ping_1000_ms,
         errors,
         probes,
     })
@@ -559,6 +577,7 @@ fn row_json(r: &Row) -> Value {
     let mut v = json!({"bench": "netns", "switch": r.name, "tcp_gbps": num(r.tcp_gbps),
            "tcp_nooffload_gbps": num(r.tcp_nooffload_gbps), "udp64_kpps": num(r.udp64_kpps),
            "udp64_loss_pct": num(r.udp64_loss_pct), "ping_under_load_ms": num(r.ping_ms),
+           "ping_1000_idle_ms": num(r.ping_1000_ms),
            "tcp_congestion_control": r.cc, "errors": r.errors});
     if !r.probes.is_empty() {
         v["switch_counters"] = r.probes.iter().cloned().collect::<serde_json::Map<_, _>>().into();
@@ -584,7 +603,7 @@ fn table(rows: &[Row]) -> String {
         .filter(|v| v.is_finite() && *v > 0.0)
         .or(ovs_tso.map(|o| o.udp64_kpps));
     let mut s = format!(
-        "{:<13} {:>9} {:>8} {:>8} {:>11} {:>8} {:>8} {:>10} {:>8} {:>8} {:>7} {:>9}\n",
+        "{:<13} {:>9} {:>8} {:>8} {:>11} {:>8} {:>8} {:>10} {:>8} {:>8} {:>7} {:>9} {:>9}\n",
         "switch",
         "tcp Gb/s",
         "/ovs-tso",
@@ -596,11 +615,12 @@ fn table(rows: &[Row]) -> String {
         "/ovs*",
         "/bridge",
         "loss%",
-        "ping ms"
+        "ping ms",
+        "ping1k ms"
     );
     for r in rows {
         s += &format!(
-            "{:<13} {:>9.2} {:>8} {:>8} {:>11.2} {:>8} {:>8} {:>10.1} {:>8} {:>8} {:>7.2} {:>9.3}\n",
+            "{:<13} {:>9.2} {:>8} {:>8} {:>11.2} {:>8} {:>8} {:>10.1} {:>8} {:>8} {:>7.2} {:>9.3} {:>9.3}\n",
             r.name,
             r.tcp_gbps,
             ratio(r.tcp_gbps, ovs_tso.map(|o| o.tcp_gbps)),
@@ -613,6 +633,7 @@ fn table(rows: &[Row]) -> String {
             ratio(r.udp64_kpps, br.map(|o| o.udp64_kpps)),
             r.udp64_loss_pct,
             r.ping_ms,
+            r.ping_1000_ms,
         );
     }
     s += "/ovs*: to plain OVS, or to OVS-TSO where plain OVS delivered nothing\n";
