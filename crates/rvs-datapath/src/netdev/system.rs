@@ -26,9 +26,10 @@
 //!   crosses in 0.1 ms, not 1. When packets back up in it (16 waiting at a
 //!   poll), bulk traffic moves to the V3 ring, whose blocks save work per
 //!   packet; when blocks come by their timer with few packets, twice in a
-//!   row, it moves back. Each move changes the two rings' filters, the
-//!   giving ring first, and on the way back the V3 ring is read empty
-//!   before the direct ring, so no packet overtakes an older one.
+//!   row, it moves back. Each move unhooks the giving ring from the
+//!   interface, then hooks the taking one, and on the way back the V3 ring
+//!   is read empty before the direct ring, so no packet overtakes an older
+//!   one.
 //!   Status keys `rx_bulk_ring`, `rx_bulk_moves` and `rx_direct_packets`
 //!   show it at work.
 //!
@@ -65,6 +66,13 @@ const DIRECT_FRAME_NR: usize = 64;
 /// Bulk frames found waiting in the direct ring at one poll that make the
 /// port move its bulk traffic to the V3 ring: traffic is no longer light.
 const DIRECT_BACKLOG: usize = 16;
+/// Bulk packets, or bytes, through the direct ring within one
+/// [`DIRECT_WINDOW`] that also make it move (64,000 packets or 4 Gbit a
+/// second): the ring hands each packet over with a wake-up, which costs
+/// more than V3's blocks at such rates even when the poll thread keeps up.
+const DIRECT_MAX_PKTS: usize = 64;
+const DIRECT_MAX_BYTES: usize = 512 * 1024;
+const DIRECT_WINDOW: Duration = Duration::from_millis(1);
 /// V3 blocks in a row handed over by their retire timer with few packets
 /// ([`RxRing::light_timeouts`]) that make the port move its bulk traffic
 /// back to the direct ring: traffic is light again.
@@ -144,10 +152,11 @@ impl Netdev for SystemNetdev {
         let cfg = *self.ring.lock().unwrap();
         let express = cfg.version == RingVersion::V3 && cfg.express;
         let direct = express && cfg.direct;
-        let open = |shape, lane| {
-            RxRing::open(self.ifindex, shape, lane)
+        let open_as = |shape, lane, receiving| {
+            RxRing::open(self.ifindex, shape, lane, receiving)
                 .map_err(|e| NetdevError::os(&self.name, "opening the receive ring", e))
         };
+        let open = |shape, lane| open_as(shape, lane, true);
         let v3 = RingShape::V3 { blocks: cfg.blocks };
         let big = |frames| RingShape::V2 { frame_size: V2_FRAME_SIZE, frames };
         let small = RingShape::V2 { frame_size: EXPRESS_FRAME_SIZE, frames: EXPRESS_FRAME_NR };
@@ -159,7 +168,7 @@ impl Netdev for SystemNetdev {
             }
             // Bulk traffic starts in the direct ring: a port starts idle.
             (RingVersion::V3, true, true) => (
-                open(v3, Lane::Nothing)?,
+                open_as(v3, Lane::Bulk, false)?,
                 Some(open(small, Lane::Express)?),
                 Some(open(big(DIRECT_FRAME_NR), Lane::Bulk)?),
             ),
@@ -170,6 +179,7 @@ impl Netdev for SystemNetdev {
             express,
             direct,
             mode: BulkMode::Direct,
+            window: (Instant::now(), 0, 0),
             name: self.name.clone(),
             counters: self.counters.clone(),
         }))
@@ -380,6 +390,9 @@ enum BulkMode {
 struct Seen {
     /// Bulk packets read from the direct ring.
     direct: usize,
+    /// Packets and bytes read from the direct ring in the current
+    /// [`DIRECT_WINDOW`], this poll's included.
+    direct_window: (usize, usize),
     /// [`RxRing::light_timeouts`] of the V3 ring.
     light_timeouts: u32,
     /// The V3 ring still has packets ([`RxRing::has_packets`]).
@@ -389,8 +402,9 @@ struct Seen {
 impl BulkMode {
     /// The mode to move to after a poll that saw `seen` at `now`, if any:
     /// - from the direct ring to the V3 ring when [`DIRECT_BACKLOG`]
-    ///   packets waited in it: the traffic is heavy, and V3's blocks
-    ///   suit it better;
+    ///   packets waited in it, or [`DIRECT_MAX_PKTS`] or
+    ///   [`DIRECT_MAX_BYTES`] came within a [`DIRECT_WINDOW`]: the traffic
+    ///   is heavy, and V3's blocks suit it better;
     /// - back when [`TIMEOUTS_TO_DIRECT`] blocks in a row came by their
     ///   retire timer with few packets ([`RxRing::light_timeouts`]):
     ///   traffic is light, and its packets wait for the timer, where the
@@ -400,7 +414,13 @@ impl BulkMode {
     ///   [`DRAIN_MAX`].
     fn next(self, seen: &Seen, now: Instant) -> Option<BulkMode> {
         match self {
-            BulkMode::Direct => (seen.direct >= DIRECT_BACKLOG).then_some(BulkMode::Blocks),
+            BulkMode::Direct => {
+                let (pkts, bytes) = seen.direct_window;
+                (seen.direct >= DIRECT_BACKLOG
+                    || pkts >= DIRECT_MAX_PKTS
+                    || bytes >= DIRECT_MAX_BYTES)
+                    .then_some(BulkMode::Blocks)
+            }
             BulkMode::Blocks => {
                 (seen.light_timeouts >= TIMEOUTS_TO_DIRECT).then_some(BulkMode::Draining(now))
             }
@@ -420,20 +440,23 @@ struct SystemRxq {
     /// The direct ring, beside the V3 ring and the express lane.
     direct: Option<RxRing>,
     mode: BulkMode,
+    /// Start of the current [`DIRECT_WINDOW`], and the packets and bytes
+    /// the direct ring delivered in it.
+    window: (Instant, usize, usize),
     name: String,
     counters: Arc<Counters>,
 }
 
 impl SystemRxq {
     /// Moves bulk traffic between the direct ring (`to_blocks` false) and
-    /// the V3 ring. The ring that gives it up stops taking packets first,
-    /// so that no packet reaches both rings while the filters change.
+    /// the V3 ring. The ring that gives it up stops receiving first, so
+    /// that no packet reaches both rings during the move.
     fn move_bulk(&mut self, to_blocks: bool) -> bool {
         let Some(direct) = self.direct.as_ref() else { return false };
         let (from, to) = if to_blocks { (direct, &self.ring) } else { (&self.ring, direct) };
-        let r = from.set_lane(Lane::Nothing).and_then(|()| {
-            to.set_lane(Lane::Bulk).inspect_err(|_| {
-                let _ = from.set_lane(Lane::Bulk);
+        let r = from.set_receiving(false).and_then(|()| {
+            to.set_receiving(true).inspect_err(|_| {
+                let _ = from.set_receiving(true);
             })
         });
         match r {
@@ -486,7 +509,9 @@ impl NetdevRxq for SystemRxq {
             drain(&mut self.ring, batch, &self.name, &self.counters);
             return Ok(batch.len() - start);
         }
-        let mut seen = Seen { direct: 0, light_timeouts: 0, blocks_waiting: false };
+        let mut seen = Seen::default();
+        // The clock is read only when the policy needs it.
+        let mut now = None;
         match self.mode {
             BulkMode::Direct => {
                 let before = batch.len();
@@ -496,6 +521,15 @@ impl NetdevRxq for SystemRxq {
                 seen.direct = batch.len() - before;
                 if seen.direct > 0 {
                     self.counters.rx_direct.fetch_add(seen.direct as u64, Ordering::Relaxed);
+                    let t = Instant::now();
+                    now = Some(t);
+                    if t.saturating_duration_since(self.window.0) >= DIRECT_WINDOW {
+                        self.window = (t, 0, 0);
+                    }
+                    let bytes: usize = batch.pkts[before..].iter().map(Packet::len).sum();
+                    self.window.1 += seen.direct;
+                    self.window.2 += bytes;
+                    seen.direct_window = (self.window.1, self.window.2);
                 }
             }
             BulkMode::Blocks => {
@@ -507,7 +541,14 @@ impl NetdevRxq for SystemRxq {
                 seen.blocks_waiting = self.ring.has_packets();
             }
         }
-        match self.mode.next(&seen, Instant::now()) {
+        if (matches!(self.mode, BulkMode::Blocks) && seen.light_timeouts > 0)
+            || matches!(self.mode, BulkMode::Draining(_))
+        {
+            now = Some(Instant::now());
+        }
+        // Without a clock reading the policy does not look at the time.
+        let now = now.unwrap_or(self.window.0);
+        match self.mode.next(&seen, now) {
             None => {}
             Some(BulkMode::Blocks) if self.move_bulk(true) => {
                 self.mode = BulkMode::Blocks;
@@ -516,11 +557,12 @@ impl NetdevRxq for SystemRxq {
             Some(BulkMode::Draining(since)) if self.move_bulk(false) => {
                 self.mode = BulkMode::Draining(since);
             }
-            // A move that failed (warned about): the filters stay as they
+            // A move that failed (warned about): the rings stay as they
             // were, and so does the mode.
             Some(BulkMode::Blocks | BulkMode::Draining(_)) => {}
             Some(BulkMode::Direct) => {
                 self.mode = BulkMode::Direct;
+                self.window = (now, 0, 0);
                 if let Some(d) = self.direct.as_mut() {
                     let before = batch.len();
                     drain(d, batch, &self.name, &self.counters);
@@ -551,9 +593,16 @@ mod tests {
         let timeouts = |run| Seen { light_timeouts: run, ..Seen::default() };
         let drained = |waiting| Seen { blocks_waiting: waiting, ..Seen::default() };
 
-        // Light traffic stays direct; a backlog moves it to the blocks.
+        // Light traffic stays direct; a backlog, or a high packet or byte
+        // rate, moves it to the blocks.
         assert_eq!(BulkMode::Direct.next(&direct(DIRECT_BACKLOG - 1), t0), None);
         assert_eq!(BulkMode::Direct.next(&direct(DIRECT_BACKLOG), t0), Some(BulkMode::Blocks));
+        let rate =
+            |pkts, bytes| Seen { direct: 1, direct_window: (pkts, bytes), ..Seen::default() };
+        let (p, b) = (DIRECT_MAX_PKTS, DIRECT_MAX_BYTES);
+        assert_eq!(BulkMode::Direct.next(&rate(p - 1, b - 1), t0), None);
+        assert_eq!(BulkMode::Direct.next(&rate(p, 1000), t0), Some(BulkMode::Blocks));
+        assert_eq!(BulkMode::Direct.next(&rate(2, b), t0), Some(BulkMode::Blocks));
 
         // Full blocks, or one light block (a pause): heavy, it stays.
         let blocks = BulkMode::Blocks;

@@ -192,8 +192,6 @@ pub enum Lane {
     Bulk,
     /// Only the express packets.
     Express,
-    /// No packet at all (a ring kept open but idle).
-    Nothing,
 }
 
 // Classic BPF opcodes (linux/filter.h, linux/bpf_common.h).
@@ -288,7 +286,6 @@ const PROGRAM: &[(Option<To>, u16, To, To, u32)] = &[
 pub fn lane_filter(lane: Lane) -> Option<Vec<libc::sock_filter>> {
     let (express, bulk) = match lane {
         Lane::All => return None,
-        Lane::Nothing => return Some(vec![libc::sock_filter { code: RET_K, jt: 0, jf: 0, k: 0 }]),
         Lane::Express => (u32::MAX, 0),
         Lane::Bulk => (0, u32::MAX),
     };
@@ -398,6 +395,8 @@ pub struct RxRing {
     /// Oldest slot read but not yet handed back, and how many there are.
     release: usize,
     pending: usize,
+    /// The interface, for binding again.
+    ifindex: u32,
     /// Size of a slot: a V2 frame or a V3 block.
     frame_size: usize,
     /// V3 blocks read in a row that their retire timer handed over with
@@ -408,8 +407,9 @@ pub struct RxRing {
 impl RxRing {
     /// Opens a promiscuous receive ring of `shape` on interface `ifindex`
     /// for the packets of `lane`, ignoring packets the host itself sends out
-    /// of it.
-    pub fn open(ifindex: u32, shape: RingShape, lane: Lane) -> io::Result<Self> {
+    /// of it. A ring opened with `receiving` false takes nothing until
+    /// [`RxRing::set_receiving`] says so.
+    pub fn open(ifindex: u32, shape: RingShape, lane: Lane, receiving: bool) -> io::Result<Self> {
         let (version, blocks, v2_frame, v2_nr) = match shape {
             RingShape::V3 { blocks } => {
                 if !(MIN_BLOCK_NR..=MAX_BLOCK_NR).contains(&blocks) {
@@ -506,6 +506,7 @@ impl RxRing {
             .collect();
         let me = RxRing {
             fd,
+            ifindex,
             map,
             slots,
             version,
@@ -517,7 +518,7 @@ impl RxRing {
             frame_size: slot_size,
             light_timeouts: 0,
         };
-        bind(raw, ifindex, ETH_P_ALL)?;
+        bind(raw, ifindex, if receiving { ETH_P_ALL } else { 0 })?;
         let mreq = libc::packet_mreq {
             mr_ifindex: ifindex as i32,
             mr_type: libc::PACKET_MR_PROMISC as u16,
@@ -598,14 +599,12 @@ impl RxRing {
         self.light_timeouts = 0;
     }
 
-    /// Changes which packets the ring takes from now on (packets already
-    /// in it stay).
-    pub fn set_lane(&self, lane: Lane) -> io::Result<()> {
-        let accept_all = [libc::sock_filter { code: RET_K, jt: 0, jf: 0, k: u32::MAX }];
-        match lane_filter(lane) {
-            Some(prog) => attach_filter(self.fd.as_raw_fd(), &prog),
-            None => attach_filter(self.fd.as_raw_fd(), &accept_all),
-        }
+    /// Starts or stops taking packets (those of its lane) from now on;
+    /// packets already in the ring stay. A ring that does not receive is
+    /// unhooked from the interface (bound to protocol 0), so it costs the
+    /// kernel nothing per packet.
+    pub fn set_receiving(&self, on: bool) -> io::Result<()> {
+        bind(self.fd.as_raw_fd(), self.ifindex, if on { ETH_P_ALL } else { 0 })
     }
 
     /// Marks the slot just read as pending and moves to the next one.
