@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Hub;
+use common::{switch, Hub};
 use rvs_datapath::netdev::NetdevRegistry;
 use rvs_datapath::{DatapathRegistry, DpClass, DpConfig, DpNetdev, Dpif};
 use rvs_packet::{Batch, OdpPort, Packet};
@@ -13,34 +13,6 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-struct Switch {
-    dp: Arc<DpNetdev>,
-    hub: Arc<Hub>,
-    devs: Vec<Arc<dyn rvs_datapath::netdev::Netdev>>,
-    _reg: DatapathRegistry,
-}
-
-fn switch(ports: &[&str]) -> Switch {
-    let reg = DatapathRegistry::default();
-    let dp = reg
-        .create(
-            &format!("rvs{}", tag()),
-            DpClass::Dummy,
-            DpConfig { n_threads: 1, ..DpConfig::default() },
-        )
-        .unwrap();
-    let hub = Arc::new(Hub { ports: Mutex::new(Vec::new()) });
-    let mut devs = Vec::new();
-    for p in ports {
-        let nd = reg.netdevs().open("system", p, &BTreeMap::new()).unwrap();
-        devs.push(nd.clone());
-        let no = dp.port_add(nd, None).unwrap();
-        hub.ports.lock().unwrap().push(no);
-    }
-    dp.register_upcall_handler(Some(hub.clone()));
-    Switch { dp, hub, devs, _reg: reg }
-}
-
 #[test]
 fn ping_both_ways_v4_v6_fragments_and_jumbo() {
     if !have_root("ping_both_ways_v4_v6_fragments_and_jumbo") {
@@ -49,7 +21,7 @@ fn ping_both_ways_v4_v6_fragments_and_jumbo() {
     let mut t = Topo::new();
     let (a, b, va, vb) =
         t.two_hosts(&["198.18.0.1/24", "2001:db8::1/64"], &["198.18.0.2/24", "2001:db8::2/64"]);
-    let sw = switch(&[&va, &vb]);
+    let sw = switch(&[&va, &vb], &[]);
     assert!(t.ping(&a, "198.18.0.2", 56, 3), "IPv4 a -> b");
     assert!(t.ping(&b, "198.18.0.1", 56, 3), "IPv4 b -> a");
     assert!(t.ping(&a, "2001:db8::2", 56, 3), "IPv6 a -> b");
@@ -167,7 +139,7 @@ fn a_100_mb_tcp_transfer_arrives_intact_and_udp_gets_through() {
     }
     let mut t = Topo::new();
     let (a, b, va, vb) = t.two_hosts(&["198.18.1.1/24"], &["198.18.1.2/24"]);
-    let sw = switch(&[&va, &vb]);
+    let sw = switch(&[&va, &vb], &[]);
     assert!(t.ping(&a, "198.18.1.2", 56, 1));
 
     tcp_transfer_arrives_intact(&t, &a, &b, "198.18.1.2", 5001, 100_000_000);
@@ -236,7 +208,7 @@ fn tcp_segments_merge_into_super_frames_and_arrive_intact() {
             .expect("ethtool (apt-get install ethtool)");
         assert!(o.status.success(), "ethtool: {}", String::from_utf8_lossy(&o.stderr));
     }
-    let sw = switch(&[&va, &vb]);
+    let sw = switch(&[&va, &vb], &[]);
     assert!(t.ping(&a, "198.18.3.2", 56, 1));
     assert!(t.ping(&a, "2001:db8:3::2", 56, 1));
     tcp_transfer_arrives_intact(&t, &a, &b, "198.18.3.2", 5011, 30_000_000);
@@ -270,7 +242,7 @@ fn three_namespaces_on_one_switch() {
         t.veth(ns, l, &[&format!("198.18.2.{}/24", i + 1)]);
     }
     let refs: Vec<&str> = links.iter().map(String::as_str).collect();
-    let sw = switch(&refs);
+    let sw = switch(&refs, &[]);
     for (i, ns) in names.iter().enumerate() {
         for j in 0..3 {
             if i != j {
@@ -322,28 +294,12 @@ fn every_receive_ring_layout_forwards_and_bad_options_are_refused() {
         (vec![("rx_express", "false")], false, false, Some("8")),
         (vec![("rx_ring", "v2")], false, false, None),
     ] {
-        let opts: BTreeMap<String, String> =
-            opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let dp = reg
-            .create(
-                &format!("rvs{}", tag()),
-                DpClass::Dummy,
-                DpConfig { n_threads: 1, ..DpConfig::default() },
-            )
-            .unwrap();
-        let hub = Arc::new(Hub { ports: Mutex::new(Vec::new()) });
-        let mut devs = Vec::new();
-        for p in [&va, &vb] {
-            let nd = reg.netdevs().open("system", p, &opts).unwrap();
-            devs.push(nd.clone());
-            hub.ports.lock().unwrap().push(dp.port_add(nd, None).unwrap());
-        }
-        dp.register_upcall_handler(Some(hub.clone()));
+        let sw = switch(&[&va, &vb], &opts);
         assert!(t.ping(&a, "198.18.4.2", 56, 3), "{opts:?}");
         assert!(t.ping(&b, "198.18.4.1", 3200, 2), "{opts:?}");
         // Small pings (and ARP) come through the express lane when there
         // is one; the 3,200-byte ones are bulk.
-        for nd in &devs {
+        for nd in &sw.devs {
             let st = nd.status();
             assert_eq!(st["rx_express"], express.to_string(), "{opts:?}");
             assert_eq!(st.get("rx_ring_blocks").map(String::as_str), blocks, "{opts:?}");
@@ -358,9 +314,9 @@ fn every_receive_ring_layout_forwards_and_bad_options_are_refused() {
             let n: u64 = st["rx_express_packets"].parse().unwrap();
             assert_eq!(n >= 3, express, "{opts:?}: {n} express packets");
         }
-        drop(devs);
-        for p in hub.ports.lock().unwrap().iter() {
-            dp.port_del(*p).unwrap();
+        let ports = sw.hub.ports.lock().unwrap().clone();
+        for p in ports {
+            sw.dp.port_del(p).unwrap();
         }
     }
 }
@@ -463,7 +419,7 @@ fn a_tap_opened_by_another_process_exchanges_frames_with_a_namespace() {
         assert!(Instant::now() < deadline, "the VM did not create its tap");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let sw = switch(&[&va, &tap]);
+    let sw = switch(&[&va, &tap], &[]);
     let ok = t.ping(&a, "198.18.6.9", 56, 3);
     let _ = vm.kill();
     let _ = vm.wait();
@@ -490,7 +446,7 @@ fn vlan_tags_the_kernel_strips_are_put_back() {
     let a = t.netns("a");
     let va = format!("rva{}", tag());
     t.veth(&a, &va, &[]);
-    let sw = switch(&[&va]);
+    let sw = switch(&[&va], &[]);
     // A dummy port records what the switch sends.
     let rec =
         rvs_datapath::netdev::dummy::DummyNetdev::new("rec", false, &BTreeMap::new()).unwrap();

@@ -4,12 +4,11 @@
 
 mod common;
 
-use common::Hub;
-use rvs_datapath::{DatapathRegistry, DpClass, DpConfig, Dpif};
-use rvs_testbed::{have_root, run, tag, Topo};
+use common::switch;
+use rvs_datapath::Dpif;
+use rvs_testbed::{have_root, run, Topo};
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The host's links that this test (or the switch it drives) could have
@@ -43,20 +42,8 @@ fn ports_deleted_under_traffic_leave_nothing_behind() {
     let links_before = links();
     assert!(!links_before.is_empty(), "the test's own veths are counted");
     let fds = count_fds();
-    let reg = DatapathRegistry::default();
-    let dp = reg
-        .create(
-            &format!("rvs{}", tag()),
-            DpClass::Dummy,
-            DpConfig { n_threads: 1, ..DpConfig::default() },
-        )
-        .unwrap();
-    let hub = Arc::new(Hub { ports: Mutex::new(Vec::new()) });
-    for p in [&va, &vb] {
-        let nd = reg.netdevs().open("system", p, &BTreeMap::new()).unwrap();
-        hub.ports.lock().unwrap().push(dp.port_add(nd, None).unwrap());
-    }
-    dp.register_upcall_handler(Some(hub.clone()));
+    let common::Switch { dp, hub, devs, reg } = switch(&[&va, &vb], &[]);
+    drop(devs);
     assert!(t.ping(&a, "198.18.3.2", 56, 1));
     // A ping flood runs while port b comes and goes.
     let flood = Command::new("ip")

@@ -541,6 +541,12 @@ mod tests {
         let mut p = Packet::from_bytes(frame);
         p.md.gso_type = if v6 { GsoType::TcpV6 } else { GsoType::TcpV4 };
         p.md.gso_size = mss;
+        cut(p)
+    }
+
+    /// `p` segmented in software, as the far side's kernel would, with the
+    /// segments' metadata cleared.
+    fn cut(p: Packet) -> Vec<Packet> {
         let mut out = Vec::new();
         segment(p, &mut out).unwrap();
         for s in &mut out {
@@ -552,19 +558,13 @@ mod tests {
     /// What a merged packet becomes on the far side: segmented again, with
     /// complete checksums.
     fn resegment(p: Packet) -> Vec<Packet> {
-        let mut out = Vec::new();
         if p.md.gso_type == GsoType::None {
             let mut p = p;
             complete_checksum(&mut p).unwrap();
             p.md = crate::Metadata::default();
-            out.push(p);
-            return out;
+            return vec![p];
         }
-        segment(p, &mut out).unwrap();
-        for s in &mut out {
-            s.md = crate::Metadata::default();
-        }
-        out
+        cut(p)
     }
 
     #[test]
@@ -786,12 +786,7 @@ mod tests {
         let mut p = Packet::from_bytes(&f);
         p.md.gso_type = GsoType::Udp;
         p.md.gso_size = size;
-        let mut out = Vec::new();
-        segment(p, &mut out).unwrap();
-        for s in &mut out {
-            s.md = crate::Metadata::default();
-        }
-        out
+        cut(p)
     }
 
     #[test]
