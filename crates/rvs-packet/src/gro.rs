@@ -544,6 +544,19 @@ mod tests {
         cut(p)
     }
 
+    /// A pure ACK of `seg`'s connection (an IPv4 TCP segment): its headers
+    /// without the payload, the IPv4 length and checksum fixed.
+    fn pure_ack(seg: &Packet) -> Packet {
+        let mut ack = seg.clone();
+        ack.truncate(66);
+        let d = ack.data_mut();
+        d[16..18].copy_from_slice(&52u16.to_be_bytes());
+        d[24..26].fill(0);
+        let c = checksum(&d[14..34]);
+        d[24..26].copy_from_slice(&c.to_be_bytes());
+        ack
+    }
+
     /// `p` segmented in software, as the far side's kernel would, with the
     /// segments' metadata cleared.
     fn cut(p: Packet) -> Vec<Packet> {
@@ -710,14 +723,7 @@ mod tests {
     #[test]
     fn a_pure_ack_of_the_connection_closes_its_super_frame() {
         let segs = segments(&frame4(4 * 1000), false, 1000);
-        let mut ack = segs[0].clone();
-        // Cut the payload: a pure ACK of the same connection.
-        ack.truncate(66);
-        let d = ack.data_mut();
-        d[16..18].copy_from_slice(&52u16.to_be_bytes());
-        d[24..26].fill(0);
-        let c = checksum(&d[14..34]);
-        d[24..26].copy_from_slice(&c.to_be_bytes());
+        let ack = pure_ack(&segs[0]);
         let mut pkts =
             vec![segs[0].clone(), segs[1].clone(), ack.clone(), segs[2].clone(), segs[3].clone()];
         coalesce(&mut pkts, TxOffloads::ALL);
@@ -801,13 +807,7 @@ mod tests {
         let mut psh = seg.clone();
         psh.data_mut()[34 + 13] = TCP_ACK | TCP_PSH;
         assert!(!may_grow(&psh, TxOffloads::ALL));
-        let mut ack = seg.clone();
-        ack.truncate(66);
-        let d = ack.data_mut();
-        d[16..18].copy_from_slice(&52u16.to_be_bytes());
-        d[24..26].fill(0);
-        let c = checksum(&d[14..34]);
-        d[24..26].copy_from_slice(&c.to_be_bytes());
+        let ack = pure_ack(&seg);
         assert!(!may_grow(&ack, TxOffloads::ALL));
         // UDP datagrams do, where the port takes UDP super-frames.
         let dgram = udp_datagrams(200, false, 64).remove(0);
