@@ -573,3 +573,117 @@ fn received_packets_borrow_the_ring_and_keep_their_bytes_while_held() {
         assert!(!again.is_empty(), "{ring}: the ring did not recover after the held packets went");
     }
 }
+
+/// Sends numbered frames (ethertype 0x88b5, the number in the first four
+/// bytes after the marker) on an interface: `dev first count gap_seconds`.
+const PY_SEND_NUMBERED: &str = r#"
+import socket, struct, sys, time
+dev, first, count, gap = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((dev, 0))
+head = b"\xff" * 6 + bytes.fromhex("02000000070b") + b"\x88\xb5" + b"rvs-order"
+for i in range(first, first + count):
+    s.send(head + struct.pack(">I", i) + b"\x00" * 200)
+    if gap:
+        time.sleep(gap)
+"#;
+
+/// The numbers of the numbered test frames in `batch`, in order.
+fn numbers(batch: &Batch) -> Vec<u32> {
+    let marker = b"rvs-order";
+    batch
+        .pkts
+        .iter()
+        .filter(|p| p.data().len() >= 14 + marker.len() + 4 && &p.data()[14..23] == marker)
+        .map(|p| u32::from_be_bytes(p.data()[23..27].try_into().unwrap()))
+        .collect()
+}
+
+/// Polls `rxq` until it has been quiet for 100 ms (at most `limit`), and
+/// returns the numbers of the test frames it delivered.
+fn poll_numbers(rxq: &mut Box<dyn rvs_datapath::netdev::NetdevRxq>, limit: Duration) -> Vec<u32> {
+    let deadline = Instant::now() + limit;
+    let mut quiet_since = Instant::now();
+    let mut got = Vec::new();
+    while Instant::now() < deadline && quiet_since.elapsed() < Duration::from_millis(100) {
+        let mut b = Batch::new();
+        if rxq.recv(&mut b).unwrap() > 0 {
+            quiet_since = Instant::now();
+            got.extend(numbers(&b));
+        } else {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    got
+}
+
+#[test]
+fn bulk_traffic_keeps_its_order_when_it_moves_between_rings() {
+    if !have_root("bulk_traffic_keeps_its_order_when_it_moves_between_rings") {
+        return;
+    }
+    let mut t = Topo::new();
+    let a = t.netns("a");
+    let va = format!("rva{}", tag());
+    t.veth(&a, &va, &[]);
+    let nd = NetdevRegistry::new().open("system", &va, &BTreeMap::new()).unwrap();
+    let mut rxq = nd.rxq_open(0).unwrap();
+    let ring = || nd.status().get("rx_bulk_ring").cloned().unwrap_or_default();
+    assert_eq!(ring(), "direct", "a port starts with bulk traffic in the direct ring");
+    let send = |first: u32, count: u32, gap: &str| {
+        let (f, c) = (first.to_string(), count.to_string());
+        let o = t.exec(&a, &["python3", "-c", PY_SEND_NUMBERED, &format!("{va}i"), &f, &c, gap]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+
+    // A backlog in the direct ring (fewer frames than it holds), of which
+    // one poll reads a batch: enough to move bulk traffic to the V3 ring,
+    // with frames left behind in the direct ring.
+    send(0, 60, "0");
+    std::thread::sleep(Duration::from_millis(50));
+    let mut first = Batch::new();
+    rxq.recv(&mut first).unwrap();
+    let mut got = numbers(&first);
+    drop(first);
+    assert!(got.len() < 60, "one poll read the whole backlog ({} frames)", got.len());
+    assert_eq!(ring(), "blocks", "a backlog moves bulk traffic to the V3 ring");
+    // More frames, now into the V3 ring: none may overtake those left
+    // behind.
+    send(60, 60, "0");
+    got.extend(poll_numbers(&mut rxq, Duration::from_secs(5)));
+    assert_eq!(got, (0..120).collect::<Vec<_>>(), "frames lost or out of order at the move");
+
+    // Light traffic moves it back; frames that come while the V3 ring is
+    // drained wait in the direct ring, and keep their order too.
+    let sender = {
+        let (a, dev) = (a.clone(), format!("{va}i"));
+        std::thread::spawn(move || {
+            let args = ["netns", "exec", &a, "python3", "-c", PY_SEND_NUMBERED, &dev, "120", "40"];
+            Command::new("ip").args(args).arg("0.005").status().unwrap()
+        })
+    };
+    let mut back = Vec::new();
+    while !sender.is_finished() {
+        back.extend(poll_numbers(&mut rxq, Duration::from_millis(50)));
+    }
+    assert!(sender.join().unwrap().success());
+    back.extend(poll_numbers(&mut rxq, Duration::from_secs(2)));
+    assert_eq!(back, (120..160).collect::<Vec<_>>(), "frames lost or out of order on the way back");
+    assert_eq!(ring(), "direct", "light traffic moves bulk traffic back to the direct ring");
+
+    // What the host sends out of the interface is not received back, in
+    // either ring.
+    let o = Command::new("python3")
+        .args(["-c", PY_SEND_NUMBERED, &va, "1000", "40", "0"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut echo = poll_numbers(&mut rxq, Duration::from_millis(300));
+    send(160, 40, "0");
+    echo.extend(poll_numbers(&mut rxq, Duration::from_secs(2)));
+    assert_eq!(
+        echo,
+        (160..200).collect::<Vec<_>>(),
+        "outgoing frames came back, or frames were lost"
+    );
+}

@@ -26,10 +26,13 @@
 //!   crosses in 0.1 ms, not 1. When packets back up in it (16 waiting at a
 //!   poll), bulk traffic moves to the V3 ring, whose blocks save work per
 //!   packet; when blocks come by their timer with few packets, twice in a
-//!   row, it moves back. Each move unhooks the giving ring from the
-//!   interface, then hooks the taking one, and on the way back the V3 ring
-//!   is read empty before the direct ring, so no packet overtakes an older
-//!   one.
+//!   row, it moves back. The two rings share one kernel hook, a fanout
+//!   group whose eBPF program picks the ring for each packet
+//!   ([`RingSwitch`]): a move is one map update, and no packet is lost or
+//!   taken twice. The giving ring is read empty before the taking one, so
+//!   no packet overtakes an older one. Without eBPF fanout (Linux before
+//!   6.10, or no `CAP_BPF`) the port has no direct ring (status
+//!   `rx_direct=false`, with a warning in the log).
 //!   Status keys `rx_bulk_ring`, `rx_bulk_moves` and `rx_direct_packets`
 //!   show it at work.
 //!
@@ -48,6 +51,7 @@
 use super::linux;
 use super::vnet;
 use super::{Netdev, NetdevError, NetdevRxq, NetdevStats, TxOffloads};
+use crate::sys::fanout::RingSwitch;
 use crate::sys::packet::{
     Frame, Lane, RingShape, RingVersion, RxRing, TxSocket, DEFAULT_BLOCK_NR, EXPRESS_FRAME_NR,
     EXPRESS_FRAME_SIZE, MAX_BLOCK_NR, MIN_BLOCK_NR, V2_FRAME_NR, V2_FRAME_SIZE,
@@ -63,6 +67,9 @@ use std::time::{Duration, Instant};
 /// Frames of the direct ring (a TPACKET_V2 ring of [`V2_FRAME_SIZE`]
 /// frames, 4.4 MiB): room for bursts of light traffic.
 const DIRECT_FRAME_NR: usize = 64;
+/// Members of a port's [`RingSwitch`]: the direct ring joins first.
+const SWITCH_DIRECT: u32 = 0;
+const SWITCH_BLOCKS: u32 = 1;
 /// Bulk frames found waiting in the direct ring at one poll that make the
 /// port move its bulk traffic to the V3 ring: traffic is no longer light.
 const DIRECT_BACKLOG: usize = 16;
@@ -92,6 +99,9 @@ struct Counters {
     rx_direct: AtomicU64,
     /// Bulk traffic is in the V3 ring now (else in the direct ring).
     bulk_in_blocks: AtomicBool,
+    /// The receive queue has a direct ring (it asked for one, and the
+    /// kernel could switch between it and the V3 ring).
+    direct_on: AtomicBool,
     /// Times bulk traffic moved between the direct and the V3 ring.
     bulk_moves: AtomicU64,
     rx_errors: AtomicU64,
@@ -166,13 +176,24 @@ impl Netdev for SystemNetdev {
             (RingVersion::V3, true, false) => {
                 (open(v3, Lane::Bulk)?, Some(open(small, Lane::Express)?), None)
             }
-            // Bulk traffic starts in the direct ring: a port starts idle.
-            (RingVersion::V3, true, true) => (
-                open_as(v3, Lane::Bulk, false)?,
-                Some(open(small, Lane::Express)?),
-                Some(open(big(DIRECT_FRAME_NR), Lane::Bulk)?),
-            ),
+            // Bulk traffic starts in the direct ring (a port starts idle);
+            // the two rings share one hook through a switch.
+            (RingVersion::V3, true, true) => {
+                let d = open(big(DIRECT_FRAME_NR), Lane::Bulk)?;
+                let blocks = open_as(v3, Lane::Bulk, false)?;
+                let x = Some(open(small, Lane::Express)?);
+                match RingSwitch::join(&d, &blocks) {
+                    Ok(sw) => (blocks, x, Some((d, sw))),
+                    Err(e) => {
+                        // The V3 ring alone takes the bulk traffic.
+                        tracing::warn!("{}: no direct ring: {e}", self.name);
+                        drop(d);
+                        (open(v3, Lane::Bulk)?, x, None)
+                    }
+                }
+            }
         };
+        self.counters.direct_on.store(direct.is_some(), Ordering::Relaxed);
         self.counters.bulk_in_blocks.store(direct.is_none(), Ordering::Relaxed);
         Ok(Box::new(SystemRxq {
             ring,
@@ -261,8 +282,9 @@ impl Netdev for SystemNetdev {
         m.insert("rx_express".into(), express.to_string());
         let n = self.counters.rx_express.load(Ordering::Relaxed);
         m.insert("rx_express_packets".into(), n.to_string());
-        m.insert("rx_direct".into(), (express && cfg.direct).to_string());
-        if express && cfg.direct {
+        let direct = self.counters.direct_on.load(Ordering::Relaxed);
+        m.insert("rx_direct".into(), direct.to_string());
+        if direct {
             let blocks = self.counters.bulk_in_blocks.load(Ordering::Relaxed);
             m.insert("rx_bulk_ring".into(), if blocks { "blocks" } else { "direct" }.into());
             let n = self.counters.bulk_moves.load(Ordering::Relaxed);
@@ -437,8 +459,9 @@ struct SystemRxq {
     ring: RxRing,
     /// The express lane, beside a V3 ring.
     express: Option<RxRing>,
-    /// The direct ring, beside the V3 ring and the express lane.
-    direct: Option<RxRing>,
+    /// The direct ring, beside the V3 ring and the express lane, and the
+    /// switch that hands bulk packets to one or the other.
+    direct: Option<(RxRing, RingSwitch)>,
     mode: BulkMode,
     /// Start of the current [`DIRECT_WINDOW`], and the packets and bytes
     /// the direct ring delivered in it.
@@ -449,17 +472,11 @@ struct SystemRxq {
 
 impl SystemRxq {
     /// Moves bulk traffic between the direct ring (`to_blocks` false) and
-    /// the V3 ring. The ring that gives it up stops receiving first, so
-    /// that no packet reaches both rings during the move.
+    /// the V3 ring: from the next packet on, the kernel hands bulk packets
+    /// to the other ring.
     fn move_bulk(&mut self, to_blocks: bool) -> bool {
-        let Some(direct) = self.direct.as_ref() else { return false };
-        let (from, to) = if to_blocks { (direct, &self.ring) } else { (&self.ring, direct) };
-        let r = from.set_receiving(false).and_then(|()| {
-            to.set_receiving(true).inspect_err(|_| {
-                let _ = from.set_receiving(true);
-            })
-        });
-        match r {
+        let Some((_, switch)) = self.direct.as_mut() else { return false };
+        match switch.select(if to_blocks { SWITCH_BLOCKS } else { SWITCH_DIRECT }) {
             Ok(()) => {
                 self.counters.bulk_in_blocks.store(to_blocks, Ordering::Relaxed);
                 self.counters.bulk_moves.fetch_add(1, Ordering::Relaxed);
@@ -515,7 +532,7 @@ impl NetdevRxq for SystemRxq {
         match self.mode {
             BulkMode::Direct => {
                 let before = batch.len();
-                if let Some(d) = self.direct.as_mut() {
+                if let Some((d, _)) = self.direct.as_mut() {
                     drain(d, batch, &self.name, &self.counters);
                 }
                 seen.direct = batch.len() - before;
@@ -533,6 +550,14 @@ impl NetdevRxq for SystemRxq {
                 }
             }
             BulkMode::Blocks => {
+                // Frames the direct ring took before the move are older
+                // than any of the V3 ring's: they go first.
+                if let Some(d) = self.direct.as_mut().map(|(d, _)| d).filter(|d| d.has_packets()) {
+                    let before = batch.len();
+                    drain(d, batch, &self.name, &self.counters);
+                    let n = (batch.len() - before) as u64;
+                    self.counters.rx_direct.fetch_add(n, Ordering::Relaxed);
+                }
                 drain(&mut self.ring, batch, &self.name, &self.counters);
                 seen.light_timeouts = self.ring.light_timeouts();
             }
@@ -563,7 +588,7 @@ impl NetdevRxq for SystemRxq {
             Some(BulkMode::Direct) => {
                 self.mode = BulkMode::Direct;
                 self.window = (now, 0, 0);
-                if let Some(d) = self.direct.as_mut() {
+                if let Some((d, _)) = self.direct.as_mut() {
                     let before = batch.len();
                     drain(d, batch, &self.name, &self.counters);
                     let n = (batch.len() - before) as u64;
@@ -577,7 +602,7 @@ impl NetdevRxq for SystemRxq {
     fn wait_fds(&self) -> Vec<RawFd> {
         let mut fds = vec![self.ring.as_raw_fd()];
         fds.extend(self.express.as_ref().map(AsRawFd::as_raw_fd));
-        fds.extend(self.direct.as_ref().map(AsRawFd::as_raw_fd));
+        fds.extend(self.direct.as_ref().map(|(d, _)| d.as_raw_fd()));
         fds
     }
 }

@@ -3,6 +3,7 @@
 //! thread until a queue has packets), interface ioctls ([`ifreq`]). Every
 //! `unsafe` block of the crate lives under this module.
 
+pub mod fanout;
 pub mod ifreq;
 pub mod packet;
 pub mod tun;

@@ -397,6 +397,8 @@ pub struct RxRing {
     pending: usize,
     /// The interface, for binding again.
     ifindex: u32,
+    /// The packets it takes (its socket filter).
+    lane: Lane,
     /// Size of a slot: a V2 frame or a V3 block.
     frame_size: usize,
     /// V3 blocks read in a row that their retire timer handed over with
@@ -407,8 +409,9 @@ pub struct RxRing {
 impl RxRing {
     /// Opens a promiscuous receive ring of `shape` on interface `ifindex`
     /// for the packets of `lane`, ignoring packets the host itself sends out
-    /// of it. A ring opened with `receiving` false takes nothing until
-    /// [`RxRing::set_receiving`] says so.
+    /// of it. A ring opened with `receiving` false is not bound to the
+    /// interface and takes nothing (until it joins a
+    /// [`RingSwitch`](super::fanout::RingSwitch)).
     pub fn open(ifindex: u32, shape: RingShape, lane: Lane, receiving: bool) -> io::Result<Self> {
         let (version, blocks, v2_frame, v2_nr) = match shape {
             RingShape::V3 { blocks } => {
@@ -507,6 +510,7 @@ impl RxRing {
         let me = RxRing {
             fd,
             ifindex,
+            lane,
             map,
             slots,
             version,
@@ -599,12 +603,38 @@ impl RxRing {
         self.light_timeouts = 0;
     }
 
-    /// Starts or stops taking packets (those of its lane) from now on;
-    /// packets already in the ring stay. A ring that does not receive is
-    /// unhooked from the interface (bound to protocol 0), so it costs the
-    /// kernel nothing per packet.
-    pub fn set_receiving(&self, on: bool) -> io::Result<()> {
-        bind(self.fd.as_raw_fd(), self.ifindex, if on { ETH_P_ALL } else { 0 })
+    /// Binds the ring to every protocol of its interface.
+    pub(super) fn bind_all(&self) -> io::Result<()> {
+        bind(self.fd.as_raw_fd(), self.ifindex, ETH_P_ALL)
+    }
+
+    /// Makes the ring drop every packet, until [`RxRing::restore_filter`].
+    pub(super) fn set_filter_drop_all(&self) -> io::Result<()> {
+        attach_filter(self.fd.as_raw_fd(), &[libc::sock_filter { code: RET_K, jt: 0, jf: 0, k: 0 }])
+    }
+
+    /// Puts back the filter of the ring's lane.
+    pub(super) fn restore_filter(&self) -> io::Result<()> {
+        let fd = self.fd.as_raw_fd();
+        match lane_filter(self.lane) {
+            Some(prog) => attach_filter(fd, &prog),
+            None => {
+                // SAFETY: SO_DETACH_FILTER takes no value.
+                let rc = unsafe {
+                    libc::setsockopt(
+                        fd,
+                        libc::SOL_SOCKET,
+                        libc::SO_DETACH_FILTER,
+                        std::ptr::null(),
+                        0,
+                    )
+                };
+                if rc < 0 {
+                    return last_err("SO_DETACH_FILTER");
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Marks the slot just read as pending and moves to the next one.
