@@ -440,7 +440,9 @@ fn bench_rvs(opts: &Options, v: RvsVariant) -> Result<Row> {
         gro_hold: Duration::from_micros(opts.gro_hold_us),
         ..DpConfig::default()
     };
-    let dp = reg.create("rvs-bench", DpClass::Dummy, config)?;
+    // A datapath as the daemon makes it: its LOCAL port is an internal
+    // (tap) port, polled with the others.
+    let dp = reg.create("rvs-bench", DpClass::Netdev, config)?;
     let port_opts: BTreeMap<String, String> =
         v.port_options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let (na, nb) = (
