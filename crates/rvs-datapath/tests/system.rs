@@ -687,3 +687,71 @@ fn bulk_traffic_keeps_its_order_when_it_moves_between_rings() {
         "outgoing frames came back, or frames were lost"
     );
 }
+
+/// Drops `CAP_BPF` and `CAP_SYS_ADMIN` from the effective capabilities of
+/// the calling thread (capabilities are per thread), so that it may not load
+/// BPF programs.
+fn drop_bpf_caps_of_this_thread() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_BPF: u32 = 39;
+    let mut h = Header { version: VERSION_3, pid: 0 };
+    let mut d = [Data::default(); 2];
+    // SAFETY: capget writes two `Data` (version 3) into the live array `d`
+    // and reads the live header.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut h as *mut Header, d.as_mut_ptr()) };
+    assert_eq!(rc, 0, "capget: {}", std::io::Error::last_os_error());
+    for cap in [CAP_SYS_ADMIN, CAP_BPF] {
+        d[(cap / 32) as usize].effective &= !(1 << (cap % 32));
+    }
+    // SAFETY: capset reads the live header and two `Data`; pid 0 is this
+    // thread.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &mut h as *mut Header, d.as_ptr()) };
+    assert_eq!(rc, 0, "capset: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn without_bpf_a_port_runs_without_its_direct_ring() {
+    if !have_root("without_bpf_a_port_runs_without_its_direct_ring") {
+        return;
+    }
+    let mut t = Topo::new();
+    let a = t.netns("a");
+    let va = format!("rva{}", tag());
+    t.veth(&a, &va, &[]);
+    let nd = NetdevRegistry::new().open("system", &va, &BTreeMap::new()).unwrap();
+    // The queue is opened (and so the rings made) by a thread that may not
+    // load BPF programs, as in a container without CAP_BPF.
+    let rxq = {
+        let nd = nd.clone();
+        std::thread::spawn(move || {
+            drop_bpf_caps_of_this_thread();
+            nd.rxq_open(0)
+        })
+        .join()
+        .unwrap()
+    };
+    let mut rxq = rxq.expect("the queue opens without BPF");
+    let status = nd.status();
+    assert_eq!(status.get("rx_direct").map(String::as_str), Some("false"), "{status:?}");
+    assert_eq!(status.get("rx_express").map(String::as_str), Some("true"), "{status:?}");
+    // Bulk frames still come through, once each and in order (the V3
+    // ring's timer hands them over).
+    let dev = format!("{va}i");
+    let o = t.exec(&a, &["python3", "-c", PY_SEND_NUMBERED, &dev, "0", "50", "0"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = poll_numbers(&mut rxq, Duration::from_secs(3));
+    assert_eq!(got, (0..50).collect::<Vec<_>>());
+}
