@@ -571,6 +571,14 @@ fn received_packets_borrow_the_ring_and_keep_their_bytes_while_held() {
         let mut again = Batch::new();
         recv_some(&mut rxq, &mut again, Duration::from_secs(3));
         assert!(!again.is_empty(), "{ring}: the ring did not recover after the held packets went");
+
+        // What the kernel dropped while the ring was stopped shows in the
+        // port's counters (read when the queue closes, if not before).
+        drop(again);
+        drop(rxq);
+        let drops: u64 = nd.status()["rx_ring_drops"].parse().unwrap();
+        assert!(drops > 0, "{ring}: the ring's drops were not counted");
+        assert!(nd.stats().rx_dropped >= drops, "{ring}: ring drops missing from rx_dropped");
     }
 }
 

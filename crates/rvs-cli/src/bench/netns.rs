@@ -318,14 +318,19 @@ struct RvsProbe {
     /// The system ports, for their status.
     devs: Vec<Arc<dyn rvs_datapath::netdev::Netdev>>,
     cpu0: std::sync::Mutex<f64>,
+    /// [`RvsProbe::status_sum`] of `rx_bulk_moves` and `rx_ring_drops` at
+    /// the start.
     moves0: std::sync::Mutex<u64>,
+    drops0: std::sync::Mutex<u64>,
 }
 
 impl RvsProbe {
-    /// Times the ports moved bulk traffic between their rings.
-    fn bulk_moves(&self) -> u64 {
+    /// The sum over the ports of a counter in their status
+    /// (`rx_bulk_moves`: times they moved bulk traffic between their rings;
+    /// `rx_ring_drops`: packets the kernel dropped for want of ring room).
+    fn status_sum(&self, key: &str) -> u64 {
         let n = |d: &Arc<dyn rvs_datapath::netdev::Netdev>| {
-            d.status().get("rx_bulk_moves").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+            d.status().get(key).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
         };
         self.devs.iter().map(n).sum()
     }
@@ -335,7 +340,8 @@ impl Probe for RvsProbe {
     fn start(&self) {
         self.dp.pmd_stats_clear();
         *self.cpu0.lock().unwrap() = process_cpu_secs();
-        *self.moves0.lock().unwrap() = self.bulk_moves();
+        *self.moves0.lock().unwrap() = self.status_sum("rx_bulk_moves");
+        *self.drops0.lock().unwrap() = self.status_sum("rx_ring_drops");
     }
 
     fn finish(&self, secs: f64) -> Value {
@@ -356,7 +362,8 @@ impl Probe for RvsProbe {
             "packets_per_output_batch": per(sum(|s| s.output_packets), sum(|s| s.output_batches)),
             "gro_merged_share": per(sum(|s| s.gro_merged), sum(|s| s.output_packets)),
             "sleeps_per_s": (sum(|s| s.sleeps) / secs).round(),
-            "bulk_ring_moves": self.bulk_moves() - *self.moves0.lock().unwrap(),
+            "bulk_ring_moves": self.status_sum("rx_bulk_moves") - *self.moves0.lock().unwrap(),
+            "ring_drops": self.status_sum("rx_ring_drops") - *self.drops0.lock().unwrap(),
         })
     }
 }
@@ -458,6 +465,7 @@ fn bench_rvs(opts: &Options, v: RvsVariant) -> Result<Row> {
         devs: vec![na, nb],
         cpu0: std::sync::Mutex::new(0.0),
         moves0: std::sync::Mutex::new(0),
+        drops0: std::sync::Mutex::new(0),
     };
     let (ia, ib) = (format!("{oa}i"), format!("{ob}i"));
     measure(name, &t, &a, &b, (&ia, &ib), opts.secs, Some(&probe))

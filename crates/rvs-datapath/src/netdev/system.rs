@@ -44,6 +44,10 @@
 //! apply to queues opened after they are set. docs/PERFORMANCE.md has the
 //! measured differences.
 //!
+//! Packets the kernel drops because a ring is full count in the port's
+//! `rx_dropped` (and status `rx_ring_drops`), read every few thousand polls
+//! and when the queue closes.
+//!
 //! Packets the host itself sends out of the interface are not received back
 //! (`PACKET_IGNORE_OUTGOING`). The interface must exist when the port is
 //! added; rvs does not create or delete it, but brings it up.
@@ -70,6 +74,9 @@ const DIRECT_FRAME_NR: usize = 64;
 /// Members of a port's [`RingSwitch`]: the direct ring joins first.
 const SWITCH_DIRECT: u32 = 0;
 const SWITCH_BLOCKS: u32 = 1;
+/// The rings' drop counts are read (a system call per ring) once in this
+/// many polls of the queue, and when it closes.
+const DROPS_EVERY: u32 = 4096;
 /// Bulk frames found waiting in the direct ring at one poll that make the
 /// port move its bulk traffic to the V3 ring: traffic is no longer light.
 const DIRECT_BACKLOG: usize = 16;
@@ -104,6 +111,8 @@ struct Counters {
     direct_on: AtomicBool,
     /// Times bulk traffic moved between the direct and the V3 ring.
     bulk_moves: AtomicU64,
+    /// Packets the kernel dropped because a receive ring was full.
+    rx_ring_drops: AtomicU64,
     rx_errors: AtomicU64,
     tx_dropped: AtomicU64,
     tx_errors: AtomicU64,
@@ -201,6 +210,7 @@ impl Netdev for SystemNetdev {
             direct,
             mode: BulkMode::Direct,
             window: (Instant::now(), 0, 0),
+            until_drops: DROPS_EVERY,
             name: self.name.clone(),
             counters: self.counters.clone(),
         }))
@@ -261,6 +271,7 @@ impl Netdev for SystemNetdev {
         // The kernel counts what it received and sent on the interface; add
         // what rvs itself could not handle.
         s.rx_errors += self.counters.rx_errors.load(Ordering::Relaxed);
+        s.rx_dropped += self.counters.rx_ring_drops.load(Ordering::Relaxed);
         s.tx_dropped += self.counters.tx_dropped.load(Ordering::Relaxed);
         s.tx_errors += self.counters.tx_errors.load(Ordering::Relaxed);
         s
@@ -292,6 +303,8 @@ impl Netdev for SystemNetdev {
             let n = self.counters.rx_direct.load(Ordering::Relaxed);
             m.insert("rx_direct_packets".into(), n.to_string());
         }
+        let n = self.counters.rx_ring_drops.load(Ordering::Relaxed);
+        m.insert("rx_ring_drops".into(), n.to_string());
         m.insert("link_state".into(), if self.carrier() { "up" } else { "down" }.into());
         m.insert("admin_state".into(), if linux::is_up(&self.name) { "up" } else { "down" }.into());
         m
@@ -466,6 +479,8 @@ struct SystemRxq {
     /// Start of the current [`DIRECT_WINDOW`], and the packets and bytes
     /// the direct ring delivered in it.
     window: (Instant, usize, usize),
+    /// `recv` calls until the rings' drop counts are read again.
+    until_drops: u32,
     name: String,
     counters: Arc<Counters>,
 }
@@ -487,6 +502,26 @@ impl SystemRxq {
                 false
             }
         }
+    }
+}
+
+impl SystemRxq {
+    /// Adds what the kernel dropped for want of room in the rings since the
+    /// last call to the port's counters.
+    fn count_drops(&self) {
+        let rings = std::iter::once(&self.ring)
+            .chain(self.express.as_ref())
+            .chain(self.direct.as_ref().map(|(d, _)| d));
+        let n: u64 = rings.filter_map(|r| r.take_drops().ok()).sum();
+        if n > 0 {
+            self.counters.rx_ring_drops.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for SystemRxq {
+    fn drop(&mut self) {
+        self.count_drops();
     }
 }
 
@@ -513,6 +548,11 @@ fn drain(ring: &mut RxRing, batch: &mut Batch, name: &str, counters: &Counters) 
 
 impl NetdevRxq for SystemRxq {
     fn recv(&mut self, batch: &mut Batch) -> Result<usize, NetdevError> {
+        self.until_drops -= 1;
+        if self.until_drops == 0 {
+            self.until_drops = DROPS_EVERY;
+            self.count_drops();
+        }
         let start = batch.len();
         // The express lane first: its packets are the ones someone waits for.
         if let Some(x) = self.express.as_mut() {

@@ -589,6 +589,28 @@ impl RxRing {
         self.version == RingVersion::V3 && self.num_pkts(self.block).load(Ordering::Relaxed) > 0
     }
 
+    /// Packets the kernel dropped because the ring was full, since the last
+    /// call (reading the kernel's count resets it).
+    pub fn take_drops(&self) -> io::Result<u64> {
+        // tpacket_stats for V2; V3 appends a field the kernel fills as well.
+        let mut st = libc::tpacket_stats_v3 { tp_packets: 0, tp_drops: 0, tp_freeze_q_cnt: 0 };
+        let mut len = std::mem::size_of::<libc::tpacket_stats_v3>() as libc::socklen_t;
+        // SAFETY: the kernel writes at most `len` bytes into the live `st`.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                (&mut st as *mut libc::tpacket_stats_v3).cast(),
+                &mut len,
+            )
+        };
+        if rc < 0 {
+            return last_err("getsockopt(PACKET_STATISTICS)");
+        }
+        Ok(u64::from(st.tp_drops))
+    }
+
     /// How many of the V3 blocks read last, in a row, their retire timer
     /// handed over (rather than being full) with fewer than
     /// [`LIGHT_BLOCK_PKTS`] packets: light traffic. (Heavy traffic fills
