@@ -596,15 +596,16 @@ for i in range(first, first + count):
         time.sleep(gap)
 "#;
 
+/// The number of a numbered test frame ([`PY_SEND_NUMBERED`]).
+fn number(p: &Packet) -> Option<u32> {
+    let d = p.data();
+    (d.len() >= 27 && &d[14..23] == b"rvs-order")
+        .then(|| u32::from_be_bytes(d[23..27].try_into().unwrap()))
+}
+
 /// The numbers of the numbered test frames in `batch`, in order.
 fn numbers(batch: &Batch) -> Vec<u32> {
-    let marker = b"rvs-order";
-    batch
-        .pkts
-        .iter()
-        .filter(|p| p.data().len() >= 14 + marker.len() + 4 && &p.data()[14..23] == marker)
-        .map(|p| u32::from_be_bytes(p.data()[23..27].try_into().unwrap()))
-        .collect()
+    batch.pkts.iter().filter_map(number).collect()
 }
 
 /// Polls `rxq` until it has been quiet for 100 ms (at most `limit`), and
@@ -762,4 +763,49 @@ fn without_bpf_a_port_runs_without_its_direct_ring() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let got = poll_numbers(&mut rxq, Duration::from_secs(3));
     assert_eq!(got, (0..50).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_thread_that_never_sleeps_still_hears_an_idle_tap_port() {
+    if !have_root("a_thread_that_never_sleeps_still_hears_an_idle_tap_port") {
+        return;
+    }
+    let mut t = Topo::new();
+    let reg = DatapathRegistry::default();
+    // A busy-poll window longer than the test: the thread never sleeps, so
+    // only its arming epoll can tell it that the tap, which it stopped
+    // reading when it came back empty, has frames again.
+    let config =
+        DpConfig { n_threads: 1, busy_poll: Duration::from_secs(600), ..DpConfig::default() };
+    let dp = reg.create(&format!("rvs{}", tag()), DpClass::Dummy, config).unwrap();
+    let name = format!("rvi{}", tag());
+    t.own_link(&name);
+    let tap = reg.netdevs().open("internal", &name, &BTreeMap::new()).unwrap();
+    let rec =
+        rvs_datapath::netdev::dummy::DummyNetdev::new("rec", false, &BTreeMap::new()).unwrap();
+    let hub = Arc::new(common::Hub { ports: Mutex::new(Vec::new()) });
+    for nd in [tap.clone(), rec.clone()] {
+        hub.ports.lock().unwrap().push(dp.port_add(nd, None).unwrap());
+    }
+    dp.register_upcall_handler(Some(hub.clone()));
+    rvs_testbed::run(&["ip", "link", "set", &name, "up"]);
+    let sleeps = || dp.pmd_stats().iter().map(|s| s.sleeps).sum::<u64>();
+    let slept = sleeps();
+    for i in 0..5u32 {
+        // Idle long enough for the thread to spin many times over the
+        // empty tap between frames.
+        std::thread::sleep(Duration::from_millis(30));
+        let o = Command::new("python3")
+            .args(["-c", PY_SEND_NUMBERED, &name, &i.to_string(), "1", "0"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut got = false;
+        while !got && Instant::now() < deadline {
+            got = rec.wait_sent(1, Duration::from_millis(100)).iter().any(|p| number(p) == Some(i));
+        }
+        assert!(got, "frame {i} sent into the tap did not come through the switch");
+    }
+    assert_eq!(sleeps(), slept, "the poll thread slept (the test needs it busy)");
 }

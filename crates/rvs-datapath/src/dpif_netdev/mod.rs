@@ -610,7 +610,7 @@ impl DpNetdev {
         for q in 0..netdev.n_rxq() {
             let rxq = netdev.rxq_open(q)?;
             let fds = rxq.wait_fds();
-            rxqs.push(RxqSlot { port: no, qid: q, rxq, fds });
+            rxqs.push(RxqSlot::new(no, q, rxq, fds));
         }
         let port = Arc::new(Port::new(no, netdev));
         sh.ports.store(Arc::new(table.with(port.clone())));

@@ -38,12 +38,32 @@ const IDLE_CLOCK_EVERY: u32 = 64;
 /// The busy-poll loop looks at the time once in this many empty polls.
 const IDLE_CLOCK_CHECK: u32 = 8;
 
+/// A busy thread asks its armed epoll which disarmed queues became
+/// readable once in this many iterations (and after each iteration that
+/// received packets).
+const ARM_CHECK_EVERY: u32 = 16;
+
 /// A receive queue handed to a thread.
 pub(crate) struct RxqSlot {
     pub port: OdpPort,
     pub qid: usize,
     pub rxq: Box<dyn NetdevRxq>,
     pub fds: Vec<RawFd>,
+    /// An empty `recv` costs a system call ([`NetdevRxq::polls_by_syscall`]).
+    syscall: bool,
+    /// Polled at every iteration. A queue that polls by system call is
+    /// disarmed when it comes back empty, and armed again when its fds
+    /// become readable (or the thread wakes from sleep).
+    armed: bool,
+    /// The queue's token in its thread's arming epoll.
+    token: u64,
+}
+
+impl RxqSlot {
+    pub fn new(port: OdpPort, qid: usize, rxq: Box<dyn NetdevRxq>, fds: Vec<RawFd>) -> Self {
+        let syscall = rxq.polls_by_syscall();
+        RxqSlot { port, qid, rxq, fds, syscall, armed: true, token: 0 }
+    }
 }
 
 /// Control messages to a poll thread.
@@ -139,6 +159,15 @@ pub(crate) struct PollThread {
     /// Iterations counted to read the clock now and then when idle.
     idle_polls: u32,
     epoll: Option<Epoll>,
+    /// Watches only the queues that poll by system call, to tell which of
+    /// them to arm again (a thread with [`Self::epoll`] only).
+    arm_epoll: Option<Epoll>,
+    next_token: u64,
+    /// Iterations since the arming epoll was last asked, and whether the
+    /// last iteration received packets.
+    since_arm_check: u32,
+    prev_busy: bool,
+    ready: Vec<u64>,
     exit: bool,
     /// Output queues may be held for GRO (a thread running [`Self::run`];
     /// the main context flushes every time).
@@ -163,12 +192,12 @@ impl PollThread {
         stats: Arc<PmdCounters>,
         with_epoll: bool,
     ) -> std::io::Result<Self> {
-        let epoll = if with_epoll {
+        let (epoll, arm_epoll) = if with_epoll {
             let e = Epoll::new()?;
             e.add(waker.as_raw_fd(), u64::MAX)?;
-            Some(e)
+            (Some(e), Some(Epoll::new()?))
         } else {
-            None
+            (None, None)
         };
         let emc = Emc::new(shared.emc_inv_prob.load(Ordering::Relaxed));
         Ok(PollThread {
@@ -189,6 +218,11 @@ impl PollThread {
             last_rank_ns: 0,
             idle_polls: 0,
             epoll,
+            arm_epoll,
+            next_token: 0,
+            since_arm_check: 0,
+            prev_busy: false,
+            ready: Vec::new(),
             exit: false,
             hold_output: false,
             prev_rx_ns: 0,
@@ -205,7 +239,19 @@ impl PollThread {
 
     fn apply(&mut self, m: Msg) {
         match m {
-            Msg::AddRxq(slot) => {
+            Msg::AddRxq(mut slot) => {
+                slot.armed = true;
+                slot.token = self.next_token;
+                self.next_token += 1;
+                if let Some(ep) = self.arm_epoll.as_ref().filter(|_| slot.syscall) {
+                    for &fd in &slot.fds {
+                        if let Err(e) = ep.add(fd, slot.token) {
+                            // Never disarmed then: polled at every iteration.
+                            tracing::warn!("pmd {}: cannot watch rxq {}: {e}", self.id, slot.qid);
+                            slot.syscall = false;
+                        }
+                    }
+                }
                 for (ep, &fd) in
                     self.epoll.iter().flat_map(|ep| slot.fds.iter().map(move |f| (ep, f)))
                 {
@@ -224,7 +270,7 @@ impl PollThread {
             Msg::RemovePort(port, ack) => {
                 self.rxqs.retain(|s| {
                     if s.port == port {
-                        if let Some(ep) = &self.epoll {
+                        for ep in self.epoll.iter().chain(&self.arm_epoll) {
                             s.fds.iter().for_each(|&fd| ep.del(fd));
                         }
                         false
@@ -246,7 +292,7 @@ impl PollThread {
             Msg::ReleaseRxq(port, qid, back) => {
                 let slot = self.rxqs.iter().position(|s| s.port == port && s.qid == qid).map(|i| {
                     let s = self.rxqs.remove(i);
-                    if let Some(ep) = &self.epoll {
+                    for ep in self.epoll.iter().chain(&self.arm_epoll) {
                         s.fds.iter().for_each(|&fd| ep.del(fd));
                     }
                     s
@@ -298,11 +344,24 @@ impl PollThread {
         if clock_read {
             self.now_ns = self.shared.clock.now().as_nanos() as u64;
         }
+        self.since_arm_check += 1;
+        if self.prev_busy || self.since_arm_check >= ARM_CHECK_EVERY {
+            self.since_arm_check = 0;
+            self.arm_ready();
+        }
         let mut total = 0;
         for i in 0..self.rxqs.len() {
+            if !self.rxqs[i].armed {
+                continue;
+            }
             let port = self.rxqs[i].port;
             match self.rxqs[i].rxq.recv(&mut self.rx_batch) {
-                Ok(0) => {}
+                Ok(0) => {
+                    // Asked again once its fds say there is more (see
+                    // `arm_ready`): no system call per idle iteration.
+                    let s = &mut self.rxqs[i];
+                    s.armed = !(s.syscall && self.arm_epoll.is_some());
+                }
                 Ok(n) => {
                     if !clock_read {
                         clock_read = true;
@@ -333,6 +392,7 @@ impl PollThread {
             self.flush();
         }
         self.stats.iterations.fetch_add(1, Ordering::Relaxed);
+        self.prev_busy = total > 0;
         if total > 0 {
             self.stats.packets.fetch_add(total as u64, Ordering::Relaxed);
             self.stats.busy_iterations.fetch_add(1, Ordering::Relaxed);
@@ -345,6 +405,31 @@ impl PollThread {
             self.emc.sweep_dead();
         }
         total
+    }
+
+    /// Arms the disarmed queues whose fds became readable since they came
+    /// back empty. Edge-triggered, the arming epoll latches every arrival
+    /// after the empty `recv`, so none is missed; an arrival already read
+    /// only costs one more empty `recv`.
+    fn arm_ready(&mut self) {
+        let Some(ep) = &self.arm_epoll else { return };
+        if self.rxqs.iter().all(|s| s.armed) {
+            return;
+        }
+        self.ready.clear();
+        if let Err(e) = ep.ready_tokens(&mut self.ready) {
+            tracing::warn!("pmd {}: epoll failed: {e}", self.id);
+            self.arm_all();
+            return;
+        }
+        for s in self.rxqs.iter_mut().filter(|s| self.ready.contains(&s.token)) {
+            s.armed = true;
+        }
+    }
+
+    /// Arms every queue (after sleeping: whatever woke the thread).
+    fn arm_all(&mut self) {
+        self.rxqs.iter_mut().for_each(|s| s.armed = true);
     }
 
     /// Sends every queued output.
@@ -411,6 +496,7 @@ impl PollThread {
                     std::thread::sleep(timeout);
                 }
             }
+            self.arm_all();
             idle_since = None;
         }
     }

@@ -132,6 +132,15 @@ pub trait NetdevRxq: Send {
     /// returned 0, so the provider need not reset them. None means the
     /// queue can only be polled, and the thread will not sleep long.
     fn wait_fds(&self) -> Vec<RawFd>;
+
+    /// Whether `recv` on an empty queue costs a system call (a tap's
+    /// `read`). A busy poll thread then asks such a queue only when one of
+    /// its [`NetdevRxq::wait_fds`] became readable since it came back
+    /// empty, rather than at every iteration. Memory-mapped rings and
+    /// software queues cost no system call (the default).
+    fn polls_by_syscall(&self) -> bool {
+        false
+    }
 }
 
 /// A network device.

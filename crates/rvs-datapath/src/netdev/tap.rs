@@ -411,6 +411,10 @@ impl NetdevRxq for TapRxq {
     fn wait_fds(&self) -> Vec<RawFd> {
         vec![self.fd.as_raw_fd()]
     }
+
+    fn polls_by_syscall(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

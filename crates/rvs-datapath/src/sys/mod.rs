@@ -130,6 +130,27 @@ impl Epoll {
     }
 }
 
+impl Epoll {
+    /// Appends to `tokens` those of the fds that became readable since the
+    /// last call (without waiting), at most 32 at a time.
+    pub fn ready_tokens(&self, tokens: &mut Vec<u64>) -> io::Result<()> {
+        let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 32];
+        // SAFETY: `evs` is a live array whose length we pass; the kernel
+        // writes at most that many entries.
+        let n =
+            unsafe { libc::epoll_wait(self.fd.as_raw_fd(), evs.as_mut_ptr(), evs.len() as i32, 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                return Ok(());
+            }
+            return Err(e);
+        }
+        tokens.extend(evs[..n as usize].iter().map(|e| e.u64));
+        Ok(())
+    }
+}
+
 /// Number of file descriptors this process has open (for leak tests).
 pub fn open_fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
