@@ -608,6 +608,32 @@ fn numbers(batch: &Batch) -> Vec<u32> {
     batch.pkts.iter().filter_map(number).collect()
 }
 
+/// Sends `count` numbered frames, from `first` on and `gap` seconds apart,
+/// into interface `dev` of namespace `ns` (`None`: this one).
+fn send_numbered(ns: Option<&str>, dev: &str, first: u32, count: u32, gap: &str) {
+    let (f, c) = (first.to_string(), count.to_string());
+    let mut cmd = match ns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "python3"]);
+            c
+        }
+        None => Command::new("python3"),
+    };
+    let o = cmd.args(["-c", PY_SEND_NUMBERED, dev, &f, &c, gap]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A namespace with a veth into this one whose outer end is opened as a
+/// `system` port with the default options: (namespace, outer end, netdev).
+fn one_port(t: &mut Topo) -> (String, String, Arc<dyn rvs_datapath::netdev::Netdev>) {
+    let a = t.netns("a");
+    let va = format!("rva{}", tag());
+    t.veth(&a, &va, &[]);
+    let nd = NetdevRegistry::new().open("system", &va, &BTreeMap::new()).unwrap();
+    (a, va, nd)
+}
+
 /// Polls `rxq` until it has been quiet for 100 ms (at most `limit`), and
 /// returns the numbers of the test frames it delivered.
 fn poll_numbers(rxq: &mut Box<dyn rvs_datapath::netdev::NetdevRxq>, limit: Duration) -> Vec<u32> {
@@ -632,18 +658,12 @@ fn bulk_traffic_keeps_its_order_when_it_moves_between_rings() {
         return;
     }
     let mut t = Topo::new();
-    let a = t.netns("a");
-    let va = format!("rva{}", tag());
-    t.veth(&a, &va, &[]);
-    let nd = NetdevRegistry::new().open("system", &va, &BTreeMap::new()).unwrap();
+    let (a, va, nd) = one_port(&mut t);
     let mut rxq = nd.rxq_open(0).unwrap();
     let ring = || nd.status().get("rx_bulk_ring").cloned().unwrap_or_default();
     assert_eq!(ring(), "direct", "a port starts with bulk traffic in the direct ring");
-    let send = |first: u32, count: u32, gap: &str| {
-        let (f, c) = (first.to_string(), count.to_string());
-        let o = t.exec(&a, &["python3", "-c", PY_SEND_NUMBERED, &format!("{va}i"), &f, &c, gap]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    };
+    let peer = format!("{va}i");
+    let send = |first, count, gap| send_numbered(Some(&a), &peer, first, count, gap);
 
     // A backlog in the direct ring (fewer frames than it holds), of which
     // one poll reads a batch: enough to move bulk traffic to the V3 ring,
@@ -665,28 +685,21 @@ fn bulk_traffic_keeps_its_order_when_it_moves_between_rings() {
     // Light traffic moves it back; frames that come while the V3 ring is
     // drained wait in the direct ring, and keep their order too.
     let sender = {
-        let (a, dev) = (a.clone(), format!("{va}i"));
-        std::thread::spawn(move || {
-            let args = ["netns", "exec", &a, "python3", "-c", PY_SEND_NUMBERED, &dev, "120", "40"];
-            Command::new("ip").args(args).arg("0.005").status().unwrap()
-        })
+        let (a, dev) = (a.clone(), peer.clone());
+        std::thread::spawn(move || send_numbered(Some(&a), &dev, 120, 40, "0.005"))
     };
     let mut back = Vec::new();
     while !sender.is_finished() {
         back.extend(poll_numbers(&mut rxq, Duration::from_millis(50)));
     }
-    assert!(sender.join().unwrap().success());
+    sender.join().unwrap();
     back.extend(poll_numbers(&mut rxq, Duration::from_secs(2)));
     assert_eq!(back, (120..160).collect::<Vec<_>>(), "frames lost or out of order on the way back");
     assert_eq!(ring(), "direct", "light traffic moves bulk traffic back to the direct ring");
 
     // What the host sends out of the interface is not received back, in
     // either ring.
-    let o = Command::new("python3")
-        .args(["-c", PY_SEND_NUMBERED, &va, "1000", "40", "0"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    send_numbered(None, &va, 1000, 40, "0");
     let mut echo = poll_numbers(&mut rxq, Duration::from_millis(300));
     send(160, 40, "0");
     echo.extend(poll_numbers(&mut rxq, Duration::from_secs(2)));
@@ -737,10 +750,7 @@ fn without_bpf_a_port_runs_without_its_direct_ring() {
         return;
     }
     let mut t = Topo::new();
-    let a = t.netns("a");
-    let va = format!("rva{}", tag());
-    t.veth(&a, &va, &[]);
-    let nd = NetdevRegistry::new().open("system", &va, &BTreeMap::new()).unwrap();
+    let (a, va, nd) = one_port(&mut t);
     // The queue is opened (and so the rings made) by a thread that may not
     // load BPF programs, as in a container without CAP_BPF.
     let rxq = {
@@ -758,9 +768,7 @@ fn without_bpf_a_port_runs_without_its_direct_ring() {
     assert_eq!(status.get("rx_express").map(String::as_str), Some("true"), "{status:?}");
     // Bulk frames still come through, once each and in order (the V3
     // ring's timer hands them over).
-    let dev = format!("{va}i");
-    let o = t.exec(&a, &["python3", "-c", PY_SEND_NUMBERED, &dev, "0", "50", "0"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    send_numbered(Some(&a), &format!("{va}i"), 0, 50, "0");
     let got = poll_numbers(&mut rxq, Duration::from_secs(3));
     assert_eq!(got, (0..50).collect::<Vec<_>>());
 }
@@ -795,11 +803,7 @@ fn a_thread_that_never_sleeps_still_hears_an_idle_tap_port() {
         // Idle long enough for the thread to spin many times over the
         // empty tap between frames.
         std::thread::sleep(Duration::from_millis(30));
-        let o = Command::new("python3")
-            .args(["-c", PY_SEND_NUMBERED, &name, &i.to_string(), "1", "0"])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        send_numbered(None, &name, i, 1, "0");
         let deadline = Instant::now() + Duration::from_secs(2);
         let mut got = false;
         while !got && Instant::now() < deadline {
