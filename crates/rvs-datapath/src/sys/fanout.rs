@@ -16,7 +16,7 @@
 //! the old ring (on another CPU) may land there just after the update: the
 //! reader handles the old ring's leftovers before the new ring's packets.
 
-use super::packet::RxRing;
+use super::packet::{setsockopt, RxRing};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -100,21 +100,8 @@ fn owned(fd: RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
-fn set_fanout(fd: RawFd, arg: u32) -> io::Result<()> {
-    // SAFETY: passes a live u32, the argument PACKET_FANOUT takes.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_PACKET,
-            libc::PACKET_FANOUT,
-            (&arg as *const u32).cast(),
-            std::mem::size_of::<u32>() as u32,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+fn set_fanout(fd: RawFd, arg: u32, what: &str) -> io::Result<()> {
+    setsockopt(fd, libc::SOL_PACKET, libc::PACKET_FANOUT, &arg, what)
 }
 
 fn fanout_id(fd: RawFd) -> io::Result<u32> {
@@ -143,16 +130,14 @@ fn fanout_id(fd: RawFd) -> io::Result<u32> {
 #[derive(Debug)]
 pub struct RingSwitch {
     map: OwnedFd,
-    /// The member that takes the packets.
-    selected: u32,
 }
 
 impl RingSwitch {
     /// Joins `first` (receiving: bound to the interface) and `second` (not
     /// receiving yet) into a new group; `first` takes the packets. Fails
     /// where the kernel lacks eBPF fanout or the process may not load BPF
-    /// programs (without `CAP_BPF`); the rings are then as they were, but
-    /// `first` may be left alone in a group of its own.
+    /// programs (without `CAP_BPF`); the two rings are then no pair, and
+    /// only fit to be dropped.
     pub fn join(first: &RxRing, second: &RxRing) -> io::Result<RingSwitch> {
         let attr =
             MapCreate { map_type: BPF_MAP_TYPE_ARRAY, key_size: 4, value_size: 4, max_entries: 1 };
@@ -181,48 +166,24 @@ impl RingSwitch {
         let mut flags = PACKET_FANOUT_FLAG_IGNORE_OUTGOING << 16;
         // Without the flag (kernels before 6.10) the group would take what
         // the host sends out of the interface: no switch then.
-        set_fanout(a, ebpf | flags | PACKET_FANOUT_FLAG_UNIQUEID << 16).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("creating a fanout group that ignores outgoing packets: {e}"),
-            )
-        })?;
+        let what = "creating a fanout group that ignores outgoing packets";
+        set_fanout(a, ebpf | flags | PACKET_FANOUT_FLAG_UNIQUEID << 16, what)?;
         let id = fanout_id(a)?;
-        // SAFETY: passes a live u32, the program fd PACKET_FANOUT_DATA takes
-        // for an eBPF group.
-        let rc = unsafe {
-            let fd = prog.as_raw_fd() as u32;
-            libc::setsockopt(
-                a,
-                libc::SOL_PACKET,
-                libc::PACKET_FANOUT_DATA,
-                (&fd as *const u32).cast(),
-                std::mem::size_of::<u32>() as u32,
-            )
-        };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            return Err(io::Error::new(e.kind(), format!("PACKET_FANOUT_DATA: {e}")));
-        }
+        let fd = prog.as_raw_fd() as u32;
+        setsockopt(a, libc::SOL_PACKET, libc::PACKET_FANOUT_DATA, &fd, "PACKET_FANOUT_DATA")?;
         // The second ring must be bound to join, and between the two it
         // would get packets of its own: it takes none while it binds.
         second.set_filter_drop_all()?;
         second.bind_all()?;
         flags |= ebpf;
-        let joined = set_fanout(b, id | flags)
-            .map_err(|e| io::Error::new(e.kind(), format!("joining fanout group {id}: {e}")));
+        let joined = set_fanout(b, id | flags, &format!("joining fanout group {id}"));
         second.restore_filter()?;
         joined?;
-        Ok(RingSwitch { map, selected: 0 })
-    }
-
-    /// Which member takes the packets.
-    pub fn selected(&self) -> u32 {
-        self.selected
+        Ok(RingSwitch { map })
     }
 
     /// Hands the packets to member `which` (0 or 1) from now on.
-    pub fn select(&mut self, which: u32) -> io::Result<()> {
+    pub fn select(&self, which: u32) -> io::Result<()> {
         let key: u32 = 0;
         let attr = MapUpdate {
             map_fd: self.map.as_raw_fd() as u32,
@@ -232,7 +193,6 @@ impl RingSwitch {
             flags: 0,
         };
         bpf(BPF_MAP_UPDATE_ELEM, &attr, "updating the ring switch")?;
-        self.selected = which;
         Ok(())
     }
 }

@@ -51,7 +51,13 @@ fn last_err<T>(what: &str) -> io::Result<T> {
     Err(io::Error::new(e.kind(), format!("{what}: {e}")))
 }
 
-fn setsockopt<T>(fd: RawFd, level: i32, opt: i32, val: &T, what: &str) -> io::Result<()> {
+pub(super) fn setsockopt<T>(
+    fd: RawFd,
+    level: i32,
+    opt: i32,
+    val: &T,
+    what: &str,
+) -> io::Result<()> {
     // SAFETY: `val` points at a live, initialised `T` of the size we pass.
     let rc = unsafe {
         libc::setsockopt(fd, level, opt, (val as *const T).cast(), std::mem::size_of::<T>() as u32)
