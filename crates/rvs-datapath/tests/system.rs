@@ -813,3 +813,36 @@ fn a_thread_that_never_sleeps_still_hears_an_idle_tap_port() {
     }
     assert_eq!(sleeps(), slept, "the poll thread slept (the test needs it busy)");
 }
+
+#[test]
+fn bulk_traffic_finds_its_ring_after_the_link_flaps() {
+    if !have_root("bulk_traffic_finds_its_ring_after_the_link_flaps") {
+        return;
+    }
+    let mut t = Topo::new();
+    let (a, va, nd) = one_port(&mut t);
+    let mut rxq = nd.rxq_open(0).unwrap();
+    let peer = format!("{va}i");
+    // Down and up: the kernel takes both rings out of their fanout group and
+    // puts them back, in an order of its own.
+    rvs_testbed::run(&["ip", "link", "set", &va, "down"]);
+    rvs_testbed::run(&["ip", "link", "set", &va, "up"]);
+    let mut got = Vec::new();
+    let mut batches = 0;
+    for i in 0..20 {
+        // Light traffic, one frame at a time: each must come at once
+        // (the direct ring), not by a V3 block's timer.
+        send_numbered(Some(&a), &peer, i, 1, "0");
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while !got.contains(&i) && Instant::now() < deadline {
+            let mut b = Batch::new();
+            rxq.recv(&mut b).unwrap();
+            got.extend(numbers(&b));
+        }
+        batches += 1;
+    }
+    assert_eq!(got, (0..20).collect::<Vec<_>>(), "frames lost or out of order after the flap");
+    let direct: u64 = nd.status()["rx_direct_packets"].parse().unwrap();
+    assert!(direct >= 10, "only {direct} of {batches} light frames came through the direct ring");
+    assert_eq!(nd.status()["rx_bulk_ring"], "direct");
+}

@@ -188,6 +188,7 @@ impl Netdev for SystemNetdev {
             // Bulk traffic starts in the direct ring (a port starts idle);
             // the two rings share one hook through a switch.
             (RingVersion::V3, true, true) => {
+                // The direct ring's socket first: see `RingSwitch::join`.
                 let d = open(big(DIRECT_FRAME_NR), Lane::Bulk)?;
                 let blocks = open_as(v3, Lane::Bulk, false)?;
                 let x = Some(open(small, Lane::Express)?);

@@ -138,6 +138,11 @@ impl RingSwitch {
     /// where the kernel lacks eBPF fanout or the process may not load BPF
     /// programs (without `CAP_BPF`); the two rings are then no pair, and
     /// only fit to be dropped.
+    ///
+    /// `first` must be the older socket. When the interface goes down and
+    /// up, the kernel takes the members out of the group and puts them back
+    /// in the order the sockets were made; the indices the map holds only
+    /// keep their meaning if that is the order they joined in.
     pub fn join(first: &RxRing, second: &RxRing) -> io::Result<RingSwitch> {
         let attr =
             MapCreate { map_type: BPF_MAP_TYPE_ARRAY, key_size: 4, value_size: 4, max_entries: 1 };
