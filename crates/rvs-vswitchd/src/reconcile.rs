@@ -148,6 +148,16 @@ impl<T: Copy + PartialEq> Setting<T> {
         }
     }
 
+    /// The setting with its value converted by `f`; invalid where `f`
+    /// gives nothing.
+    fn and_then<U>(self, f: impl FnOnce(T) -> Option<U>) -> Setting<U> {
+        match self {
+            Setting::Set(v) => f(v).map_or(Setting::Invalid, Setting::Set),
+            Setting::Unset => Setting::Unset,
+            Setting::Invalid => Setting::Invalid,
+        }
+    }
+
     /// The valid value, if any.
     pub fn value(self) -> Option<T> {
         match self {
@@ -194,11 +204,7 @@ pub fn read_dp_want(db: &Value) -> DpWant {
         }
     };
     let number = |v: &str| v.parse::<u64>().map_err(|_| "is not a number");
-    let usize_of = |s: Setting<u64>| match s {
-        Setting::Set(n) => usize::try_from(n).map_or(Setting::Invalid, Setting::Set),
-        Setting::Unset => Setting::Unset,
-        Setting::Invalid => Setting::Invalid,
-    };
+    let usize_of = |s: Setting<u64>| s.and_then(|n| usize::try_from(n).ok());
     DpWant {
         max_idle: read("max-idle", &number),
         flow_limit: usize_of(read("flow-limit", &number)),
@@ -210,15 +216,12 @@ pub fn read_dp_want(db: &Value) -> DpWant {
             }
             Ok(us)
         }),
-        gro: match read("userspace-gro-enable", &|v| match v {
+        gro: read("userspace-gro-enable", &|v| match v {
             "true" => Ok(1),
             "false" => Ok(0),
             _ => Err("is not true or false"),
-        }) {
-            Setting::Set(n) => Setting::Set(n == 1),
-            Setting::Unset => Setting::Unset,
-            Setting::Invalid => Setting::Invalid,
-        },
+        })
+        .and_then(|n| Some(n == 1)),
     }
 }
 

@@ -504,9 +504,18 @@ impl SystemRxq {
             }
         }
     }
-}
 
-impl SystemRxq {
+    /// Moves the direct ring's waiting frames into `batch` (as [`drain`]),
+    /// counting them; returns how many it moved.
+    fn drain_direct(&mut self, batch: &mut Batch) -> usize {
+        let Some((d, _)) = self.direct.as_mut() else { return 0 };
+        let before = batch.len();
+        drain(d, batch, &self.name, &self.counters);
+        let n = batch.len() - before;
+        self.counters.rx_direct.fetch_add(n as u64, Ordering::Relaxed);
+        n
+    }
+
     /// Adds what the kernel dropped for want of room in the rings since the
     /// last call to the port's counters.
     fn count_drops(&self) {
@@ -573,12 +582,8 @@ impl NetdevRxq for SystemRxq {
         match self.mode {
             BulkMode::Direct => {
                 let before = batch.len();
-                if let Some((d, _)) = self.direct.as_mut() {
-                    drain(d, batch, &self.name, &self.counters);
-                }
-                seen.direct = batch.len() - before;
+                seen.direct = self.drain_direct(batch);
                 if seen.direct > 0 {
-                    self.counters.rx_direct.fetch_add(seen.direct as u64, Ordering::Relaxed);
                     let t = Instant::now();
                     now = Some(t);
                     if t.saturating_duration_since(self.window.0) >= DIRECT_WINDOW {
@@ -593,11 +598,8 @@ impl NetdevRxq for SystemRxq {
             BulkMode::Blocks => {
                 // Frames the direct ring took before the move are older
                 // than any of the V3 ring's: they go first.
-                if let Some(d) = self.direct.as_mut().map(|(d, _)| d).filter(|d| d.has_packets()) {
-                    let before = batch.len();
-                    drain(d, batch, &self.name, &self.counters);
-                    let n = (batch.len() - before) as u64;
-                    self.counters.rx_direct.fetch_add(n, Ordering::Relaxed);
+                if self.direct.as_ref().is_some_and(|(d, _)| d.has_packets()) {
+                    self.drain_direct(batch);
                 }
                 drain(&mut self.ring, batch, &self.name, &self.counters);
                 seen.light_timeouts = self.ring.light_timeouts();
@@ -629,12 +631,7 @@ impl NetdevRxq for SystemRxq {
             Some(BulkMode::Direct) => {
                 self.mode = BulkMode::Direct;
                 self.window = (now, 0, 0);
-                if let Some((d, _)) = self.direct.as_mut() {
-                    let before = batch.len();
-                    drain(d, batch, &self.name, &self.counters);
-                    let n = (batch.len() - before) as u64;
-                    self.counters.rx_direct.fetch_add(n, Ordering::Relaxed);
-                }
+                self.drain_direct(batch);
             }
         }
         Ok(batch.len() - start)

@@ -16,7 +16,7 @@
 //! the old ring (on another CPU) may land there just after the update: the
 //! reader handles the old ring's leftovers before the new ring's packets.
 
-use super::packet::{setsockopt, RxRing};
+use super::packet::{getsockopt, last_err, setsockopt, RxRing};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -88,8 +88,7 @@ fn bpf<T>(cmd: libc::c_long, attr: &T, what: &str) -> io::Result<RawFd> {
         libc::syscall(libc::SYS_bpf, cmd, (attr as *const T).cast::<u8>(), std::mem::size_of::<T>())
     };
     if rc < 0 {
-        let e = io::Error::last_os_error();
-        return Err(io::Error::new(e.kind(), format!("{what}: {e}")));
+        return last_err(what);
     }
     Ok(rc as RawFd)
 }
@@ -104,23 +103,11 @@ fn set_fanout(fd: RawFd, arg: u32, what: &str) -> io::Result<()> {
     setsockopt(fd, libc::SOL_PACKET, libc::PACKET_FANOUT, &arg, what)
 }
 
+/// The id of the fanout group `fd` is in (the option also reports the
+/// group's type and flags, above the id).
 fn fanout_id(fd: RawFd) -> io::Result<u32> {
-    let mut v: u32 = 0;
-    let mut len = std::mem::size_of::<u32>() as libc::socklen_t;
-    // SAFETY: the kernel writes at most `len` bytes into the live u32 `v`.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_PACKET,
-            libc::PACKET_FANOUT,
-            (&mut v as *mut u32).cast(),
-            &mut len,
-        )
-    };
-    if rc < 0 {
-        let e = io::Error::last_os_error();
-        return Err(io::Error::new(e.kind(), format!("getsockopt(PACKET_FANOUT): {e}")));
-    }
+    let v: u32 =
+        getsockopt(fd, libc::SOL_PACKET, libc::PACKET_FANOUT, 0, "getsockopt(PACKET_FANOUT)")?;
     Ok(v & 0xffff)
 }
 

@@ -114,7 +114,22 @@ impl Epoll {
     pub fn wait(&self, timeout: Duration) -> io::Result<usize> {
         let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 8];
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: `evs` is a live array whose length we pass; the kernel
+        self.wait_into(&mut evs, ms)
+    }
+
+    /// Appends to `tokens` those of the fds that became readable since the
+    /// last call (without waiting), at most 32 at a time.
+    pub fn ready_tokens(&self, tokens: &mut Vec<u64>) -> io::Result<()> {
+        let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 32];
+        let n = self.wait_into(&mut evs, 0)?;
+        tokens.extend(evs[..n].iter().map(|e| e.u64));
+        Ok(())
+    }
+
+    /// `epoll_wait` into `evs` for up to `ms` milliseconds; returns how many
+    /// entries it filled (0 when interrupted).
+    fn wait_into(&self, evs: &mut [libc::epoll_event], ms: i32) -> io::Result<usize> {
+        // SAFETY: `evs` is a live slice whose length we pass; the kernel
         // writes at most that many entries.
         let n = unsafe {
             libc::epoll_wait(self.fd.as_raw_fd(), evs.as_mut_ptr(), evs.len() as i32, ms)
@@ -127,27 +142,6 @@ impl Epoll {
             return Err(e);
         }
         Ok(n as usize)
-    }
-}
-
-impl Epoll {
-    /// Appends to `tokens` those of the fds that became readable since the
-    /// last call (without waiting), at most 32 at a time.
-    pub fn ready_tokens(&self, tokens: &mut Vec<u64>) -> io::Result<()> {
-        let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 32];
-        // SAFETY: `evs` is a live array whose length we pass; the kernel
-        // writes at most that many entries.
-        let n =
-            unsafe { libc::epoll_wait(self.fd.as_raw_fd(), evs.as_mut_ptr(), evs.len() as i32, 0) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                return Ok(());
-            }
-            return Err(e);
-        }
-        tokens.extend(evs[..n as usize].iter().map(|e| e.u64));
-        Ok(())
     }
 }
 
@@ -173,5 +167,12 @@ mod tests {
         e.signal();
         assert_eq!(p.wait(Duration::from_millis(1000)).unwrap(), 1);
         assert_eq!(p.wait(Duration::from_millis(0)).unwrap(), 0);
+        // Without waiting, by token.
+        let mut tokens = Vec::new();
+        p.ready_tokens(&mut tokens).unwrap();
+        assert!(tokens.is_empty());
+        e.signal();
+        p.ready_tokens(&mut tokens).unwrap();
+        assert_eq!(tokens, [7]);
     }
 }

@@ -46,7 +46,7 @@ pub const RETIRE_TOV_MS: u32 = 1;
 const ETH_P_ALL: u16 = 0x0003;
 const VNET_HDR_LEN: usize = 10;
 
-fn last_err<T>(what: &str) -> io::Result<T> {
+pub(super) fn last_err<T>(what: &str) -> io::Result<T> {
     let e = io::Error::last_os_error();
     Err(io::Error::new(e.kind(), format!("{what}: {e}")))
 }
@@ -66,6 +66,24 @@ pub(super) fn setsockopt<T>(
         return last_err(what);
     }
     Ok(())
+}
+
+/// Reads socket option `opt` of `level` into `v` (a plain C value the
+/// kernel overwrites) and returns it.
+pub(super) fn getsockopt<T: Copy>(
+    fd: RawFd,
+    level: i32,
+    opt: i32,
+    mut v: T,
+    what: &str,
+) -> io::Result<T> {
+    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into the live `v`.
+    let rc = unsafe { libc::getsockopt(fd, level, opt, (&mut v as *mut T).cast(), &mut len) };
+    if rc < 0 {
+        return last_err(what);
+    }
+    Ok(v)
 }
 
 fn packet_socket(protocol: u16) -> io::Result<OwnedFd> {
@@ -599,21 +617,9 @@ impl RxRing {
     /// call (reading the kernel's count resets it).
     pub fn take_drops(&self) -> io::Result<u64> {
         // tpacket_stats for V2; V3 appends a field the kernel fills as well.
-        let mut st = libc::tpacket_stats_v3 { tp_packets: 0, tp_drops: 0, tp_freeze_q_cnt: 0 };
-        let mut len = std::mem::size_of::<libc::tpacket_stats_v3>() as libc::socklen_t;
-        // SAFETY: the kernel writes at most `len` bytes into the live `st`.
-        let rc = unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_STATISTICS,
-                (&mut st as *mut libc::tpacket_stats_v3).cast(),
-                &mut len,
-            )
-        };
-        if rc < 0 {
-            return last_err("getsockopt(PACKET_STATISTICS)");
-        }
+        let zero = libc::tpacket_stats_v3 { tp_packets: 0, tp_drops: 0, tp_freeze_q_cnt: 0 };
+        let (fd, opt) = (self.fd.as_raw_fd(), libc::PACKET_STATISTICS);
+        let st = getsockopt(fd, libc::SOL_PACKET, opt, zero, "getsockopt(PACKET_STATISTICS)")?;
         Ok(u64::from(st.tp_drops))
     }
 
