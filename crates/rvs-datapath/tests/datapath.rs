@@ -451,6 +451,44 @@ fn poll_threads_forward_spread_queues_and_sleep_when_idle() {
 }
 
 #[test]
+fn the_busy_poll_window_and_yielding_change_while_threads_run() {
+    // A window longer than the test: the thread polls and never sleeps.
+    let config = DpConfig {
+        n_threads: 1,
+        maintenance_thread: false,
+        busy_poll: Duration::from_secs(600),
+        ..DpConfig::default()
+    };
+    let Rig { dp, ports } = rig_with(2, config);
+    dp.register_upcall_handler(Some(handler(vec![OdpAction::Output(OdpPort(2))], Mask::zero())));
+    let sleeps = || dp.pmd_stats().iter().map(|s| s.sleeps).sum::<u64>();
+    let iterations = || dp.pmd_stats().iter().map(|s| s.iterations).sum::<u64>();
+    std::thread::sleep(Duration::from_millis(50));
+    let (slept, it0) = (sleeps(), iterations());
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(sleeps(), slept, "the thread slept inside its busy-poll window");
+    assert!(iterations() > it0, "the thread stopped polling");
+
+    // Yielding while idle: still polling, still forwarding, still awake.
+    dp.set_busy_poll(Duration::from_secs(600), true);
+    std::thread::sleep(Duration::from_millis(50));
+    ports[0].receive(Packet::from_bytes(&tcp(1, 80)));
+    assert_eq!(ports[1].wait_sent(1, WAIT).len(), 1);
+    assert_eq!(sleeps(), slept, "a yielding thread slept inside its window");
+
+    // No window: the thread sleeps once it finds nothing, and a sleeping
+    // thread still wakes for a packet.
+    dp.set_busy_poll(Duration::ZERO, false);
+    let deadline = std::time::Instant::now() + WAIT;
+    while sleeps() == slept {
+        assert!(std::time::Instant::now() < deadline, "the thread never slept without a window");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    ports[0].receive(Packet::from_bytes(&tcp(2, 80)));
+    assert_eq!(ports[1].wait_sent(1, WAIT).len(), 1);
+}
+
+#[test]
 fn dummy_pcap_files_read_in_tshark() {
     let Ok(out) = std::process::Command::new("tshark").arg("--version").output() else {
         eprintln!("SKIPPED: tshark is not installed (CI installs it)");

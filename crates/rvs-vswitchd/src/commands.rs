@@ -197,6 +197,11 @@ pub fn register(
                     }
                 );
                 s += &format!("  packets merged by GRO: {}\n", p.gro_merged);
+                s += &format!(
+                    "  poll iterations: {} (with packets: {})\n",
+                    p.iterations, p.busy_iterations
+                );
+                s += &format!("  sleeps: {}\n", p.sleeps);
             }
             Ok(s)
         }),

@@ -170,7 +170,8 @@ impl<T: Copy + PartialEq> Setting<T> {
 /// `Open_vSwitch:other_config` keys for the datapath, as OVS reads them
 /// (`max-idle` in ms, `flow-limit` in flows, `tx-flush-interval` in µs, at
 /// most 1,000,000) plus `n-pmd-threads` and rvs's own
-/// `userspace-gro-enable` (`true` unless set to `false`).
+/// `userspace-gro-enable` (`true` unless set to `false`),
+/// `pmd-busy-poll-us` (at most 1,000,000) and `pmd-idle-yield`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DpWant {
     /// How long an idle datapath flow lives, in ms.
@@ -185,6 +186,12 @@ pub struct DpWant {
     /// that software GRO may still grow, while input flows
     /// ([`rvs_datapath::DpConfig::gro_hold`]).
     pub tx_flush_interval: Setting<u64>,
+    /// How long an idle poll thread keeps polling before it sleeps, µs
+    /// ([`rvs_datapath::DpConfig::busy_poll`]).
+    pub busy_poll_us: Setting<u64>,
+    /// Whether a busy-polling thread lets other threads run first
+    /// ([`rvs_datapath::DpConfig::idle_yield`]).
+    pub idle_yield: Setting<bool>,
 }
 
 /// Reads the datapath settings from the database (as JSON). A value that
@@ -204,24 +211,30 @@ pub fn read_dp_want(db: &Value) -> DpWant {
         }
     };
     let number = |v: &str| v.parse::<u64>().map_err(|_| "is not a number");
+    let micros = |v: &str| {
+        let us = number(v)?;
+        if us > 1_000_000 {
+            return Err("is more than 1000000 µs");
+        }
+        Ok(us)
+    };
+    let boolean = |k: &str| {
+        read(k, &|v| match v {
+            "true" => Ok(1),
+            "false" => Ok(0),
+            _ => Err("is not true or false"),
+        })
+        .and_then(|n| Some(n == 1))
+    };
     let usize_of = |s: Setting<u64>| s.and_then(|n| usize::try_from(n).ok());
     DpWant {
         max_idle: read("max-idle", &number),
         flow_limit: usize_of(read("flow-limit", &number)),
         n_pmd_threads: usize_of(read("n-pmd-threads", &number)),
-        tx_flush_interval: read("tx-flush-interval", &|v| {
-            let us = number(v)?;
-            if us > 1_000_000 {
-                return Err("is more than 1000000 µs");
-            }
-            Ok(us)
-        }),
-        gro: read("userspace-gro-enable", &|v| match v {
-            "true" => Ok(1),
-            "false" => Ok(0),
-            _ => Err("is not true or false"),
-        })
-        .and_then(|n| Some(n == 1)),
+        tx_flush_interval: read("tx-flush-interval", &micros),
+        gro: boolean("userspace-gro-enable"),
+        busy_poll_us: read("pmd-busy-poll-us", &micros),
+        idle_yield: boolean("pmd-idle-yield"),
     }
 }
 
@@ -372,6 +385,21 @@ impl Reconciler {
             let us = us.unwrap_or(rvs_datapath::dpif_netdev::DEFAULT_GRO_HOLD_US);
             dp.set_gro_hold(Duration::from_micros(us));
             cur.tx_flush_interval = want.tx_flush_interval;
+        }
+        let busy = want.busy_poll_us.change_from(cur.busy_poll_us);
+        let yielding = want.idle_yield.change_from(cur.idle_yield);
+        if busy.is_some() || yielding.is_some() {
+            use rvs_datapath::dpif_netdev::{DEFAULT_BUSY_POLL_US, DEFAULT_IDLE_YIELD};
+            if busy.is_some() {
+                cur.busy_poll_us = want.busy_poll_us;
+            }
+            if yielding.is_some() {
+                cur.idle_yield = want.idle_yield;
+            }
+            dp.set_busy_poll(
+                Duration::from_micros(cur.busy_poll_us.value().unwrap_or(DEFAULT_BUSY_POLL_US)),
+                cur.idle_yield.value().unwrap_or(DEFAULT_IDLE_YIELD),
+            );
         }
         if let Setting::Set(n) = want.n_pmd_threads {
             if Setting::Set(n.max(1)) != cur.n_pmd_threads {
@@ -709,6 +737,8 @@ mod tests {
             ("n-pmd-threads", "2"),
             ("userspace-gro-enable", "false"),
             ("tx-flush-interval", "40"),
+            ("pmd-busy-poll-us", "0"),
+            ("pmd-idle-yield", "false"),
         ]));
         let want = DpWant {
             max_idle: Setting::Set(2500),
@@ -716,6 +746,8 @@ mod tests {
             n_pmd_threads: Setting::Set(2),
             gro: Setting::Set(false),
             tx_flush_interval: Setting::Set(40),
+            busy_poll_us: Setting::Set(0),
+            idle_yield: Setting::Set(false),
         };
         assert_eq!(w, want);
         let w = read_dp_want(&db(&[
@@ -723,6 +755,8 @@ mod tests {
             ("flow-limit", "-1"),
             ("userspace-gro-enable", "maybe"),
             ("tx-flush-interval", "1000001"),
+            ("pmd-busy-poll-us", "1000001"),
+            ("pmd-idle-yield", "yes"),
         ]));
         let invalid = DpWant {
             max_idle: Setting::Invalid,
@@ -730,6 +764,8 @@ mod tests {
             n_pmd_threads: Setting::Unset,
             gro: Setting::Invalid,
             tx_flush_interval: Setting::Invalid,
+            busy_poll_us: Setting::Invalid,
+            idle_yield: Setting::Invalid,
         };
         assert_eq!(w, invalid);
         assert_eq!(read_dp_want(&json!({})), DpWant::default());

@@ -1,7 +1,8 @@
 //! `Open_vSwitch:other_config`'s datapath settings reach the datapath:
 //! `flow-limit` caps the datapath flows, `max-idle` expires idle ones, and
-//! `n-pmd-threads` sets the poll threads of a daemon that starts with it;
-//! a value that is not valid leaves the running one alone.
+//! `n-pmd-threads` sets the poll threads of a daemon that starts with it,
+//! `pmd-busy-poll-us` how long they poll before they sleep; a value that
+//! is not valid leaves the running one alone.
 
 mod common;
 
@@ -82,6 +83,65 @@ fn flow_limit_and_max_idle_apply() {
     let d = Daemon::start(&dir);
     let rxq = d.appctl_ok(&["dpif-netdev/pmd-stats-show"]);
     assert!(rxq.contains("pmd thread numa_id 0 core_id 2"), "{rxq}");
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Times the poll threads slept while ten frames came in on `p1`, 20 ms
+/// apart: each wakes a sleeping thread.
+fn sleeps_around_frames(d: &Daemon) -> u64 {
+    let sum = || -> u64 {
+        d.appctl_ok(&["dpif-netdev/pmd-stats-show"])
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("sleeps: "))
+            .map(|n| n.parse::<u64>().unwrap())
+            .sum()
+    };
+    let before = sum();
+    for src in 1..=10 {
+        d.appctl_ok(&["netdev-dummy/receive", "p1", &frame_hex(src, 9)]);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sum() - before
+}
+
+#[test]
+fn the_busy_poll_window_applies_while_running() {
+    if !have_ovs_tools() {
+        return;
+    }
+    let dir = tempdir("busypoll");
+    let d = Daemon::start(&dir);
+    d.vsctl_ok(&[
+        "add-br",
+        "br0",
+        "--",
+        "add-port",
+        "br0",
+        "p1",
+        "--",
+        "set",
+        "interface",
+        "p1",
+        "type=dummy",
+    ]);
+    // With the default window (200 µs) the thread sleeps after each frame
+    // ...
+    let default = sleeps_around_frames(&d);
+    assert!(default >= 5, "the poll thread slept {default} times around 10 frames");
+    // ... with a 1 s window it keeps polling between them.
+    d.vsctl_ok(&["set", "open_vswitch", ".", "other_config:pmd-busy-poll-us=1000000"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let long = sleeps_around_frames(&d);
+    assert!(long <= 1, "with a 1 s window the thread slept {long} times around 10 frames");
+    // A value that is refused keeps the running window.
+    d.vsctl_ok(&["set", "open_vswitch", ".", "other_config:pmd-busy-poll-us=soon"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let kept = sleeps_around_frames(&d);
+    assert!(kept <= 1, "pmd-busy-poll-us=soon changed the window: {kept} sleeps");
+    // Removing the key goes back to the default.
+    d.vsctl_ok(&["remove", "open_vswitch", ".", "other_config", "pmd-busy-poll-us"]);
+    wait_for(Duration::from_secs(5), "the default window again", || sleeps_around_frames(&d) >= 5);
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -97,6 +97,14 @@ impl DpClass {
 /// hand each packet over at once (`rx_ring=v2`, see docs/PERFORMANCE.md).
 pub const DEFAULT_GRO_HOLD_US: u64 = 0;
 
+/// Default [`DpConfig::busy_poll`], µs.
+pub const DEFAULT_BUSY_POLL_US: u64 = 200;
+
+/// Default [`DpConfig::idle_yield`]: on. A poll thread that shares its
+/// CPU with the hosts it serves gives them the CPU while it has nothing to
+/// do; alone on its CPU the yield returns at once (docs/PERFORMANCE.md).
+pub const DEFAULT_IDLE_YIELD: bool = true;
+
 /// Configuration of a userspace datapath.
 #[derive(Clone, Debug)]
 pub struct DpConfig {
@@ -139,10 +147,10 @@ impl Default for DpConfig {
             flow_limit: 200_000,
             max_idle: Duration::from_secs(10),
             port_limit: 65_535,
-            busy_poll: Duration::from_micros(200),
+            busy_poll: Duration::from_micros(DEFAULT_BUSY_POLL_US),
             maintenance_thread: true,
             gro: true,
-            idle_yield: false,
+            idle_yield: DEFAULT_IDLE_YIELD,
             gro_hold: Duration::from_micros(DEFAULT_GRO_HOLD_US),
             clock: MonotonicClock::new(),
         }
@@ -482,6 +490,14 @@ impl DpNetdev {
     /// Changes [`DpConfig::gro_hold`].
     pub fn set_gro_hold(&self, hold: Duration) {
         self.shared.gro_hold_ns.store(hold.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Changes [`DpConfig::busy_poll`] and [`DpConfig::idle_yield`]. A poll
+    /// thread that sleeps applies them when it next wakes.
+    pub fn set_busy_poll(&self, window: Duration, idle_yield: bool) {
+        let us = u64::try_from(window.as_micros()).unwrap_or(u64::MAX);
+        self.shared.busy_poll_us.store(us, Ordering::Relaxed);
+        self.shared.idle_yield.store(idle_yield, Ordering::Relaxed);
     }
 
     /// Changes the exact-match-cache insertion probability (1 in `p`, 0 off).

@@ -456,10 +456,11 @@ impl PollThread {
     /// little longer when it stops, then sleep in epoll until a queue has
     /// packets or a message arrives. Output held for GRO goes before it
     /// sleeps.
+    /// The window and the yielding are read again at every clock check, so
+    /// [`super::DpNetdev::set_busy_poll`] applies without a restart.
     pub fn run(mut self) {
         self.hold_output = true;
-        let busy_window = Duration::from_micros(self.shared.busy_poll_us.load(Ordering::Relaxed));
-        let idle_yield = self.shared.idle_yield.load(Ordering::Relaxed);
+        let mut idle_yield = self.shared.idle_yield.load(Ordering::Relaxed);
         let mut idle_since: Option<Instant> = None;
         let mut spins = 0u32;
         while !self.exit {
@@ -481,6 +482,9 @@ impl PollThread {
             }
             let now = Instant::now();
             let since = *idle_since.get_or_insert(now);
+            idle_yield = self.shared.idle_yield.load(Ordering::Relaxed);
+            let busy_window =
+                Duration::from_micros(self.shared.busy_poll_us.load(Ordering::Relaxed));
             if now.duration_since(since) < busy_window {
                 std::hint::spin_loop();
                 continue;
