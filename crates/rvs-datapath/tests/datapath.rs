@@ -684,6 +684,17 @@ fn receive_queues_can_be_pinned_to_a_poll_thread() {
         Err(DpifError::NoSuchThread { thread: 7, n: 2 })
     ));
     assert!(matches!(dp.pin_rxq(OdpPort(1), 5, 1), Err(DpifError::NoSuchQueue { .. })));
+    // One bad pin of several: nothing moves.
+    let before = dp.rxq_assignment();
+    assert!(matches!(
+        dp.pin_rxqs(OdpPort(1), &[(0, 2), (1, 9)]),
+        Err(DpifError::NoSuchThread { thread: 9, n: 2 })
+    ));
+    assert!(matches!(
+        dp.pin_rxqs(OdpPort(1), &[(0, 2), (3, 1)]),
+        Err(DpifError::NoSuchQueue { .. })
+    ));
+    assert_eq!(dp.rxq_assignment(), before);
     dp.pin_rxq(OdpPort(1), 0, 2).unwrap();
     dp.pin_rxq(OdpPort(1), 1, 2).unwrap();
     let on: Vec<usize> = dp

@@ -96,6 +96,8 @@ struct IfaceWant {
     /// does), used when nothing is requested.
     ofport_hint: Option<u16>,
     vlan: PortVlan,
+    /// `other_config:pmd-rxq-affinity`, as written.
+    rxq_affinity: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -314,6 +316,7 @@ fn read_want(db: &Value) -> Want {
                         .filter(|v| (1..0xff00).contains(v))
                         .map(|v| v as u16),
                     vlan: vlan.clone(),
+                    rxq_affinity: datum::map(i.get("other_config")).remove("pmd-rxq-affinity"),
                 });
             }
         }
@@ -410,6 +413,36 @@ impl Reconciler {
                 );
                 cur.n_pmd_threads = Setting::Set(n.max(1));
             }
+        }
+    }
+
+    /// Pins the receive queues of `iface` to poll threads as its
+    /// `other_config:pmd-rxq-affinity` asks (`<queue>:<thread>,...`, where
+    /// the thread is the `core_id` that `dpif-netdev/pmd-rxq-show` prints).
+    /// A value that does not parse, or names a queue or thread that does
+    /// not exist, is warned about and moves nothing. Without the key the
+    /// queues stay where they are.
+    fn apply_rxq_affinity(&self, iface: &IfaceWant) {
+        let (Some((dp, _)), Some(value)) = (&self.datapath, &iface.rxq_affinity) else {
+            return;
+        };
+        let name = &iface.name;
+        let refuse = |why: &dyn std::fmt::Display| {
+            tracing::warn!(
+                "interface {name}: other_config:pmd-rxq-affinity=\"{value}\" {why}: \
+                 ignored, the queues stay where they are"
+            );
+        };
+        let pins = match parse_rxq_affinity(value) {
+            Ok(p) => p,
+            Err(e) => return refuse(&e),
+        };
+        let port = match rvs_datapath::Dpif::port_query_by_name(&**dp, name) {
+            Ok(p) => p.port_no,
+            Err(e) => return refuse(&e),
+        };
+        if let Err(e) = dp.pin_rxqs(port, &pins) {
+            refuse(&e);
         }
     }
 
@@ -522,6 +555,9 @@ impl Reconciler {
                     continue;
                 }
                 if let Some(cur) = ifaces.get(&w.name) {
+                    if cur.rxq_affinity != w.rxq_affinity {
+                        self.apply_rxq_affinity(w);
+                    }
                     if cur.vlan != w.vlan {
                         // Keep the OpenFlow config bits a controller set.
                         let config = self
@@ -533,6 +569,8 @@ impl Reconciler {
                             .flatten()
                             .unwrap_or_default();
                         let _ = self.backer.set_port(&bw.name, &w.name, w.vlan.clone(), config);
+                    }
+                    if cur.vlan != w.vlan || cur.rxq_affinity != w.rxq_affinity {
                         ifaces.insert(w.name.clone(), w.clone());
                     }
                     continue;
@@ -568,6 +606,9 @@ impl Reconciler {
                 match r {
                     Ok(_) => {
                         errors.remove(&w.uuid);
+                        if w.rxq_affinity.is_some() {
+                            self.apply_rxq_affinity(w);
+                        }
                         ifaces.insert(w.name.clone(), w.clone());
                     }
                     Err(e) => {
@@ -720,6 +761,28 @@ fn controller_write_back(db: &Value, want: &Want, cm: &ConnMgr) -> Vec<Value> {
     ops
 }
 
+/// Parses `pmd-rxq-affinity`: comma-separated `<queue>:<thread>` pairs
+/// (spaces allowed), each queue at most once.
+fn parse_rxq_affinity(v: &str) -> Result<Vec<(usize, usize)>, String> {
+    let mut pins: Vec<(usize, usize)> = Vec::new();
+    for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (q, t) = entry
+            .split_once(':')
+            .ok_or_else(|| format!("has \"{entry}\", which is not <queue>:<thread>"))?;
+        let num = |x: &str, what: &str| {
+            x.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("has {what} \"{}\", which is not a number", x.trim()))
+        };
+        let (q, t) = (num(q, "queue")?, num(t, "thread")?);
+        if pins.iter().any(|(pq, _)| *pq == q) {
+            return Err(format!("names queue {q} twice"));
+        }
+        pins.push((q, t));
+    }
+    Ok(pins)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -769,6 +832,19 @@ mod tests {
         };
         assert_eq!(w, invalid);
         assert_eq!(read_dp_want(&json!({})), DpWant::default());
+    }
+
+    #[test]
+    fn rxq_affinity_parses_and_bad_values_say_why() {
+        assert_eq!(parse_rxq_affinity("0:2, 1:1 ,"), Ok(vec![(0, 2), (1, 1)]));
+        assert_eq!(parse_rxq_affinity(""), Ok(vec![]));
+        let e = parse_rxq_affinity("0:2,3").unwrap_err();
+        assert!(e.contains("\"3\"") && e.contains("<queue>:<thread>"), "{e}");
+        let e = parse_rxq_affinity("0:x").unwrap_err();
+        assert!(e.contains("thread \"x\""), "{e}");
+        let e = parse_rxq_affinity("-1:1").unwrap_err();
+        assert!(e.contains("queue \"-1\""), "{e}");
+        assert_eq!(parse_rxq_affinity("0:1,0:2"), Err("names queue 0 twice".to_string()));
     }
 
     #[test]

@@ -145,3 +145,76 @@ fn the_busy_poll_window_applies_while_running() {
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `(core_id, queue)` of each receive queue of `port`, from
+/// `dpif-netdev/pmd-rxq-show`.
+fn rxqs_of(d: &Daemon, port: &str) -> Vec<(usize, usize)> {
+    let mut core = 0;
+    let mut out = Vec::new();
+    for l in d.appctl_ok(&["dpif-netdev/pmd-rxq-show"]).lines() {
+        if let Some(c) = l.strip_prefix("pmd thread numa_id 0 core_id ") {
+            core = c.trim_end_matches(':').parse().unwrap();
+        } else if let Some(rest) = l.trim().strip_prefix("port: ") {
+            let mut w = rest.split_whitespace();
+            if w.next() == Some(port) {
+                let q = w.nth(1).unwrap().parse().unwrap();
+                out.push((core, q));
+            }
+        }
+    }
+    out.sort_by_key(|&(_, q)| q);
+    out
+}
+
+#[test]
+fn pmd_rxq_affinity_pins_queues_and_a_bad_value_moves_nothing() {
+    if !have_ovs_tools() {
+        return;
+    }
+    let dir = tempdir("rxqaffinity");
+    let d = Daemon::start_with(&dir, true, &["--n-pmd-threads", "2"]);
+    d.vsctl_ok(&[
+        "add-br",
+        "br0",
+        "--",
+        "add-port",
+        "br0",
+        "p1",
+        "--",
+        "set",
+        "interface",
+        "p1",
+        "type=dummy",
+        "options:n_rxq=2",
+    ]);
+    wait_for(Duration::from_secs(5), "p1's two queues", || rxqs_of(&d, "p1").len() == 2);
+    let pin = |v: &str| {
+        d.vsctl_ok(&["set", "interface", "p1", &format!("other_config:pmd-rxq-affinity=\"{v}\"")])
+    };
+    pin("0:2,1:2");
+    wait_for(Duration::from_secs(5), "both queues on thread 2", || {
+        rxqs_of(&d, "p1") == vec![(2, 0), (2, 1)]
+    });
+    // A thread that does not exist: refused with a warning, nothing moves
+    // (not even queue 0, whose half was valid).
+    pin("0:1,1:7");
+    wait_for(Duration::from_secs(5), "the warning", || {
+        d.log().contains("pmd-rxq-affinity=\"0:1,1:7\"")
+    });
+    assert_eq!(rxqs_of(&d, "p1"), vec![(2, 0), (2, 1)]);
+    pin("0:1,x");
+    wait_for(Duration::from_secs(5), "the warning", || d.log().contains("\"x\""));
+    assert_eq!(rxqs_of(&d, "p1"), vec![(2, 0), (2, 1)]);
+    pin("0:1, 1:1");
+    wait_for(Duration::from_secs(5), "both queues on thread 1", || {
+        rxqs_of(&d, "p1") == vec![(1, 0), (1, 1)]
+    });
+    // Frames still cross: p1's queues on thread 1 forward to p2.
+    d.vsctl_ok(&["add-port", "br0", "p2", "--", "set", "interface", "p2", "type=dummy"]);
+    d.appctl_ok(&["netdev-dummy/receive", "p1", &frame_hex(1, 2)]);
+    wait_for(Duration::from_secs(5), "a datapath flow from p1", || {
+        d.appctl_ok(&["dpctl/dump-flows"]).contains("packets:1")
+    });
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

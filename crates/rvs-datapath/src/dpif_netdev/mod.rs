@@ -557,40 +557,56 @@ impl DpNetdev {
     /// context, which polls only when there are no threads). Waits until
     /// the queue's current thread has let go of it.
     pub fn pin_rxq(&self, port: OdpPort, qid: usize, thread: usize) -> Result<(), DpifError> {
+        self.pin_rxqs(port, &[(qid, thread)])
+    }
+
+    /// Moves each `(queue, thread)` of `pins` as [`DpNetdev::pin_rxq`]
+    /// does, after checking them all: if one names a queue or a thread
+    /// that does not exist, nothing moves.
+    pub fn pin_rxqs(&self, port: OdpPort, pins: &[(usize, usize)]) -> Result<(), DpifError> {
         let sh = &self.shared;
         let _g = sh.port_lock.lock().unwrap();
         let mut threads = sh.threads.lock().unwrap();
-        let valid = threads
-            .iter()
-            .any(|t| t.id == thread && (t.id != MAIN_THREAD_ID || sh.n_pmd_threads == 0));
-        if !valid {
-            return Err(DpifError::NoSuchThread { thread, n: sh.n_pmd_threads });
-        }
         let mut map = sh.rxq_map.lock().unwrap();
-        let at = map
-            .iter()
-            .position(|(_, p, q)| *p == port && *q == qid)
-            .ok_or(DpifError::NoSuchQueue { port, qid })?;
-        let from = map[at].0;
-        if from == thread {
-            return Ok(());
+        let mut moves = Vec::with_capacity(pins.len());
+        for &(qid, thread) in pins {
+            let valid = threads
+                .iter()
+                .any(|t| t.id == thread && (t.id != MAIN_THREAD_ID || sh.n_pmd_threads == 0));
+            if !valid {
+                return Err(DpifError::NoSuchThread { thread, n: sh.n_pmd_threads });
+            }
+            let at = map
+                .iter()
+                .position(|(_, p, q)| *p == port && *q == qid)
+                .ok_or(DpifError::NoSuchQueue { port, qid })?;
+            moves.push((at, qid, thread));
         }
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let owner = threads.iter().find(|t| t.id == from).expect("assigned to a known thread");
-        owner.send(Msg::ReleaseRxq(port, qid, tx));
-        if from == MAIN_THREAD_ID {
-            self.main.lock().unwrap().handle_msgs();
+        for (at, qid, thread) in moves {
+            let from = map[at].0;
+            if from == thread {
+                continue;
+            }
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let owner = threads.iter().find(|t| t.id == from).expect("assigned to a known thread");
+            owner.send(Msg::ReleaseRxq(port, qid, tx));
+            if from == MAIN_THREAD_ID {
+                self.main.lock().unwrap().handle_msgs();
+            }
+            let slot =
+                rx.recv_timeout(Duration::from_secs(10)).ok().flatten().ok_or_else(|| {
+                    DpifError::Os(format!(
+                        "poll thread {from} did not release queue {qid} of port {port}"
+                    ))
+                })?;
+            if let Some(t) = threads.iter_mut().find(|t| t.id == from) {
+                t.n_rxqs -= 1;
+            }
+            let target = threads.iter_mut().find(|t| t.id == thread).expect("checked above");
+            target.n_rxqs += 1;
+            target.send(Msg::AddRxq(slot));
+            map[at].0 = thread;
         }
-        let slot = rx.recv_timeout(Duration::from_secs(10)).ok().flatten().ok_or_else(|| {
-            DpifError::Os(format!("poll thread {from} did not release queue {qid} of port {port}"))
-        })?;
-        if let Some(t) = threads.iter_mut().find(|t| t.id == from) {
-            t.n_rxqs -= 1;
-        }
-        let target = threads.iter_mut().find(|t| t.id == thread).expect("checked above");
-        target.n_rxqs += 1;
-        target.send(Msg::AddRxq(slot));
-        map[at].0 = thread;
         Ok(())
     }
 
