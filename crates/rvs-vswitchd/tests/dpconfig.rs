@@ -20,33 +20,11 @@ fn flow_limit_and_max_idle_apply() {
     }
     let dir = tempdir("dpconfig");
     let mut d = Daemon::start(&dir);
-    d.vsctl_ok(&[
-        "add-br",
+    d.add_dummy_bridge(
         "br0",
-        "--",
-        "add-port",
-        "br0",
-        "p1",
-        "--",
-        "set",
-        "interface",
-        "p1",
-        "type=dummy",
-        "--",
-        "add-port",
-        "br0",
-        "p2",
-        "--",
-        "set",
-        "interface",
-        "p2",
-        "type=dummy",
-        "--",
-        "set",
-        "open_vswitch",
-        ".",
-        "other_config:flow-limit=1",
-    ]);
+        &["p1", "p2"],
+        &[&["set", "open_vswitch", ".", "other_config:flow-limit=1"]],
+    );
     for src in 1..=3 {
         d.appctl_ok(&["netdev-dummy/receive", "p1", &frame_hex(src, 9)]);
     }
@@ -112,19 +90,7 @@ fn the_busy_poll_window_applies_while_running() {
     }
     let dir = tempdir("busypoll");
     let d = Daemon::start(&dir);
-    d.vsctl_ok(&[
-        "add-br",
-        "br0",
-        "--",
-        "add-port",
-        "br0",
-        "p1",
-        "--",
-        "set",
-        "interface",
-        "p1",
-        "type=dummy",
-    ]);
+    d.add_dummy_bridge("br0", &["p1"], &[]);
     // With the default window (200 µs) the thread sleeps after each frame
     // ...
     let default = sleeps_around_frames(&d);
@@ -173,20 +139,7 @@ fn pmd_rxq_affinity_pins_queues_and_a_bad_value_moves_nothing() {
     }
     let dir = tempdir("rxqaffinity");
     let d = Daemon::start_with(&dir, true, &["--n-pmd-threads", "2"]);
-    d.vsctl_ok(&[
-        "add-br",
-        "br0",
-        "--",
-        "add-port",
-        "br0",
-        "p1",
-        "--",
-        "set",
-        "interface",
-        "p1",
-        "type=dummy",
-        "options:n_rxq=2",
-    ]);
+    d.add_dummy_bridge("br0", &["p1"], &[&["set", "interface", "p1", "options:n_rxq=2"]]);
     wait_for(Duration::from_secs(5), "p1's two queues", || rxqs_of(&d, "p1").len() == 2);
     let pin = |v: &str| {
         d.vsctl_ok(&["set", "interface", "p1", &format!("other_config:pmd-rxq-affinity=\"{v}\"")])

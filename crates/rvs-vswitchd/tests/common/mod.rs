@@ -124,6 +124,22 @@ impl Daemon {
         String::from_utf8(o.stderr).unwrap()
     }
 
+    /// Adds bridge `br` with a dummy port for each of `ports`, in one
+    /// ovs-vsctl transaction, followed by `extra` (more ovs-vsctl
+    /// commands, each after a `--`).
+    pub fn add_dummy_bridge(&self, br: &str, ports: &[&str], extra: &[&[&str]]) {
+        let mut args = vec!["add-br", br];
+        for p in ports {
+            let more = ["--", "add-port", br, p, "--", "set", "interface", p, "type=dummy"];
+            args.extend_from_slice(&more);
+        }
+        for cmd in extra {
+            args.push("--");
+            args.extend_from_slice(cmd);
+        }
+        self.vsctl_ok(&args);
+    }
+
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
