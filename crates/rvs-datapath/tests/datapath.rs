@@ -687,11 +687,11 @@ fn receive_queues_can_be_pinned_to_a_poll_thread() {
     // One bad pin of several: nothing moves.
     let before = dp.rxq_assignment();
     assert!(matches!(
-        dp.pin_rxqs(OdpPort(1), &[(0, 2), (1, 9)]),
+        dp.set_rxq_affinity(OdpPort(1), &[(0, 2), (1, 9)]),
         Err(DpifError::NoSuchThread { thread: 9, n: 2 })
     ));
     assert!(matches!(
-        dp.pin_rxqs(OdpPort(1), &[(0, 2), (3, 1)]),
+        dp.set_rxq_affinity(OdpPort(1), &[(0, 2), (3, 1)]),
         Err(DpifError::NoSuchQueue { .. })
     ));
     assert_eq!(dp.rxq_assignment(), before);
@@ -704,6 +704,17 @@ fn receive_queues_can_be_pinned_to_a_poll_thread() {
         .map(|(t, _, _)| *t)
         .collect();
     assert_eq!(on, vec![2, 2]);
+    // Thread 2 is isolated: p2's queue, not pinned, is on thread 1, and so
+    // is a new port's.
+    assert_eq!(dp.isolated_threads(), vec![2]);
+    let where_is = |port: u32| -> Vec<usize> {
+        let a = dp.rxq_assignment();
+        a.iter().filter(|(_, p, _)| *p == OdpPort(port)).map(|(t, _, _)| *t).collect()
+    };
+    assert_eq!(where_is(2), vec![1]);
+    let p3 = dummy("p3");
+    dp.port_add(p3.clone(), None).unwrap();
+    assert_eq!(where_is(3), vec![1]);
     let mut extra = Mask::zero();
     extra.set_exact(Field::TpSrc);
     dp.register_upcall_handler(Some(handler(vec![OdpAction::Output(OdpPort(2))], extra)));
@@ -722,6 +733,22 @@ fn receive_queues_can_be_pinned_to_a_poll_thread() {
     let by_thread = by_thread();
     assert!(by_thread.contains(&(2, 100)), "thread 2 polled every packet: {by_thread:?}");
     assert!(by_thread.contains(&(1, 0)), "{by_thread:?}");
+
+    // The affinity as a whole: queue 1 alone pinned, to thread 1. Queue 0
+    // is no longer pinned; thread 1 is now isolated, thread 2 is not, so
+    // the queues that are not pinned (p1's queue 0, p2, p3) go to thread 2.
+    dp.set_rxq_affinity(OdpPort(1), &[(1, 1)]).unwrap();
+    assert_eq!(dp.isolated_threads(), vec![1]);
+    assert_eq!(where_is(1), vec![2, 1]);
+    assert_eq!((where_is(2), where_is(3)), (vec![2], vec![2]));
+    // No affinity: nothing pinned, nothing isolated, nothing moves.
+    dp.set_rxq_affinity(OdpPort(1), &[]).unwrap();
+    assert!(dp.isolated_threads().is_empty());
+    assert_eq!(where_is(1), vec![2, 1]);
+    for i in 0..10u16 {
+        p1.receive_on((i % 2) as usize, Packet::from_bytes(&tcp(i % 4, 80)));
+    }
+    assert_eq!(p2.wait_sent(10, WAIT).len(), 10);
 }
 
 /// `n` consecutive 500-byte TCP segments of one connection (ACK, no PSH,

@@ -230,8 +230,10 @@ pub fn register(
             for (t, port, q) in d.rxq_assignment() {
                 by_thread.entry(t).or_default().push((port.0, q));
             }
+            let isolated = d.isolated_threads();
             for (t, qs) in by_thread {
-                s += &format!("pmd thread numa_id 0 core_id {t}:\n  isolated : false\n");
+                let iso = isolated.contains(&t);
+                s += &format!("pmd thread numa_id 0 core_id {t}:\n  isolated : {iso}\n");
                 for (port, q) in qs {
                     let name = d
                         .port_query_by_number(rvs_packet::OdpPort(port))

@@ -418,14 +418,14 @@ impl Reconciler {
 
     /// Pins the receive queues of `iface` to poll threads as its
     /// `other_config:pmd-rxq-affinity` asks (`<queue>:<thread>,...`, where
-    /// the thread is the `core_id` that `dpif-netdev/pmd-rxq-show` prints).
-    /// A value that does not parse, or names a queue or thread that does
-    /// not exist, is warned about and moves nothing. Without the key the
-    /// queues stay where they are.
+    /// the thread is the `core_id` that `dpif-netdev/pmd-rxq-show` prints);
+    /// threads with pinned queues are isolated, as in OVS. A value that
+    /// does not parse, or names a queue or thread that does not exist, is
+    /// warned about and changes nothing. Without the key nothing of the
+    /// interface is pinned, and its queues stay where they are.
     fn apply_rxq_affinity(&self, iface: &IfaceWant) {
-        let (Some((dp, _)), Some(value)) = (&self.datapath, &iface.rxq_affinity) else {
-            return;
-        };
+        let Some((dp, _)) = &self.datapath else { return };
+        let value = iface.rxq_affinity.as_deref().unwrap_or("");
         let name = &iface.name;
         let refuse = |why: &dyn std::fmt::Display| {
             tracing::warn!(
@@ -441,7 +441,7 @@ impl Reconciler {
             Ok(p) => p.port_no,
             Err(e) => return refuse(&e),
         };
-        if let Err(e) = dp.pin_rxqs(port, &pins) {
+        if let Err(e) = dp.set_rxq_affinity(port, &pins) {
             refuse(&e);
         }
     }

@@ -148,6 +148,8 @@ fn pmd_rxq_affinity_pins_queues_and_a_bad_value_moves_nothing() {
     wait_for(Duration::from_secs(5), "both queues on thread 2", || {
         rxqs_of(&d, "p1") == vec![(2, 0), (2, 1)]
     });
+    let show = d.appctl_ok(&["dpif-netdev/pmd-rxq-show"]);
+    assert!(show.contains("core_id 2:\n  isolated : true"), "{show}");
     // A thread that does not exist: refused with a warning, nothing moves
     // (not even queue 0, whose half was valid).
     pin("0:1,1:7");
@@ -162,11 +164,18 @@ fn pmd_rxq_affinity_pins_queues_and_a_bad_value_moves_nothing() {
     wait_for(Duration::from_secs(5), "both queues on thread 1", || {
         rxqs_of(&d, "p1") == vec![(1, 0), (1, 1)]
     });
-    // Frames still cross: p1's queues on thread 1 forward to p2.
+    // Thread 1 is isolated now: a new port's queue goes to thread 2.
     d.vsctl_ok(&["add-port", "br0", "p2", "--", "set", "interface", "p2", "type=dummy"]);
+    wait_for(Duration::from_secs(5), "p2's queue on thread 2", || rxqs_of(&d, "p2") == [(2, 0)]);
+    // Frames still cross: p1's queues on thread 1 forward to p2.
     d.appctl_ok(&["netdev-dummy/receive", "p1", &frame_hex(1, 2)]);
     wait_for(Duration::from_secs(5), "a datapath flow from p1", || {
         d.appctl_ok(&["dpctl/dump-flows"]).contains("packets:1")
+    });
+    // Without the key nothing is pinned or isolated.
+    d.vsctl_ok(&["remove", "interface", "p1", "other_config", "pmd-rxq-affinity"]);
+    wait_for(Duration::from_secs(5), "no isolated thread", || {
+        !d.appctl_ok(&["dpif-netdev/pmd-rxq-show"]).contains("isolated : true")
     });
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);

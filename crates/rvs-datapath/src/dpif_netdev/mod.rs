@@ -160,6 +160,25 @@ impl Default for DpConfig {
 /// Upcall handler holder (arc-swap needs a sized type).
 pub(crate) struct HandlerSlot(pub Arc<dyn UpcallHandler>);
 
+/// A receive queue and the poll thread that polls it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RxqPlace {
+    thread: usize,
+    port: OdpPort,
+    qid: usize,
+    /// Put there by `pmd-rxq-affinity`: its thread is isolated (takes no
+    /// queue that is not pinned to it), and the queue stays.
+    pinned: bool,
+}
+
+/// Threads with a pinned queue (OVS's `pmd-rxq-isolate`, on by default).
+fn isolated(map: &[RxqPlace]) -> Vec<usize> {
+    let mut v: Vec<usize> = map.iter().filter(|e| e.pinned).map(|e| e.thread).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 struct ThreadCtl {
     id: usize,
     tx: Sender<Msg>,
@@ -242,8 +261,8 @@ pub(crate) struct Shared {
     xlate_drops: Mutex<BTreeMap<u32, u64>>,
     subscribers: Mutex<Vec<Sender<PortEvent>>>,
     threads: Mutex<Vec<ThreadCtl>>,
-    /// `(thread id, port, queue)` for every receive queue.
-    rxq_map: Mutex<Vec<(usize, OdpPort, usize)>>,
+    /// Where every receive queue is polled.
+    rxq_map: Mutex<Vec<RxqPlace>>,
     n_pmd_threads: usize,
 }
 
@@ -549,64 +568,121 @@ impl DpNetdev {
 
     /// Which thread polls which receive queue: `(thread id, port, queue)`.
     pub fn rxq_assignment(&self) -> Vec<(usize, OdpPort, usize)> {
-        self.shared.rxq_map.lock().unwrap().clone()
+        self.shared.rxq_map.lock().unwrap().iter().map(|e| (e.thread, e.port, e.qid)).collect()
     }
 
-    /// Moves receive queue `qid` of `port` to poll thread `thread` (OVS's
-    /// `pmd-rxq-affinity`). Thread ids are 1..=n_threads (0 is the main
-    /// context, which polls only when there are no threads). Waits until
-    /// the queue's current thread has let go of it.
+    /// Poll threads that have a pinned queue: they poll only the queues
+    /// pinned to them (as OVS's default `pmd-rxq-isolate=true`), unless no
+    /// thread is free to take the others.
+    pub fn isolated_threads(&self) -> Vec<usize> {
+        isolated(&self.shared.rxq_map.lock().unwrap())
+    }
+
+    /// Pins receive queue `qid` of `port` to poll thread `thread` (OVS's
+    /// `pmd-rxq-affinity`), keeping the port's other pins. Thread ids are
+    /// 1..=n_threads (0 is the main context, which polls only when there
+    /// are no threads). Waits until the queue's current thread has let go
+    /// of it; queues that are not pinned leave the thread.
     pub fn pin_rxq(&self, port: OdpPort, qid: usize, thread: usize) -> Result<(), DpifError> {
-        self.pin_rxqs(port, &[(qid, thread)])
+        self.place_rxqs(port, &[(qid, thread)], false)
     }
 
-    /// Moves each `(queue, thread)` of `pins` as [`DpNetdev::pin_rxq`]
-    /// does, after checking them all: if one names a queue or a thread
-    /// that does not exist, nothing moves.
-    pub fn pin_rxqs(&self, port: OdpPort, pins: &[(usize, usize)]) -> Result<(), DpifError> {
+    /// Makes `pins` (`(queue, thread)`) the whole `pmd-rxq-affinity` of
+    /// `port`: those queues move to their threads and stay there, the
+    /// port's other queues are no longer pinned (they stay where they
+    /// are unless their thread is isolated). Everything is checked first:
+    /// if one pin names a queue or a thread that does not exist, nothing
+    /// changes. An empty `pins` unpins the port.
+    pub fn set_rxq_affinity(
+        &self,
+        port: OdpPort,
+        pins: &[(usize, usize)],
+    ) -> Result<(), DpifError> {
+        self.place_rxqs(port, pins, true)
+    }
+
+    fn place_rxqs(
+        &self,
+        port: OdpPort,
+        pins: &[(usize, usize)],
+        replace: bool,
+    ) -> Result<(), DpifError> {
         let sh = &self.shared;
         let _g = sh.port_lock.lock().unwrap();
         let mut threads = sh.threads.lock().unwrap();
         let mut map = sh.rxq_map.lock().unwrap();
         let mut moves = Vec::with_capacity(pins.len());
         for &(qid, thread) in pins {
-            let valid = threads
-                .iter()
-                .any(|t| t.id == thread && (t.id != MAIN_THREAD_ID || sh.n_pmd_threads == 0));
-            if !valid {
+            if !threads.iter().any(|t| t.id == thread && self.polls(t.id)) {
                 return Err(DpifError::NoSuchThread { thread, n: sh.n_pmd_threads });
             }
             let at = map
                 .iter()
-                .position(|(_, p, q)| *p == port && *q == qid)
+                .position(|e| e.port == port && e.qid == qid)
                 .ok_or(DpifError::NoSuchQueue { port, qid })?;
-            moves.push((at, qid, thread));
+            moves.push((at, thread));
         }
-        for (at, qid, thread) in moves {
-            let from = map[at].0;
-            if from == thread {
+        if replace {
+            map.iter_mut().filter(|e| e.port == port).for_each(|e| e.pinned = false);
+        }
+        for (at, thread) in moves {
+            self.move_rxq(&mut threads, &mut map, at, thread)?;
+            map[at].pinned = true;
+        }
+        // Queues that are not pinned leave isolated threads, for the least
+        // loaded thread that is not isolated (if there is one).
+        let iso = isolated(&map);
+        for at in 0..map.len() {
+            if map[at].pinned || !iso.contains(&map[at].thread) {
                 continue;
             }
-            let (tx, rx) = crossbeam_channel::bounded(1);
-            let owner = threads.iter().find(|t| t.id == from).expect("assigned to a known thread");
-            owner.send(Msg::ReleaseRxq(port, qid, tx));
-            if from == MAIN_THREAD_ID {
-                self.main.lock().unwrap().handle_msgs();
+            let to = threads
+                .iter()
+                .filter(|t| self.polls(t.id) && !iso.contains(&t.id))
+                .min_by_key(|t| t.n_rxqs)
+                .map(|t| t.id);
+            if let Some(to) = to {
+                self.move_rxq(&mut threads, &mut map, at, to)?;
             }
-            let slot =
-                rx.recv_timeout(Duration::from_secs(10)).ok().flatten().ok_or_else(|| {
-                    DpifError::Os(format!(
-                        "poll thread {from} did not release queue {qid} of port {port}"
-                    ))
-                })?;
-            if let Some(t) = threads.iter_mut().find(|t| t.id == from) {
-                t.n_rxqs -= 1;
-            }
-            let target = threads.iter_mut().find(|t| t.id == thread).expect("checked above");
-            target.n_rxqs += 1;
-            target.send(Msg::AddRxq(slot));
-            map[at].0 = thread;
         }
+        Ok(())
+    }
+
+    /// Whether thread `id` polls queues (the main context only when there
+    /// are no poll threads).
+    fn polls(&self, id: usize) -> bool {
+        id != MAIN_THREAD_ID || self.shared.n_pmd_threads == 0
+    }
+
+    /// Moves the queue at `map[at]` to thread `to`, waiting until its
+    /// thread has let go of it.
+    fn move_rxq(
+        &self,
+        threads: &mut [ThreadCtl],
+        map: &mut [RxqPlace],
+        at: usize,
+        to: usize,
+    ) -> Result<(), DpifError> {
+        let RxqPlace { thread: from, port, qid, .. } = map[at];
+        if from == to {
+            return Ok(());
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let owner = threads.iter().find(|t| t.id == from).expect("assigned to a known thread");
+        owner.send(Msg::ReleaseRxq(port, qid, tx));
+        if from == MAIN_THREAD_ID {
+            self.main.lock().unwrap().handle_msgs();
+        }
+        let slot = rx.recv_timeout(Duration::from_secs(10)).ok().flatten().ok_or_else(|| {
+            DpifError::Os(format!("poll thread {from} did not release queue {qid} of port {port}"))
+        })?;
+        if let Some(t) = threads.iter_mut().find(|t| t.id == from) {
+            t.n_rxqs -= 1;
+        }
+        let target = threads.iter_mut().find(|t| t.id == to).expect("a known thread");
+        target.n_rxqs += 1;
+        target.send(Msg::AddRxq(slot));
+        map[at].thread = to;
         Ok(())
     }
 
@@ -649,16 +725,19 @@ impl DpNetdev {
         {
             let mut threads = sh.threads.lock().unwrap();
             let mut map = sh.rxq_map.lock().unwrap();
+            let iso = isolated(&map);
             for slot in rxqs {
                 // Spread queues over the poll threads (the main context polls
-                // only when there are none).
+                // only when there are none) that are not isolated, or over
+                // all of them if every one is.
+                let free = threads.iter().any(|t| self.polls(t.id) && !iso.contains(&t.id));
                 let t = threads
                     .iter_mut()
-                    .filter(|t| t.id != MAIN_THREAD_ID || sh.n_pmd_threads == 0)
+                    .filter(|t| self.polls(t.id) && (!free || !iso.contains(&t.id)))
                     .min_by_key(|t| t.n_rxqs)
                     .expect("at least the main thread");
                 t.n_rxqs += 1;
-                map.push((t.id, no, slot.qid));
+                map.push(RxqPlace { thread: t.id, port: no, qid: slot.qid, pinned: false });
                 t.send(Msg::AddRxq(slot));
             }
         }
@@ -798,10 +877,10 @@ impl Dpif for DpNetdev {
             let mut threads = sh.threads.lock().unwrap();
             let mut map = sh.rxq_map.lock().unwrap();
             for t in threads.iter_mut() {
-                let n = map.iter().filter(|(tid, p, _)| *tid == t.id && *p == port).count();
+                let n = map.iter().filter(|e| e.thread == t.id && e.port == port).count();
                 t.n_rxqs -= n;
             }
-            map.retain(|(_, p, _)| *p != port);
+            map.retain(|e| e.port != port);
             threads
                 .iter()
                 .map(|t| {
