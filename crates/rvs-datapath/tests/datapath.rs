@@ -751,6 +751,47 @@ fn receive_queues_can_be_pinned_to_a_poll_thread() {
     assert_eq!(p2.wait_sent(10, WAIT).len(), 10);
 }
 
+#[test]
+fn rebalance_spreads_the_queues_that_are_not_pinned() {
+    let reg = DatapathRegistry::default();
+    let config = DpConfig { n_threads: 2, ..DpConfig::default() };
+    let dp = reg.create("dp0", DpClass::Dummy, config).unwrap();
+    let opts = BTreeMap::from([("n_rxq".to_string(), "4".to_string())]);
+    let p1 = DummyNetdev::new("p1", false, &opts).unwrap();
+    let p2 = dummy("p2");
+    dp.port_add(p1.clone(), None).unwrap();
+    dp.port_add(p2.clone(), None).unwrap();
+    let threads_of = |port: u32| -> Vec<usize> {
+        let a = dp.rxq_assignment();
+        a.iter().filter(|(_, p, _)| *p == OdpPort(port)).map(|(t, _, _)| *t).collect()
+    };
+    // Everything on thread 1, pinned; unpinned, p1's queues leave thread
+    // 1, which p2's pinned queue keeps isolated.
+    dp.set_rxq_affinity(OdpPort(1), &[(0, 1), (1, 1), (2, 1), (3, 1)]).unwrap();
+    dp.pin_rxq(OdpPort(2), 0, 1).unwrap();
+    assert_eq!(threads_of(1), vec![1, 1, 1, 1]);
+    dp.set_rxq_affinity(OdpPort(1), &[]).unwrap();
+    assert_eq!(threads_of(1), vec![2, 2, 2, 2]);
+    assert_eq!(dp.isolated_threads(), vec![1]);
+    // Rebalancing keeps them off the isolated thread.
+    dp.rebalance_rxqs().unwrap();
+    assert_eq!(threads_of(1), vec![2, 2, 2, 2]);
+    // Nothing pinned: nothing moves by itself, and a rebalance spreads
+    // the queues evenly, in port and queue order: the LOCAL port's (0),
+    // p1's four, p2's.
+    dp.set_rxq_affinity(OdpPort(2), &[]).unwrap();
+    assert_eq!((threads_of(1), threads_of(2)), (vec![2, 2, 2, 2], vec![1]));
+    dp.rebalance_rxqs().unwrap();
+    assert_eq!(threads_of(0), vec![1]);
+    assert_eq!(threads_of(1), vec![2, 1, 2, 1]);
+    assert_eq!(threads_of(2), vec![2]);
+    dp.register_upcall_handler(Some(handler(vec![OdpAction::Output(OdpPort(2))], Mask::zero())));
+    for q in 0..4 {
+        p1.receive_on(q, Packet::from_bytes(&tcp(q as u16, 80)));
+    }
+    assert_eq!(p2.wait_sent(4, WAIT).len(), 4);
+}
+
 /// `n` consecutive 500-byte TCP segments of one connection (ACK, no PSH,
 /// complete checksums), as a sender without offloads would send them.
 fn tcp_segments(n: usize) -> Vec<Packet> {

@@ -161,47 +161,14 @@ pub fn register(
     let d = dp.clone();
     c.register(
         "dpif-netdev/pmd-stats-show",
-        "",
+        "[-pmd core] [dp]",
         0,
-        2,
-        h(move |_| {
+        3,
+        h(move |a| {
+            let only = pmd_args(&d, a)?;
             let mut s = String::new();
-            for p in d.pmd_stats() {
-                let avg_subtables = if p.megaflow_hits == 0 {
-                    0.0
-                } else {
-                    p.subtable_lookups as f64 / p.megaflow_hits as f64
-                };
-                s += &format!("pmd thread numa_id 0 core_id {}:\n", p.id);
-                s += &format!("  packets received: {}\n", p.packets);
-                s += &format!("  packet recirculations: {}\n", p.recirculations);
-                s += &format!(
-                    "  avg. datapath passes per packet: {:.2}\n",
-                    if p.packets == 0 {
-                        0.0
-                    } else {
-                        (p.packets + p.recirculations) as f64 / p.packets as f64
-                    }
-                );
-                s += &format!("  emc hits: {}\n", p.emc_hits);
-                s += &format!("  megaflow hits: {}\n", p.megaflow_hits);
-                s += &format!("  avg. subtable lookups per megaflow hit: {avg_subtables:.2}\n");
-                s += &format!("  miss with success upcall: {}\n", p.upcalls_ok);
-                s += &format!("  miss with failed upcall: {}\n", p.upcalls_failed);
-                s += &format!(
-                    "  avg. packets per output batch: {:.2}\n",
-                    if p.output_batches == 0 {
-                        0.0
-                    } else {
-                        p.output_packets as f64 / p.output_batches as f64
-                    }
-                );
-                s += &format!("  packets merged by GRO: {}\n", p.gro_merged);
-                s += &format!(
-                    "  poll iterations: {} (with packets: {})\n",
-                    p.iterations, p.busy_iterations
-                );
-                s += &format!("  sleeps: {}\n", p.sleeps);
+            for p in d.pmd_stats().into_iter().filter(|p| only.is_none_or(|t| t == p.id)) {
+                s += &pmd_stats_text(&p);
             }
             Ok(s)
         }),
@@ -209,21 +176,25 @@ pub fn register(
     let d = dp.clone();
     c.register(
         "dpif-netdev/pmd-stats-clear",
-        "",
+        "[-pmd core] [dp]",
         0,
-        2,
-        h(move |_| {
-            d.pmd_stats_clear();
+        3,
+        h(move |a| {
+            match pmd_args(&d, a)? {
+                Some(t) => d.pmd_stats_clear_thread(t),
+                None => d.pmd_stats_clear(),
+            }
             Ok(String::new())
         }),
     );
     let d = dp.clone();
     c.register(
         "dpif-netdev/pmd-rxq-show",
-        "",
+        "[-pmd core] [dp]",
         0,
-        2,
-        h(move |_| {
+        3,
+        h(move |a| {
+            let only = pmd_args(&d, a)?;
             let mut s = String::new();
             let mut by_thread: std::collections::BTreeMap<usize, Vec<(u32, usize)>> =
                 Default::default();
@@ -231,7 +202,7 @@ pub fn register(
                 by_thread.entry(t).or_default().push((port.0, q));
             }
             let isolated = d.isolated_threads();
-            for (t, qs) in by_thread {
+            for (t, qs) in by_thread.into_iter().filter(|(t, _)| only.is_none_or(|o| o == *t)) {
                 let iso = isolated.contains(&t);
                 s += &format!("pmd thread numa_id 0 core_id {t}:\n  isolated : {iso}\n");
                 for (port, q) in qs {
@@ -243,6 +214,20 @@ pub fn register(
                 }
             }
             Ok(s)
+        }),
+    );
+    let d = dp.clone();
+    c.register(
+        "dpif-netdev/pmd-rxq-rebalance",
+        "[dp]",
+        0,
+        1,
+        h(move |a| {
+            if let Some(name) = a.first() {
+                crate::dpctl::check_dp_name(&d, name)?;
+            }
+            d.rebalance_rxqs().map_err(|e| e.to_string())?;
+            Ok("pmd rxq rebalance requested.\n".to_string())
         }),
     );
     let d = dp.clone();
@@ -303,4 +288,53 @@ pub fn register(
         }),
     );
     c
+}
+
+/// One thread's block of `dpif-netdev/pmd-stats-show`, as OVS prints it
+/// (plus rvs's GRO, iteration and sleep counts).
+fn pmd_stats_text(p: &rvs_datapath::dpif_netdev::PmdStats) -> String {
+    let mut s = String::new();
+    let avg_subtables =
+        if p.megaflow_hits == 0 { 0.0 } else { p.subtable_lookups as f64 / p.megaflow_hits as f64 };
+    s += &format!("pmd thread numa_id 0 core_id {}:\n", p.id);
+    s += &format!("  packets received: {}\n", p.packets);
+    s += &format!("  packet recirculations: {}\n", p.recirculations);
+    s += &format!(
+        "  avg. datapath passes per packet: {:.2}\n",
+        if p.packets == 0 { 0.0 } else { (p.packets + p.recirculations) as f64 / p.packets as f64 }
+    );
+    s += &format!("  emc hits: {}\n", p.emc_hits);
+    s += &format!("  megaflow hits: {}\n", p.megaflow_hits);
+    s += &format!("  avg. subtable lookups per megaflow hit: {avg_subtables:.2}\n");
+    s += &format!("  miss with success upcall: {}\n", p.upcalls_ok);
+    s += &format!("  miss with failed upcall: {}\n", p.upcalls_failed);
+    s += &format!(
+        "  avg. packets per output batch: {:.2}\n",
+        if p.output_batches == 0 { 0.0 } else { p.output_packets as f64 / p.output_batches as f64 }
+    );
+    s += &format!("  packets merged by GRO: {}\n", p.gro_merged);
+    s += &format!("  poll iterations: {} (with packets: {})\n", p.iterations, p.busy_iterations);
+    s += &format!("  sleeps: {}\n", p.sleeps);
+    s
+}
+
+/// The arguments of the `dpif-netdev/pmd-*` commands: `-pmd <core>` (a
+/// poll thread, numbered as they print it) and the datapath's name, both
+/// optional.
+fn pmd_args(dp: &DpNetdev, a: &[String]) -> Result<Option<usize>, String> {
+    let mut only = None;
+    let mut it = a.iter();
+    while let Some(x) = it.next() {
+        if x == "-pmd" {
+            let v = it.next().ok_or("-pmd: expected a core id")?;
+            let t: usize = v.parse().map_err(|_| format!("-pmd: \"{v}\" is not a core id"))?;
+            if !dp.pmd_stats().iter().any(|p| p.id == t) {
+                return Err(format!("-pmd {t}: no such poll thread"));
+            }
+            only = Some(t);
+        } else {
+            crate::dpctl::check_dp_name(dp, x)?;
+        }
+    }
+    Ok(only)
 }

@@ -57,14 +57,20 @@ fn parse_opts(a: &[String]) -> Result<Opts, String> {
 /// expected, one more means the first names the datapath.
 fn take_dp(dp: &DpNetdev, o: &mut Opts, n: usize) -> Result<(), String> {
     if o.args.len() > n {
-        let name = o.args.remove(0);
-        let full = format!("{}@{}", dp.type_name(), dp.name());
-        if name != dp.name() && name != full {
-            return Err(format!("opening datapath: no datapath named \"{name}\" (rvs has {full})"));
-        }
+        check_dp_name(dp, &o.args.remove(0))?;
     }
     if o.args.len() != n {
         return Err(format!("expected {n} argument(s) besides the datapath, got {}", o.args.len()));
+    }
+    Ok(())
+}
+
+/// Checks that `name` names rvs's datapath (`ovs-netdev` or
+/// `netdev@ovs-netdev`).
+pub(crate) fn check_dp_name(dp: &DpNetdev, name: &str) -> Result<(), String> {
+    let full = format!("{}@{}", dp.type_name(), dp.name());
+    if name != dp.name() && name != full {
+        return Err(format!("opening datapath: no datapath named \"{name}\" (rvs has {full})"));
     }
     Ok(())
 }

@@ -177,6 +177,25 @@ fn pmd_rxq_affinity_pins_queues_and_a_bad_value_moves_nothing() {
     wait_for(Duration::from_secs(5), "no isolated thread", || {
         !d.appctl_ok(&["dpif-netdev/pmd-rxq-show"]).contains("isolated : true")
     });
+    // A rebalance spreads the five queues (the datapath's own port's,
+    // br0's, p1's two, p2's) three and two.
+    let said = d.appctl_ok(&["dpif-netdev/pmd-rxq-rebalance"]);
+    assert_eq!(said, "pmd rxq rebalance requested.\n");
+    let show = d.appctl_ok(&["dpif-netdev/pmd-rxq-show"]);
+    let per_core = |c: &str| {
+        let block = show.split("pmd thread").find(|b| b.contains(&format!("core_id {c}:")));
+        block.map_or(0, |b| b.matches("queue-id").count())
+    };
+    assert_eq!((per_core("1"), per_core("2")), (3, 2), "{show}");
+    // -pmd narrows the output to one thread; the datapath may be named.
+    let one = d.appctl_ok(&["dpif-netdev/pmd-rxq-show", "-pmd", "2", "ovs-netdev"]);
+    assert!(one.contains("core_id 2:") && !one.contains("core_id 1:"), "{one}");
+    let stats = d.appctl_ok(&["dpif-netdev/pmd-stats-show", "-pmd", "1"]);
+    assert_eq!(stats.matches("pmd thread").count(), 1, "{stats}");
+    let e = d.appctl_err(&["dpif-netdev/pmd-stats-show", "-pmd", "9"]);
+    assert!(e.contains("-pmd 9"), "{e}");
+    let e = d.appctl_err(&["dpif-netdev/pmd-rxq-rebalance", "system@nope"]);
+    assert!(e.contains("system@nope"), "{e}");
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }

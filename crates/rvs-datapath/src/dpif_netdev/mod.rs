@@ -566,6 +566,13 @@ impl DpNetdev {
         }
     }
 
+    /// Clears the statistics of thread `id` only.
+    pub fn pmd_stats_clear_thread(&self, id: usize) {
+        for t in self.shared.threads.lock().unwrap().iter().filter(|t| t.id == id) {
+            t.stats.clear();
+        }
+    }
+
     /// Which thread polls which receive queue: `(thread id, port, queue)`.
     pub fn rxq_assignment(&self) -> Vec<(usize, OdpPort, usize)> {
         self.shared.rxq_map.lock().unwrap().iter().map(|e| (e.thread, e.port, e.qid)).collect()
@@ -644,6 +651,37 @@ impl DpNetdev {
             if let Some(to) = to {
                 self.move_rxq(&mut threads, &mut map, at, to)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Spreads the queues that are not pinned evenly over the poll threads
+    /// that are not isolated (all of them if every one is), in port and
+    /// queue order (OVS's `dpif-netdev/pmd-rxq-rebalance`, by count).
+    pub fn rebalance_rxqs(&self) -> Result<(), DpifError> {
+        let sh = &self.shared;
+        let _g = sh.port_lock.lock().unwrap();
+        let mut threads = sh.threads.lock().unwrap();
+        let mut map = sh.rxq_map.lock().unwrap();
+        let iso = isolated(&map);
+        let polling: Vec<usize> =
+            threads.iter().map(|t| t.id).filter(|&id| self.polls(id)).collect();
+        let free: Vec<usize> = polling.iter().copied().filter(|id| !iso.contains(id)).collect();
+        let targets = if free.is_empty() { polling } else { free };
+        let mut load: Vec<(usize, usize)> = targets.iter().map(|&id| (id, 0)).collect();
+        load.sort_unstable();
+        for e in map.iter().filter(|e| e.pinned) {
+            if let Some(l) = load.iter_mut().find(|l| l.0 == e.thread) {
+                l.1 += 1;
+            }
+        }
+        let mut order: Vec<usize> = (0..map.len()).filter(|&i| !map[i].pinned).collect();
+        order.sort_by_key(|&i| (map[i].port, map[i].qid));
+        for at in order {
+            let l = load.iter_mut().min_by_key(|l| l.1).expect("at least one thread polls");
+            l.1 += 1;
+            let to = l.0;
+            self.move_rxq(&mut threads, &mut map, at, to)?;
         }
         Ok(())
     }
