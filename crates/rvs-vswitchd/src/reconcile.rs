@@ -654,21 +654,30 @@ impl Reconciler {
                     Some(e) => json!(e),
                     None => json!(["set", []]),
                 };
+                // A datapath port's link and admin state come from its
+                // device, with the status refresh (`status.rs`); a patch
+                // port is up, and an interface that failed is down.
                 let link = match port {
-                    Some(p) if matches!(p.kind, PortKind::Patch { .. }) || p.link_up => "up",
-                    _ => "down",
+                    Some(p) if matches!(p.kind, PortKind::Patch { .. }) => Some("up"),
+                    Some(_) => None,
+                    None => Some("down"),
                 };
                 let row = rows.get(&w.uuid);
                 let cur_ofport = row.and_then(|r| datum::int(r.get("ofport")));
                 let cur_err = row.and_then(|r| datum::string(r.get("error")));
                 let cur_link = row.and_then(|r| datum::string(r.get("link_state")));
                 let want_ofport = ofport.as_i64();
-                if cur_ofport != want_ofport || cur_err != err || cur_link.as_deref() != Some(link)
-                {
+                let link_changed = link.is_some_and(|l| cur_link.as_deref() != Some(l));
+                if cur_ofport != want_ofport || cur_err != err || link_changed {
+                    let mut r = json!({"ofport": ofport, "error": err_v});
+                    if let Some(l) = link {
+                        r["link_state"] = json!(l);
+                        r["admin_state"] = json!(l);
+                    }
                     ops.push(json!({
                         "op": "update", "table": "Interface",
                         "where": [["_uuid", "==", ["uuid", w.uuid]]],
-                        "row": {"ofport": ofport, "error": err_v, "link_state": link, "admin_state": link}
+                        "row": r
                     }));
                 }
             }

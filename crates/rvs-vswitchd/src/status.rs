@@ -1,7 +1,8 @@
 //! The periodic status refresh: what the netdevs know about themselves goes
 //! into their `Interface` rows, as OVS's `bridge.c` does on its stats
-//! timer: `statistics`, `mtu`, `mac_in_use`, `ifindex`, `link_speed` (when
-//! the device reports one) and `status`.
+//! timer: `statistics`, `link_state` (carrier), `admin_state`, `mtu`,
+//! `mac_in_use`, `ifindex`, `link_speed` (when the device reports one) and
+//! `status`.
 //!
 //! The interval is `Open_vSwitch:other_config:stats-update-interval` in
 //! milliseconds, default and minimum 5000 as in OVS. A new interface is
@@ -171,7 +172,14 @@ impl Refresher {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         cols.push(("statistics", to_map(stats)));
-        cols.push(("status", to_map(nd.status())));
+        let status = nd.status();
+        // Carrier, and the administrative state where the device reports
+        // it (else the same as the carrier).
+        let link = if nd.carrier() { "up" } else { "down" };
+        let admin = status.get("admin_state").map_or(link, String::as_str);
+        cols.push(("link_state", json!(link)));
+        cols.push(("admin_state", json!(admin)));
+        cols.push(("status", to_map(status)));
         if let Ok(mtu) = nd.mtu() {
             cols.push(("mtu", json!(mtu)));
         }
