@@ -456,6 +456,7 @@ impl PollThread {
     /// little longer when it stops, then sleep in epoll until a queue has
     /// packets or a message arrives. Output held for GRO goes before it
     /// sleeps.
+    ///
     /// The window and the yielding are read again at every clock check, so
     /// [`super::DpNetdev::set_busy_poll`] applies without a restart.
     pub fn run(mut self) {
