@@ -474,6 +474,9 @@ fn vlan_tags_the_kernel_strips_are_put_back() {
     let status = |p: OdpPort| sw.dp.port_netdev(p).unwrap().status().get("link_state").cloned();
     let p1 = sw.dp.port_query_by_name(&va).unwrap().port_no;
     assert_eq!(status(p1).as_deref(), Some("up"));
+    // The driver says what it is, as `ethtool -i` shows.
+    let all = sw.dp.port_netdev(p1).unwrap().status();
+    assert_eq!(all.get("driver_name").map(String::as_str), Some("veth"), "{all:?}");
     rvs_testbed::run(&["ip", "-n", &a, "link", "set", &format!("{va}i"), "down"]);
     let deadline = Instant::now() + Duration::from_secs(5);
     while status(p1).as_deref() != Some("down") && Instant::now() < deadline {

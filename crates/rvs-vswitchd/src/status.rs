@@ -1,8 +1,10 @@
 //! The periodic status refresh: what the netdevs know about themselves goes
 //! into their `Interface` rows, as OVS's `bridge.c` does on its stats
 //! timer: `statistics`, `link_state` (carrier), `admin_state`, `mtu`,
-//! `mac_in_use`, `ifindex`, `link_speed` (when the device reports one) and
-//! `status`.
+//! `mac_in_use`, `ifindex`, `status`, and for system interfaces
+//! `link_speed` and `duplex` (when the device reports them) and
+//! `link_resets` (carrier changes since the refresh first saw the
+//! interface, by the kernel's count).
 //!
 //! The interval is `Open_vSwitch:other_config:stats-update-interval` in
 //! milliseconds, default and minimum 5000 as in OVS. A new interface is
@@ -29,6 +31,10 @@ pub struct Refresher {
     interval: Duration,
     /// Interfaces (by row uuid) seen at the last refresh.
     seen: BTreeSet<String>,
+    /// The kernel's count of carrier changes of each system interface (by
+    /// row uuid) when the refresh first saw it: `link_resets` counts from
+    /// there.
+    carrier_base: BTreeMap<String, u64>,
 }
 
 /// The columns the refresh owns, as datum JSON.
@@ -82,7 +88,13 @@ fn changed_columns(row: &Value, want: Vec<(&'static str, Value)>) -> Map<String,
 impl Refresher {
     /// A refresher reading the ports of `backer`'s bridges.
     pub fn new(backer: Arc<Backer>) -> Refresher {
-        Refresher { backer, last: None, interval: MIN_INTERVAL, seen: BTreeSet::new() }
+        Refresher {
+            backer,
+            last: None,
+            interval: MIN_INTERVAL,
+            seen: BTreeSet::new(),
+            carrier_base: BTreeMap::new(),
+        }
     }
 
     /// How long until the next refresh is due.
@@ -118,13 +130,21 @@ impl Refresher {
             return Vec::new();
         }
         self.last = Some(Instant::now());
+        self.carrier_base.retain(|uuid, _| now_seen.contains(uuid));
         self.seen = now_seen;
         let netdevs = self.netdevs();
         let mut ops = Vec::new();
         for (uuid, row) in rows {
             let Some(name) = row.get("name").and_then(|v| v.as_str()) else { continue };
             let Some(nd) = netdevs.get(name) else { continue };
-            let changed = changed_columns(row, self.columns(nd.0.as_ref(), nd.1));
+            let mut cols = self.columns(nd.0.as_ref(), nd.1);
+            if nd.0.type_name() == "system" {
+                if let Some(n) = sys_counter(name, "carrier_changes") {
+                    let base = *self.carrier_base.entry(uuid.clone()).or_insert(n);
+                    cols.push(("link_resets", json!(n.saturating_sub(base))));
+                }
+            }
+            let changed = changed_columns(row, cols);
             if !changed.is_empty() {
                 ops.push(json!({
                     "op": "update", "table": "Interface",
@@ -190,16 +210,24 @@ impl Refresher {
             cols.push(("ifindex", json!(i)));
         }
         if nd.type_name() == "system" {
-            let speed = std::fs::read_to_string(format!("/sys/class/net/{}/speed", nd.name()))
-                .ok()
-                .and_then(|s| s.trim().parse::<i64>().ok())
-                .filter(|s| *s > 0);
+            let speed = sys_counter(nd.name(), "speed").filter(|s| *s > 0);
             if let Some(mbps) = speed {
                 cols.push(("link_speed", json!(mbps * 1_000_000)));
+            }
+            let duplex = std::fs::read_to_string(format!("/sys/class/net/{}/duplex", nd.name()));
+            if let Ok(d @ ("full" | "half")) = duplex.as_deref().map(str::trim) {
+                cols.push(("duplex", json!(d)));
             }
         }
         cols
     }
+}
+
+/// A number from `/sys/class/net/<name>/<file>` (none if the file is
+/// missing, unreadable, or not a non-negative number: `speed` is -1 when
+/// the device has no link).
+fn sys_counter(name: &str, file: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/sys/class/net/{name}/{file}")).ok()?.trim().parse().ok()
 }
 
 #[cfg(test)]

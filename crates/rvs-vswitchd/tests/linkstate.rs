@@ -1,4 +1,5 @@
-//! An Interface's `link_state` and `admin_state` follow its device (needs
+//! An Interface's `link_state`, `admin_state` and `link_resets` follow its
+//! device, and its `duplex` and driver show (needs
 //! root; skips out loud without it): a port on a veth pair whose far end,
 //! then itself, goes down and comes back. A test binary of its own: a
 //! daemon with real devices owns the datapath's tap (`ovs-netdev`), so two
@@ -49,6 +50,13 @@ fn link_and_admin_state_follow_the_device() {
     must(&["ip", "link", "set", &host, "up"]);
     must(&["ip", "-n", &ns, "link", "set", &peer, "up"]);
     expect("up", "up", "with both up again");
+    // Each loss and return of carrier counted since the switch took the
+    // port: down with the peer, then up again with both.
+    let resets = d.vsctl_ok(&["get", "Interface", &host, "link_resets"]);
+    assert_eq!(resets, "2\n");
+    assert_eq!(d.vsctl_ok(&["get", "Interface", &host, "duplex"]), "full\n");
+    let driver = d.vsctl_ok(&["get", "Interface", &host, "status:driver_name"]);
+    assert_eq!(driver, "veth\n");
     // The bridge's own port is an internal device, up with the switch.
     assert_eq!(d.vsctl_ok(&["get", "Interface", &br, "link_state"]), "up\n");
     drop(d);

@@ -68,3 +68,17 @@ pub fn set_up(name: &str, up: bool) -> Result<(), NetdevError> {
 pub fn is_up(name: &str) -> bool {
     ifreq::flags(name).is_ok_and(|f| f & libc::IFF_UP != 0)
 }
+
+/// The driver's name, version and firmware version (`ethtool -i`), as the
+/// `driver_name`, `driver_version` and `firmware_version` keys of a port's
+/// status (OVS's names); nothing if the driver does not say.
+pub fn driver_status(name: &str) -> Vec<(String, String)> {
+    match ifreq::driver_info(name) {
+        Ok((driver, version, fw)) => vec![
+            ("driver_name".into(), driver),
+            ("driver_version".into(), version),
+            ("firmware_version".into(), fw),
+        ],
+        Err(_) => Vec::new(),
+    }
+}

@@ -308,6 +308,7 @@ impl Netdev for SystemNetdev {
         m.insert("rx_ring_drops".into(), n.to_string());
         m.insert("link_state".into(), if self.carrier() { "up" } else { "down" }.into());
         m.insert("admin_state".into(), if linux::is_up(&self.name) { "up" } else { "down" }.into());
+        m.extend(linux::driver_status(&self.name));
         m
     }
 

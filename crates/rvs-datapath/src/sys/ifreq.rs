@@ -35,7 +35,9 @@ pub(crate) fn named(name: &str) -> io::Result<libc::ifreq> {
 fn ioctl(req: libc::Ioctl, r: &mut libc::ifreq) -> io::Result<()> {
     let s = ioctl_socket()?;
     // SAFETY: `r` is a valid, initialised ifreq that outlives the call, which
-    // is what every SIOC[GS]IF* request reads or writes.
+    // is what every SIOC[GS]IF* request reads or writes. SIOCETHTOOL also
+    // writes through `ifru_data`, which its one caller (`driver_info`)
+    // points at a buffer of the command's size that outlives the call.
     let rc = unsafe { libc::ioctl(s.as_raw_fd(), req, r as *mut libc::ifreq) };
     if rc < 0 {
         return Err(io::Error::last_os_error());
@@ -115,6 +117,45 @@ pub fn set_up(name: &str, up: bool) -> io::Result<()> {
     ioctl(libc::SIOCSIFFLAGS, &mut r)
 }
 
+/// `struct ethtool_drvinfo` (linux/ethtool.h), for `ETHTOOL_GDRVINFO`.
+#[repr(C)]
+struct EthtoolDrvinfo {
+    cmd: u32,
+    driver: [u8; 32],
+    version: [u8; 32],
+    fw_version: [u8; 32],
+    bus_info: [u8; 32],
+    erom_version: [u8; 32],
+    reserved2: [u8; 12],
+    n_priv_flags: u32,
+    n_stats: u32,
+    testinfo_len: u32,
+    eedump_len: u32,
+    regdump_len: u32,
+}
+
+/// `ETHTOOL_GDRVINFO`: get driver information.
+const ETHTOOL_GDRVINFO: u32 = 0x3;
+
+/// What the driver of `name` says of itself (`ethtool -i`): its name, its
+/// version and its firmware's version (each may be empty).
+pub fn driver_info(name: &str) -> io::Result<(String, String, String)> {
+    // SAFETY: EthtoolDrvinfo is plain old data; all-zero is a valid value.
+    let mut info: EthtoolDrvinfo = unsafe { std::mem::zeroed() };
+    info.cmd = ETHTOOL_GDRVINFO;
+    let mut r = named(name)?;
+    r.ifr_ifru.ifru_data = (&mut info as *mut EthtoolDrvinfo).cast();
+    // `ioctl` passes `r`, whose data pointer leads to `info`: SIOCETHTOOL
+    // with ETHTOOL_GDRVINFO writes at most size_of::<EthtoolDrvinfo>()
+    // bytes there, and `info` outlives the call.
+    ioctl(libc::SIOCETHTOOL as libc::Ioctl, &mut r)?;
+    let text = |b: &[u8]| {
+        let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+        String::from_utf8_lossy(&b[..end]).into_owned()
+    };
+    Ok((text(&info.driver), text(&info.version), text(&info.fw_version)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +169,6 @@ mod tests {
         let e = mtu("a-name-much-too-long").unwrap_err();
         assert!(e.to_string().contains("a-name-much-too-long"), "{e}");
         assert!(index("rvs-no-such-if").is_err());
+        assert!(driver_info("rvs-no-such-if").is_err());
     }
 }
