@@ -98,6 +98,8 @@ struct IfaceWant {
     vlan: PortVlan,
     /// `other_config:pmd-rxq-affinity`, as written.
     rxq_affinity: Option<String>,
+    /// `mtu_request`.
+    mtu_request: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -317,6 +319,7 @@ fn read_want(db: &Value) -> Want {
                         .map(|v| v as u16),
                     vlan: vlan.clone(),
                     rxq_affinity: datum::map(i.get("other_config")).remove("pmd-rxq-affinity"),
+                    mtu_request: datum::int(i.get("mtu_request")),
                 });
             }
         }
@@ -340,6 +343,9 @@ pub struct Reconciler {
     pub dummies: Mutex<HashMap<String, Arc<DummyNetdev>>>,
     applied: Mutex<HashMap<String, Applied>>,
     errors: Mutex<HashMap<String, String>>,
+    /// The MTU last asked of each interface (by bridge and name), by its
+    /// `mtu_request` or, for an internal port without one, by its bridge.
+    mtus: Mutex<HashMap<(String, String), i64>>,
     /// OpenFlow connections, and the run directory for management sockets.
     openflow: Option<(Arc<ConnMgr>, PathBuf)>,
     /// The datapath, for its own settings, and what was applied.
@@ -356,6 +362,7 @@ impl Reconciler {
             dummies: Mutex::new(HashMap::new()),
             applied: Mutex::new(HashMap::new()),
             errors: Mutex::new(HashMap::new()),
+            mtus: Mutex::new(HashMap::new()),
             openflow: None,
             datapath: None,
         }
@@ -446,6 +453,73 @@ impl Reconciler {
         }
     }
 
+    /// Sets the MTU of each of `bw`'s interfaces as OVS does: its
+    /// `mtu_request` (68 to 65535) if it has one; else, for an internal
+    /// port (the bridge's own included), the smallest MTU of the bridge's
+    /// other ports, if it has any. A value is tried once: a request that is
+    /// refused (out of range, or by the device) is warned about, naming the
+    /// interface and the value, and the MTU stays as it was.
+    fn apply_mtus(&self, bw: &BridgeWant) {
+        let dpif = self.backer.dpif().clone();
+        let netdevs: Vec<(String, Arc<dyn Netdev>)> = {
+            let cfg = self.backer.read();
+            let Some(b) = cfg.bridges.get(&bw.name) else { return };
+            let dp_port = |p: &rvs_ofproto::ofproto::Port| match p.kind {
+                PortKind::Datapath(odp) => dpif.port_netdev(odp).map(|n| (p.name.clone(), n)),
+                PortKind::Patch { .. } => None,
+            };
+            b.ports.values().filter_map(dp_port).collect()
+        };
+        let internal = |n: &Arc<dyn Netdev>| matches!(n.type_name(), "internal" | "dummy-internal");
+        let floor = netdevs
+            .iter()
+            .filter(|(_, n)| !internal(n))
+            .filter_map(|(_, n)| n.mtu().ok())
+            .min()
+            .map(i64::from);
+        let requests: HashMap<&str, i64> =
+            bw.ifaces.iter().filter_map(|w| Some((w.name.as_str(), w.mtu_request?))).collect();
+        let mut tried = self.mtus.lock().unwrap();
+        tried.retain(|(br, name), _| br != &bw.name || netdevs.iter().any(|(n, _)| n == name));
+        for (name, nd) in &netdevs {
+            let key = (bw.name.clone(), name.clone());
+            let want = match requests.get(name.as_str()) {
+                Some(&m) => m,
+                None if internal(nd) => match floor {
+                    Some(m) => m,
+                    None => continue,
+                },
+                None => {
+                    tried.remove(&key);
+                    continue;
+                }
+            };
+            if tried.insert(key, want) == Some(want) {
+                continue;
+            }
+            let result = match u32::try_from(want) {
+                Ok(m) if (68..=65535).contains(&m) => {
+                    if nd.mtu().ok() == Some(m) {
+                        Ok(())
+                    } else {
+                        nd.set_mtu(m).map_err(|e| e.to_string())
+                    }
+                }
+                _ => Err("is not from 68 to 65535".to_string()),
+            };
+            if let Err(e) = result {
+                tracing::warn!(
+                    "interface {name}: MTU {want} ({}): {e}; the MTU stays as it was",
+                    if requests.contains_key(name.as_str()) {
+                        "mtu_request"
+                    } else {
+                        "the smallest of its bridge's ports"
+                    }
+                );
+            }
+        }
+    }
+
     /// Gives every bridge OpenFlow: a management socket
     /// `<rundir>/<bridge>.mgmt` and the controllers its rows name.
     pub fn with_openflow(mut self, connmgr: Arc<ConnMgr>, rundir: PathBuf) -> Self {
@@ -500,6 +574,7 @@ impl Reconciler {
                 cm.del_bridge(&name);
             }
             let _ = self.backer.del_bridge(&name);
+            self.mtus.lock().unwrap().retain(|(br, _), _| br != &name);
             applied.remove(&name);
         }
         for bw in &want.bridges {
@@ -617,6 +692,9 @@ impl Reconciler {
                     }
                 }
             }
+        }
+        for bw in want.bridges.iter().filter(|b| applied.contains_key(&b.name)) {
+            self.apply_mtus(bw);
         }
         self.backer.update_patch_errors();
         if let Some((cm, rundir)) = &self.openflow {

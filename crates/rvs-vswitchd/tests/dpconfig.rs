@@ -199,3 +199,42 @@ fn pmd_rxq_affinity_pins_queues_and_a_bad_value_moves_nothing() {
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn mtu_request_applies_and_internal_ports_follow_their_bridge() {
+    if !have_ovs_tools() {
+        return;
+    }
+    let dir = tempdir("mtu");
+    let d = Daemon::start(&dir);
+    let mtu_is = |iface: &str, want: &str| {
+        wait_for(Duration::from_secs(12), &format!("{iface}'s MTU to be {want}"), || {
+            d.vsctl_ok(&["get", "Interface", iface, "mtu"]).trim() == want
+        });
+    };
+    d.add_dummy_bridge(
+        "br0",
+        &["p1", "p2"],
+        &[
+            &["set", "interface", "p1", "mtu_request=9000"],
+            &["set", "interface", "p2", "mtu_request=9000"],
+        ],
+    );
+    mtu_is("p1", "9000");
+    // The bridge's own (internal) port follows its smallest other port.
+    mtu_is("br0", "9000");
+    d.vsctl_ok(&["set", "interface", "p2", "mtu_request=1600"]);
+    mtu_is("p2", "1600");
+    mtu_is("br0", "1600");
+    // Out of range: refused by name and value, the MTU stays.
+    d.vsctl_ok(&["set", "interface", "p1", "mtu_request=10"]);
+    wait_for(Duration::from_secs(5), "the warning", || {
+        d.log().contains("interface p1: MTU 10 (mtu_request)")
+    });
+    assert_eq!(d.vsctl_ok(&["get", "Interface", "p1", "mtu"]), "9000\n");
+    // A request of its own wins over the bridge's.
+    d.vsctl_ok(&["set", "interface", "br0", "mtu_request=2000"]);
+    mtu_is("br0", "2000");
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,7 +1,7 @@
 //! An Interface's `link_state`, `admin_state` and `link_resets` follow its
-//! device, and its `duplex` and driver show (needs
-//! root; skips out loud without it): a port on a veth pair whose far end,
-//! then itself, goes down and comes back. A test binary of its own: a
+//! device, its `duplex` and driver show, and `mtu_request` sets its MTU
+//! (needs root; skips out loud without it): a port on a veth pair whose far
+//! end, then itself, goes down and comes back. A test binary of its own: a
 //! daemon with real devices owns the datapath's tap (`ovs-netdev`), so two
 //! cannot run at once.
 //!
@@ -59,6 +59,14 @@ fn link_and_admin_state_follow_the_device() {
     assert_eq!(driver, "veth\n");
     // The bridge's own port is an internal device, up with the switch.
     assert_eq!(d.vsctl_ok(&["get", "Interface", &br, "link_state"]), "up\n");
+    // mtu_request reaches the device, and the internal port follows.
+    d.vsctl_ok(&["set", "Interface", &host, "mtu_request=9000"]);
+    let kernel_mtu = |dev: &str| {
+        std::fs::read_to_string(format!("/sys/class/net/{dev}/mtu")).unwrap().trim().to_string()
+    };
+    wait_for(Duration::from_secs(5), "the MTUs to be 9000", || {
+        kernel_mtu(&host) == "9000" && kernel_mtu(&br) == "9000"
+    });
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }
