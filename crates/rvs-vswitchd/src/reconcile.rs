@@ -20,6 +20,7 @@ use rvs_ofproto::connmgr::{BridgeOfConfig, ConnMgr, ControllerConfig};
 use rvs_ofproto::ofp::Version;
 use rvs_ofproto::ofproto::{PortConfig, PortKind};
 use rvs_ofproto::{Backer, FailMode, OfPort, PortVlan, VlanMode};
+use rvs_packet::EthAddr;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -100,6 +101,8 @@ struct IfaceWant {
     rxq_affinity: Option<String>,
     /// `mtu_request`.
     mtu_request: Option<i64>,
+    /// `mac`.
+    mac: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -320,6 +323,7 @@ fn read_want(db: &Value) -> Want {
                     vlan: vlan.clone(),
                     rxq_affinity: datum::map(i.get("other_config")).remove("pmd-rxq-affinity"),
                     mtu_request: datum::int(i.get("mtu_request")),
+                    mac: datum::string(i.get("mac")),
                 });
             }
         }
@@ -343,9 +347,10 @@ pub struct Reconciler {
     pub dummies: Mutex<HashMap<String, Arc<DummyNetdev>>>,
     applied: Mutex<HashMap<String, Applied>>,
     errors: Mutex<HashMap<String, String>>,
-    /// The MTU last asked of each interface (by bridge and name), by its
-    /// `mtu_request` or, for an internal port without one, by its bridge.
-    mtus: Mutex<HashMap<(String, String), i64>>,
+    /// The MTU and MAC last asked of each interface, by bridge, interface
+    /// and setting (`mtu`, `mac`): by its row or, for the MTU of an
+    /// internal port without a request, by its bridge.
+    device_settings: Mutex<HashMap<(String, String, &'static str), String>>,
     /// OpenFlow connections, and the run directory for management sockets.
     openflow: Option<(Arc<ConnMgr>, PathBuf)>,
     /// The datapath, for its own settings, and what was applied.
@@ -362,7 +367,7 @@ impl Reconciler {
             dummies: Mutex::new(HashMap::new()),
             applied: Mutex::new(HashMap::new()),
             errors: Mutex::new(HashMap::new()),
-            mtus: Mutex::new(HashMap::new()),
+            device_settings: Mutex::new(HashMap::new()),
             openflow: None,
             datapath: None,
         }
@@ -453,13 +458,15 @@ impl Reconciler {
         }
     }
 
-    /// Sets the MTU of each of `bw`'s interfaces as OVS does: its
-    /// `mtu_request` (68 to 65535) if it has one; else, for an internal
-    /// port (the bridge's own included), the smallest MTU of the bridge's
-    /// other ports, if it has any. A value is tried once: a request that is
-    /// refused (out of range, or by the device) is warned about, naming the
-    /// interface and the value, and the MTU stays as it was.
-    fn apply_mtus(&self, bw: &BridgeWant) {
+    /// Sets the MTU and MAC address of each of `bw`'s interfaces as OVS
+    /// does. The MTU: its `mtu_request` (68 to 65535) if it has one; else,
+    /// for an internal port (the bridge's own included), the smallest MTU
+    /// of the bridge's other ports, if it has any. The MAC: its `mac`
+    /// column, for internal ports only. Each value is tried once: one that
+    /// is refused (out of range, not a MAC, not an internal port, or by the
+    /// device) is warned about, naming the interface and the value, and the
+    /// device stays as it was.
+    fn apply_device_settings(&self, bw: &BridgeWant) {
         let dpif = self.backer.dpif().clone();
         let netdevs: Vec<(String, Arc<dyn Netdev>)> = {
             let cfg = self.backer.read();
@@ -477,45 +484,43 @@ impl Reconciler {
             .filter_map(|(_, n)| n.mtu().ok())
             .min()
             .map(i64::from);
-        let requests: HashMap<&str, i64> =
-            bw.ifaces.iter().filter_map(|w| Some((w.name.as_str(), w.mtu_request?))).collect();
-        let mut tried = self.mtus.lock().unwrap();
-        tried.retain(|(br, name), _| br != &bw.name || netdevs.iter().any(|(n, _)| n == name));
+        let wants: HashMap<&str, &IfaceWant> =
+            bw.ifaces.iter().map(|w| (w.name.as_str(), w)).collect();
+        let mut tried = self.device_settings.lock().unwrap();
+        tried.retain(|(br, name, _), _| br != &bw.name || netdevs.iter().any(|(n, _)| n == name));
         for (name, nd) in &netdevs {
-            let key = (bw.name.clone(), name.clone());
-            let want = match requests.get(name.as_str()) {
-                Some(&m) => m,
-                None if internal(nd) => match floor {
-                    Some(m) => m,
-                    None => continue,
-                },
-                None => {
+            let w = wants.get(name.as_str());
+            let request = w.and_then(|w| w.mtu_request);
+            let mtu = match request {
+                Some(m) => Some(m),
+                None if internal(nd) => floor,
+                None => None,
+            };
+            let mac = w.and_then(|w| w.mac.clone());
+            for (what, value) in [("mtu", mtu.map(|m| m.to_string())), ("mac", mac)] {
+                let key = (bw.name.clone(), name.clone(), what);
+                let Some(value) = value else {
                     tried.remove(&key);
                     continue;
+                };
+                if tried.insert(key, value.clone()) == Some(value.clone()) {
+                    continue;
                 }
-            };
-            if tried.insert(key, want) == Some(want) {
-                continue;
-            }
-            let result = match u32::try_from(want) {
-                Ok(m) if (68..=65535).contains(&m) => {
-                    if nd.mtu().ok() == Some(m) {
-                        Ok(())
-                    } else {
-                        nd.set_mtu(m).map_err(|e| e.to_string())
-                    }
+                let result = match what {
+                    "mtu" => set_mtu(nd.as_ref(), &value),
+                    _ if !internal(nd) => Err("only internal interfaces take a MAC".to_string()),
+                    _ => set_mac(nd.as_ref(), &value),
+                };
+                if let Err(e) = result {
+                    let from = match what {
+                        "mtu" if request.is_none() => "the smallest MTU of its bridge's ports",
+                        "mtu" => "mtu_request",
+                        _ => "mac",
+                    };
+                    tracing::warn!(
+                        "interface {name}: {what} \"{value}\" ({from}): {e}; it stays as it was"
+                    );
                 }
-                _ => Err("is not from 68 to 65535".to_string()),
-            };
-            if let Err(e) = result {
-                tracing::warn!(
-                    "interface {name}: MTU {want} ({}): {e}; the MTU stays as it was",
-                    if requests.contains_key(name.as_str()) {
-                        "mtu_request"
-                    } else {
-                        "the smallest of its bridge's ports"
-                    }
-                );
             }
         }
     }
@@ -574,7 +579,7 @@ impl Reconciler {
                 cm.del_bridge(&name);
             }
             let _ = self.backer.del_bridge(&name);
-            self.mtus.lock().unwrap().retain(|(br, _), _| br != &name);
+            self.device_settings.lock().unwrap().retain(|(br, _, _), _| br != &name);
             applied.remove(&name);
         }
         for bw in &want.bridges {
@@ -694,7 +699,7 @@ impl Reconciler {
             }
         }
         for bw in want.bridges.iter().filter(|b| applied.contains_key(&b.name)) {
-            self.apply_mtus(bw);
+            self.apply_device_settings(bw);
         }
         self.backer.update_patch_errors();
         if let Some((cm, rundir)) = &self.openflow {
@@ -846,6 +851,28 @@ fn controller_write_back(db: &Value, want: &Want, cm: &ConnMgr) -> Vec<Value> {
         }
     }
     ops
+}
+
+/// Sets `nd`'s MTU to `value` (68 to 65535) unless it has it already.
+fn set_mtu(nd: &dyn Netdev, value: &str) -> Result<(), String> {
+    let mtu = value
+        .parse::<u32>()
+        .ok()
+        .filter(|m| (68..=65535).contains(m))
+        .ok_or("is not from 68 to 65535")?;
+    if nd.mtu().ok() == Some(mtu) {
+        return Ok(());
+    }
+    nd.set_mtu(mtu).map_err(|e| e.to_string())
+}
+
+/// Sets `nd`'s MAC address to `value` unless it has it already.
+fn set_mac(nd: &dyn Netdev, value: &str) -> Result<(), String> {
+    let mac = value.parse::<EthAddr>().map_err(|e| e.to_string())?;
+    if nd.mac().ok() == Some(mac) {
+        return Ok(());
+    }
+    nd.set_mac(mac).map_err(|e| e.to_string())
 }
 
 /// Parses `pmd-rxq-affinity`: comma-separated `<queue>:<thread>` pairs

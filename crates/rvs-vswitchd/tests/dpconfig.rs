@@ -201,7 +201,7 @@ fn pmd_rxq_affinity_pins_queues_and_a_bad_value_moves_nothing() {
 }
 
 #[test]
-fn mtu_request_applies_and_internal_ports_follow_their_bridge() {
+fn mtu_request_and_mac_apply_and_internal_ports_follow_their_bridge() {
     if !have_ovs_tools() {
         return;
     }
@@ -229,12 +229,27 @@ fn mtu_request_applies_and_internal_ports_follow_their_bridge() {
     // Out of range: refused by name and value, the MTU stays.
     d.vsctl_ok(&["set", "interface", "p1", "mtu_request=10"]);
     wait_for(Duration::from_secs(5), "the warning", || {
-        d.log().contains("interface p1: MTU 10 (mtu_request)")
+        d.log().contains("interface p1: mtu \"10\" (mtu_request)")
     });
     assert_eq!(d.vsctl_ok(&["get", "Interface", "p1", "mtu"]), "9000\n");
     // A request of its own wins over the bridge's.
     d.vsctl_ok(&["set", "interface", "br0", "mtu_request=2000"]);
     mtu_is("br0", "2000");
+
+    // `mac` sets an internal port's address; other ports and bad values
+    // are refused by name and value.
+    d.vsctl_ok(&["set", "interface", "br0", "mac=\"02:00:00:00:00:aa\""]);
+    wait_for(Duration::from_secs(12), "br0's new MAC", || {
+        d.vsctl_ok(&["get", "Interface", "br0", "mac_in_use"]) == "\"02:00:00:00:00:aa\"\n"
+    });
+    d.vsctl_ok(&["set", "interface", "p1", "mac=\"02:00:00:00:00:bb\""]);
+    d.vsctl_ok(&["set", "interface", "br0", "mac=\"02:zz\""]);
+    wait_for(Duration::from_secs(5), "the two warnings", || {
+        let log = d.log();
+        log.contains("interface p1: mac \"02:00:00:00:00:bb\" (mac): only internal")
+            && log.contains("interface br0: mac \"02:zz\" (mac)")
+    });
+    assert_eq!(d.vsctl_ok(&["get", "Interface", "br0", "mac_in_use"]), "\"02:00:00:00:00:aa\"\n");
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }
