@@ -117,6 +117,9 @@ struct BridgeWant {
     of: BridgeOfConfig,
     /// Controller rows: (uuid, target).
     controllers: Vec<(String, String)>,
+    /// `other_config:hwaddr`: the MAC of the bridge's own port (unless its
+    /// Interface row sets `mac`).
+    hwaddr: Option<String>,
 }
 
 /// What the database asks for.
@@ -271,6 +274,7 @@ fn read_want(db: &Value) -> Want {
             ifaces: Vec::new(),
             of: BridgeOfConfig::default(),
             controllers: Vec::new(),
+            hwaddr: oc.get("hwaddr").cloned(),
         };
         let protocols: Vec<String> = match b.get("protocols") {
             Some(v) => {
@@ -462,7 +466,8 @@ impl Reconciler {
     /// does. The MTU: its `mtu_request` (68 to 65535) if it has one; else,
     /// for an internal port (the bridge's own included), the smallest MTU
     /// of the bridge's other ports, if it has any. The MAC: its `mac`
-    /// column, for internal ports only. Each value is tried once: one that
+    /// column, for internal ports only; for the bridge's own port without
+    /// one, the bridge's `other_config:hwaddr`. Each value is tried once: one that
     /// is refused (out of range, not a MAC, not an internal port, or by the
     /// device) is warned about, naming the interface and the value, and the
     /// device stays as it was.
@@ -496,7 +501,10 @@ impl Reconciler {
                 None if internal(nd) => floor,
                 None => None,
             };
-            let mac = w.and_then(|w| w.mac.clone());
+            let mut mac = w.and_then(|w| w.mac.clone());
+            if name == &bw.name && mac.is_none() {
+                mac = bw.hwaddr.clone();
+            }
             for (what, value) in [("mtu", mtu.map(|m| m.to_string())), ("mac", mac)] {
                 let key = (bw.name.clone(), name.clone(), what);
                 let Some(value) = value else {
@@ -515,6 +523,7 @@ impl Reconciler {
                     let from = match what {
                         "mtu" if request.is_none() => "the smallest MTU of its bridge's ports",
                         "mtu" => "mtu_request",
+                        _ if w.and_then(|w| w.mac.as_ref()).is_none() => "other_config:hwaddr",
                         _ => "mac",
                     };
                     tracing::warn!(

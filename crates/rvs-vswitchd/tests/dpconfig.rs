@@ -250,6 +250,21 @@ fn mtu_request_and_mac_apply_and_internal_ports_follow_their_bridge() {
             && log.contains("interface br0: mac \"02:zz\" (mac)")
     });
     assert_eq!(d.vsctl_ok(&["get", "Interface", "br0", "mac_in_use"]), "\"02:00:00:00:00:aa\"\n");
+    // Without its own `mac`, the bridge's port takes other_config:hwaddr.
+    d.vsctl_ok(&[
+        "clear",
+        "interface",
+        "br0",
+        "mac",
+        "--",
+        "set",
+        "bridge",
+        "br0",
+        "other_config:hwaddr=\"02:00:00:00:00:cc\"",
+    ]);
+    wait_for(Duration::from_secs(12), "br0's MAC from hwaddr", || {
+        d.vsctl_ok(&["get", "Interface", "br0", "mac_in_use"]) == "\"02:00:00:00:00:cc\"\n"
+    });
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }
