@@ -792,6 +792,36 @@ fn rebalance_spreads_the_queues_that_are_not_pinned() {
     assert_eq!(p2.wait_sent(4, WAIT).len(), 4);
 }
 
+#[test]
+fn poll_threads_run_on_the_cpus_they_are_given() {
+    let reg = DatapathRegistry::default();
+    let bad = DpConfig { n_threads: 2, cpus: vec![0], ..DpConfig::default() };
+    let Err(e) = reg.create("cpuz", DpClass::Dummy, bad) else {
+        panic!("a datapath with 1 CPU for 2 poll threads was made");
+    };
+    assert!(e.to_string().contains("1 CPUs given for 2 poll threads"), "{e}");
+    let config = DpConfig { n_threads: 1, cpus: vec![0], ..DpConfig::default() };
+    let dp = reg.create("cpu0", DpClass::Dummy, config).unwrap();
+    assert_eq!((dp.thread_cpu(1), dp.thread_cpu(2), dp.thread_cpu(0)), (Some(0), None, None));
+    // The thread pins itself as it starts: wait (bounded) for it.
+    let allowed = || -> Option<String> {
+        for t in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if comm.trim() == "pmd-cpu0-1" {
+                let status = std::fs::read_to_string(t.path().join("status")).ok()?;
+                let line = status.lines().find(|l| l.starts_with("Cpus_allowed_list:"))?;
+                return Some(line.split_whitespace().nth(1)?.to_string());
+            }
+        }
+        None
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    while allowed().as_deref() != Some("0") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(allowed().as_deref(), Some("0"));
+}
+
 /// `n` consecutive 500-byte TCP segments of one connection (ACK, no PSH,
 /// complete checksums), as a sender without offloads would send them.
 fn tcp_segments(n: usize) -> Vec<Packet> {

@@ -1,6 +1,6 @@
 //! The unixctl commands, named and formatted as OVS's.
 
-use crate::reconcile::Reconciler;
+use crate::reconcile::{core_of, thread_on_core, Reconciler};
 use crate::unixctl::{Commands, Handler};
 use rvs_datapath::{DpNetdev, Dpif};
 use rvs_ofproto::Backer;
@@ -168,7 +168,7 @@ pub fn register(
             let only = pmd_args(&d, a)?;
             let mut s = String::new();
             for p in d.pmd_stats().into_iter().filter(|p| only.is_none_or(|t| t == p.id)) {
-                s += &pmd_stats_text(&p);
+                s += &pmd_stats_text(&p, core_of(&d, p.id));
             }
             Ok(s)
         }),
@@ -203,8 +203,8 @@ pub fn register(
             }
             let isolated = d.isolated_threads();
             for (t, qs) in by_thread.into_iter().filter(|(t, _)| only.is_none_or(|o| o == *t)) {
-                let iso = isolated.contains(&t);
-                s += &format!("pmd thread numa_id 0 core_id {t}:\n  isolated : {iso}\n");
+                let (iso, core) = (isolated.contains(&t), core_of(&d, t));
+                s += &format!("pmd thread numa_id 0 core_id {core}:\n  isolated : {iso}\n");
                 for (port, q) in qs {
                     let name = d
                         .port_query_by_number(rvs_packet::OdpPort(port))
@@ -292,11 +292,11 @@ pub fn register(
 
 /// One thread's block of `dpif-netdev/pmd-stats-show`, as OVS prints it
 /// (plus rvs's GRO, iteration and sleep counts).
-fn pmd_stats_text(p: &rvs_datapath::dpif_netdev::PmdStats) -> String {
+fn pmd_stats_text(p: &rvs_datapath::dpif_netdev::PmdStats, core: usize) -> String {
     let mut s = String::new();
     let avg_subtables =
         if p.megaflow_hits == 0 { 0.0 } else { p.subtable_lookups as f64 / p.megaflow_hits as f64 };
-    s += &format!("pmd thread numa_id 0 core_id {}:\n", p.id);
+    s += &format!("pmd thread numa_id 0 core_id {core}:\n");
     s += &format!("  packets received: {}\n", p.packets);
     s += &format!("  packet recirculations: {}\n", p.recirculations);
     s += &format!(
@@ -319,18 +319,16 @@ fn pmd_stats_text(p: &rvs_datapath::dpif_netdev::PmdStats) -> String {
 }
 
 /// The arguments of the `dpif-netdev/pmd-*` commands: `-pmd <core>` (a
-/// poll thread, numbered as they print it) and the datapath's name, both
-/// optional.
+/// poll thread, by the `core_id` they print) and the datapath's name, both
+/// optional. Returns the poll thread `-pmd` names.
 fn pmd_args(dp: &DpNetdev, a: &[String]) -> Result<Option<usize>, String> {
     let mut only = None;
     let mut it = a.iter();
     while let Some(x) = it.next() {
         if x == "-pmd" {
             let v = it.next().ok_or("-pmd: expected a core id")?;
-            let t: usize = v.parse().map_err(|_| format!("-pmd: \"{v}\" is not a core id"))?;
-            if !dp.pmd_stats().iter().any(|p| p.id == t) {
-                return Err(format!("-pmd {t}: no such poll thread"));
-            }
+            let c: usize = v.parse().map_err(|_| format!("-pmd: \"{v}\" is not a core id"))?;
+            let t = thread_on_core(dp, c).ok_or(format!("-pmd {c}: no poll thread there"))?;
             only = Some(t);
         } else {
             crate::dpctl::check_dp_name(dp, x)?;

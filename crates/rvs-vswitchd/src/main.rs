@@ -140,18 +140,21 @@ fn main() -> Result<()> {
     // The datapath and the bridges.
     let reg = DatapathRegistry::default();
     let class = if args.enable_dummy { DpClass::Dummy } else { DpClass::Netdev };
-    // Poll threads: --n-pmd-threads, else other_config:n-pmd-threads of
-    // the embedded database.
-    let n_threads = match (&server, args.n_pmd_threads) {
+    // Poll threads: --n-pmd-threads, else one on each CPU of
+    // other_config:pmd-cpu-mask, else other_config:n-pmd-threads of the
+    // embedded database.
+    let want = server.as_ref().map(|srv| reconcile::read_dp_want(&srv.database().to_json()));
+    let cpus = match (&want, args.n_pmd_threads) {
+        (Some(w), None) => w.pmd_cpu_mask.value().map(reconcile::mask_cpus).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let n_threads = match (&want, args.n_pmd_threads) {
         (_, Some(n)) => n.max(1),
-        (Some(srv), _) => reconcile::read_dp_want(&srv.database().to_json())
-            .n_pmd_threads
-            .value()
-            .unwrap_or(1)
-            .max(1),
+        _ if !cpus.is_empty() => cpus.len(),
+        (Some(w), _) => w.n_pmd_threads.value().unwrap_or(1).max(1),
         (None, _) => 1,
     };
-    let config = DpConfig { n_threads, ..DpConfig::default() };
+    let config = DpConfig { n_threads, cpus, ..DpConfig::default() };
     let dp = reg
         .create("ovs-netdev", class, config)
         .map_err(|e| anyhow!("creating the datapath: {e}"))?;

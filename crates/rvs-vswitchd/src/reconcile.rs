@@ -202,6 +202,15 @@ pub struct DpWant {
     /// Whether a busy-polling thread lets other threads run first
     /// ([`rvs_datapath::DpConfig::idle_yield`]).
     pub idle_yield: Setting<bool>,
+    /// `pmd-cpu-mask`: one poll thread on each CPU of the mask (applied
+    /// when the datapath is created; it then takes the place of
+    /// `n-pmd-threads`).
+    pub pmd_cpu_mask: Setting<u64>,
+}
+
+/// The CPUs of a `pmd-cpu-mask`, lowest first.
+pub fn mask_cpus(mask: u64) -> Vec<usize> {
+    (0..64).filter(|i| mask & (1 << i) != 0).collect()
 }
 
 /// Reads the datapath settings from the database (as JSON). A value that
@@ -245,6 +254,14 @@ pub fn read_dp_want(db: &Value) -> DpWant {
         gro: boolean("userspace-gro-enable"),
         busy_poll_us: read("pmd-busy-poll-us", &micros),
         idle_yield: boolean("pmd-idle-yield"),
+        pmd_cpu_mask: read("pmd-cpu-mask", &|v| {
+            let hex = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")).unwrap_or(v);
+            match u64::from_str_radix(hex, 16) {
+                Ok(0) => Err("names no CPU"),
+                Ok(m) => Ok(m),
+                Err(_) => Err("is not a hexadecimal mask of at most 64 CPUs"),
+            }
+        }),
     }
 }
 
@@ -380,7 +397,13 @@ impl Reconciler {
     /// Applies `Open_vSwitch:other_config`'s datapath settings to `dp`
     /// (`n_pmd_threads` is what it was created with).
     pub fn with_datapath(mut self, dp: Arc<rvs_datapath::DpNetdev>, n_pmd_threads: usize) -> Self {
-        let applied = DpWant { n_pmd_threads: Setting::Set(n_pmd_threads), ..DpWant::default() };
+        let cpus: Vec<usize> = (1..=n_pmd_threads).filter_map(|t| dp.thread_cpu(t)).collect();
+        let mask = cpus.iter().fold(0u64, |m, c| m | (1 << c));
+        let applied = DpWant {
+            n_pmd_threads: Setting::Set(n_pmd_threads),
+            pmd_cpu_mask: if mask == 0 { Setting::Unset } else { Setting::Set(mask) },
+            ..DpWant::default()
+        };
         self.datapath = Some((dp, Mutex::new(applied)));
         self
     }
@@ -420,7 +443,15 @@ impl Reconciler {
                 cur.idle_yield.value().unwrap_or(DEFAULT_IDLE_YIELD),
             );
         }
-        if let Setting::Set(n) = want.n_pmd_threads {
+        if let Setting::Set(m) = want.pmd_cpu_mask {
+            if want.pmd_cpu_mask != cur.pmd_cpu_mask {
+                tracing::warn!(
+                    "other_config:pmd-cpu-mask={m:#x}: the poll threads run where they were \
+                     started; the new mask applies when rvs-vswitchd restarts"
+                );
+                cur.pmd_cpu_mask = want.pmd_cpu_mask;
+            }
+        } else if let Setting::Set(n) = want.n_pmd_threads {
             if Setting::Set(n.max(1)) != cur.n_pmd_threads {
                 tracing::warn!(
                     "other_config:n-pmd-threads={n}: the datapath runs {} poll threads; \
@@ -453,6 +484,14 @@ impl Reconciler {
             Ok(p) => p,
             Err(e) => return refuse(&e),
         };
+        let mut threads = Vec::with_capacity(pins.len());
+        for (q, core) in pins {
+            match thread_on_core(dp, core) {
+                Some(t) => threads.push((q, t)),
+                None => return refuse(&format!("has core {core}, where no poll thread runs")),
+            }
+        }
+        let pins = threads;
         let port = match rvs_datapath::Dpif::port_query_by_name(&**dp, name) {
             Ok(p) => p.port_no,
             Err(e) => return refuse(&e),
@@ -862,6 +901,17 @@ fn controller_write_back(db: &Value, want: &Want, cm: &ConnMgr) -> Vec<Value> {
     ops
 }
 
+/// The `core_id` that OVS's commands show for poll thread `thread`: its
+/// CPU with `pmd-cpu-mask`, else the thread's own number (1, 2, ...).
+pub fn core_of(dp: &rvs_datapath::DpNetdev, thread: usize) -> usize {
+    dp.thread_cpu(thread).unwrap_or(thread)
+}
+
+/// The poll thread shown as `core` ([`core_of`]), if there is one.
+pub fn thread_on_core(dp: &rvs_datapath::DpNetdev, core: usize) -> Option<usize> {
+    dp.pmd_stats().iter().map(|p| p.id).find(|&t| t != 0 && core_of(dp, t) == core)
+}
+
 /// Sets `nd`'s MTU to `value` (68 to 65535) unless it has it already.
 fn set_mtu(nd: &dyn Netdev, value: &str) -> Result<(), String> {
     let mtu = value
@@ -925,6 +975,7 @@ mod tests {
             ("tx-flush-interval", "40"),
             ("pmd-busy-poll-us", "0"),
             ("pmd-idle-yield", "false"),
+            ("pmd-cpu-mask", "0x6"),
         ]));
         let want = DpWant {
             max_idle: Setting::Set(2500),
@@ -934,6 +985,7 @@ mod tests {
             tx_flush_interval: Setting::Set(40),
             busy_poll_us: Setting::Set(0),
             idle_yield: Setting::Set(false),
+            pmd_cpu_mask: Setting::Set(6),
         };
         assert_eq!(w, want);
         let w = read_dp_want(&db(&[
@@ -943,6 +995,7 @@ mod tests {
             ("tx-flush-interval", "1000001"),
             ("pmd-busy-poll-us", "1000001"),
             ("pmd-idle-yield", "yes"),
+            ("pmd-cpu-mask", "0"),
         ]));
         let invalid = DpWant {
             max_idle: Setting::Invalid,
@@ -952,6 +1005,7 @@ mod tests {
             tx_flush_interval: Setting::Invalid,
             busy_poll_us: Setting::Invalid,
             idle_yield: Setting::Invalid,
+            pmd_cpu_mask: Setting::Invalid,
         };
         assert_eq!(w, invalid);
         assert_eq!(read_dp_want(&json!({})), DpWant::default());

@@ -268,3 +268,49 @@ fn mtu_request_and_mac_apply_and_internal_ports_follow_their_bridge() {
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn pmd_cpu_mask_places_poll_threads_at_the_next_start() {
+    if !have_ovs_tools() {
+        return;
+    }
+    let dir = tempdir("cpumask");
+    let mut d = Daemon::start(&dir);
+    d.add_dummy_bridge("br0", &["p1"], &[]);
+    d.vsctl_ok(&["set", "open_vswitch", ".", "other_config:pmd-cpu-mask=0x1"]);
+    wait_for(Duration::from_secs(5), "the restart warning", || {
+        d.log().contains("pmd-cpu-mask=0x1") && d.log().contains("restarts")
+    });
+    d.kill9();
+    let d = Daemon::start(&dir);
+    // One thread, on CPU 0, shown as core 0.
+    let show = d.appctl_ok(&["dpif-netdev/pmd-rxq-show"]);
+    assert!(show.starts_with("pmd thread numa_id 0 core_id 0:\n"), "{show}");
+    assert_eq!(show.matches("pmd thread").count(), 1, "{show}");
+    let allowed: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", d.pid()))
+        .unwrap()
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).unwrap_or_default().starts_with("pmd-")
+        })
+        .filter_map(|t| {
+            let status = std::fs::read_to_string(t.path().join("status")).ok()?;
+            let line = status.lines().find(|l| l.starts_with("Cpus_allowed_list:"))?;
+            Some(line.split_whitespace().nth(1)?.to_string())
+        })
+        .collect();
+    assert_eq!(allowed, ["0"]);
+    // Cores name threads in -pmd and pmd-rxq-affinity.
+    let stats = d.appctl_ok(&["dpif-netdev/pmd-stats-show", "-pmd", "0"]);
+    assert!(stats.starts_with("pmd thread numa_id 0 core_id 0:"), "{stats}");
+    d.vsctl_ok(&["set", "interface", "p1", "other_config:pmd-rxq-affinity=\"0:0\""]);
+    wait_for(Duration::from_secs(5), "core 0 isolated", || {
+        d.appctl_ok(&["dpif-netdev/pmd-rxq-show"]).contains("isolated : true")
+    });
+    d.vsctl_ok(&["set", "interface", "p1", "other_config:pmd-rxq-affinity=\"0:1\""]);
+    wait_for(Duration::from_secs(5), "the warning", || {
+        d.log().contains("has core 1, where no poll thread runs")
+    });
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -110,6 +110,10 @@ pub const DEFAULT_IDLE_YIELD: bool = true;
 pub struct DpConfig {
     /// Poll threads (0: the owner drives [`DpNetdev::poll`]). At most 63.
     pub n_threads: usize,
+    /// CPUs the poll threads run on, one each: thread `i` (from 1) on
+    /// `cpus[i - 1]` (OVS's `pmd-cpu-mask`). Empty: wherever the scheduler
+    /// puts them. When not empty, there are as many threads as CPUs.
+    pub cpus: Vec<usize>,
     /// Exact-match-cache insertion: 1 in this many misses (0 = never).
     pub emc_insert_inv_prob: u32,
     /// Most flows the datapath holds.
@@ -143,6 +147,7 @@ impl Default for DpConfig {
     fn default() -> Self {
         DpConfig {
             n_threads: 1,
+            cpus: Vec::new(),
             emc_insert_inv_prob: 100,
             flow_limit: 200_000,
             max_idle: Duration::from_secs(10),
@@ -264,6 +269,8 @@ pub(crate) struct Shared {
     /// Where every receive queue is polled.
     rxq_map: Mutex<Vec<RxqPlace>>,
     n_pmd_threads: usize,
+    /// [`DpConfig::cpus`].
+    cpus: Vec<usize>,
 }
 
 impl Shared {
@@ -373,6 +380,13 @@ impl DpNetdev {
                 config.n_threads
             )));
         }
+        if !config.cpus.is_empty() && config.cpus.len() != config.n_threads {
+            return Err(DpifError::Os(format!(
+                "{} CPUs given for {} poll threads",
+                config.cpus.len(),
+                config.n_threads
+            )));
+        }
         let local = netdevs.open(class.local_port_type(), name, &BTreeMap::new())?;
         let shared = Arc::new(Shared {
             name: name.to_string(),
@@ -397,6 +411,7 @@ impl DpNetdev {
             threads: Mutex::new(Vec::new()),
             rxq_map: Mutex::new(Vec::new()),
             n_pmd_threads: config.n_threads,
+            cpus: config.cpus.clone(),
         });
         let os = |e: std::io::Error| DpifError::Os(format!("datapath {name}: {e}"));
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -419,9 +434,18 @@ impl DpNetdev {
             let stats = Arc::new(PmdCounters::default());
             let t = PollThread::new(id, shared.clone(), rx, waker.clone(), stats.clone(), true)
                 .map_err(os)?;
+            let cpu = config.cpus.get(id - 1).copied();
+            let thread_name = format!("pmd-{name}-{id}");
             let join = std::thread::Builder::new()
-                .name(format!("pmd-{name}-{id}"))
-                .spawn(move || t.run())
+                .name(thread_name.clone())
+                .spawn(move || {
+                    if let Some(cpu) = cpu {
+                        if let Err(e) = crate::sys::pin_to_cpu(cpu) {
+                            tracing::warn!("{thread_name}: cannot run on CPU {cpu} only: {e}");
+                        }
+                    }
+                    t.run()
+                })
                 .map_err(os)?;
             ctls.push(ThreadCtl { id, tx, waker, stats, join: Some(join), n_rxqs: 0 });
         }
@@ -576,6 +600,12 @@ impl DpNetdev {
     /// Which thread polls which receive queue: `(thread id, port, queue)`.
     pub fn rxq_assignment(&self) -> Vec<(usize, OdpPort, usize)> {
         self.shared.rxq_map.lock().unwrap().iter().map(|e| (e.thread, e.port, e.qid)).collect()
+    }
+
+    /// The CPU poll thread `id` runs on ([`DpConfig::cpus`]), if it was
+    /// given one.
+    pub fn thread_cpu(&self, id: usize) -> Option<usize> {
+        id.checked_sub(1).and_then(|i| self.shared.cpus.get(i)).copied()
     }
 
     /// Poll threads that have a pinned queue: they poll only the queues
