@@ -225,7 +225,7 @@ fn tcp_segments_merge_into_super_frames_and_arrive_intact() {
 
     // Turned off, nothing is merged and the bytes still arrive.
     sw.dp.set_gro(false);
-    sw.dp.pmd_stats_clear();
+    sw.dp.pmd_stats_clear(None);
     tcp_transfer_arrives_intact(&t, &a, &b, "198.18.3.2", 5013, 10_000_000);
     assert_eq!(gro_merged(&sw.dp), 0);
 }

@@ -307,7 +307,6 @@ impl Backer {
                 kind: PortKind::Datapath(odp),
                 vlan: PortVlan::default(),
                 config: PortConfig::default(),
-                link_up: true,
                 error: None,
             },
         );
@@ -403,7 +402,6 @@ impl Backer {
             }
             Self::pick_ofport(b, &name, s.ofport_request)?;
         }
-        let link_up = netdev.carrier();
         let odp =
             self.dpif.port_add(netdev, None).map_err(|e| OfprotoError::Dpif(e.to_string()))?;
         let r = self.with_bridge(bridge, |b, map| {
@@ -416,7 +414,6 @@ impl Backer {
                     kind: PortKind::Datapath(odp),
                     vlan: s.vlan.clone(),
                     config: s.config,
-                    link_up,
                     error: None,
                 },
             );
@@ -450,7 +447,6 @@ impl Backer {
                     kind: PortKind::Patch { peer: peer.to_string() },
                     vlan: s.vlan.clone(),
                     config: s.config,
-                    link_up: true,
                     error: None,
                 },
             );

@@ -203,8 +203,6 @@ pub struct Port {
     pub vlan: PortVlan,
     /// OpenFlow config bits.
     pub config: PortConfig,
-    /// Link (carrier) state as last seen.
-    pub link_up: bool,
     /// Why the port does not work, if it doesn't (a patch port whose peer
     /// is missing, say).
     pub error: Option<String>,

@@ -180,10 +180,7 @@ pub fn register(
         0,
         3,
         h(move |a| {
-            match pmd_args(&d, a)? {
-                Some(t) => d.pmd_stats_clear_thread(t),
-                None => d.pmd_stats_clear(),
-            }
+            d.pmd_stats_clear(pmd_args(&d, a)?);
             Ok(String::new())
         }),
     );

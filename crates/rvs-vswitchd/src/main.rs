@@ -144,10 +144,18 @@ fn main() -> Result<()> {
     // other_config:pmd-cpu-mask, else other_config:n-pmd-threads of the
     // embedded database.
     let want = server.as_ref().map(|srv| reconcile::read_dp_want(&srv.database().to_json()));
-    let cpus = match (&want, args.n_pmd_threads) {
+    let mut cpus = match (&want, args.n_pmd_threads) {
         (Some(w), None) => w.pmd_cpu_mask.value().map(reconcile::mask_cpus).unwrap_or_default(),
         _ => Vec::new(),
     };
+    let allowed = rvs_datapath::sys::allowed_cpus().unwrap_or_default();
+    if let Some(c) = cpus.iter().find(|c| !allowed.contains(c)) {
+        tracing::warn!(
+            "other_config:pmd-cpu-mask={:#x} names CPU {c}, which rvs-vswitchd may not run on              (it may run on {allowed:?}): ignored",
+            cpus.iter().fold(0u64, |m, c| m | (1 << c))
+        );
+        cpus.clear();
+    }
     let n_threads = match (&want, args.n_pmd_threads) {
         (_, Some(n)) => n.max(1),
         _ if !cpus.is_empty() => cpus.len(),

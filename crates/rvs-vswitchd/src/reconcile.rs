@@ -464,11 +464,11 @@ impl Reconciler {
     }
 
     /// Pins the receive queues of `iface` to poll threads as its
-    /// `other_config:pmd-rxq-affinity` asks (`<queue>:<thread>,...`, where
-    /// the thread is the `core_id` that `dpif-netdev/pmd-rxq-show` prints);
-    /// threads with pinned queues are isolated, as in OVS. A value that
-    /// does not parse, or names a queue or thread that does not exist, is
-    /// warned about and changes nothing. Without the key nothing of the
+    /// `other_config:pmd-rxq-affinity` asks (`<queue>:<core>,...`, the core
+    /// being the `core_id` that `dpif-netdev/pmd-rxq-show` prints, see
+    /// [`core_of`]); threads with pinned queues are isolated, as in OVS. A
+    /// value that does not parse, or names a queue or a core without a poll
+    /// thread, is warned about and changes nothing. Without the key nothing of the
     /// interface is pinned, and its queues stay where they are.
     fn apply_rxq_affinity(&self, iface: &IfaceWant) {
         let Some((dp, _)) = &self.datapath else { return };
@@ -506,10 +506,10 @@ impl Reconciler {
     /// for an internal port (the bridge's own included), the smallest MTU
     /// of the bridge's other ports, if it has any. The MAC: its `mac`
     /// column, for internal ports only; for the bridge's own port without
-    /// one, the bridge's `other_config:hwaddr`. Each value is tried once: one that
-    /// is refused (out of range, not a MAC, not an internal port, or by the
-    /// device) is warned about, naming the interface and the value, and the
-    /// device stays as it was.
+    /// one, the bridge's `other_config:hwaddr`. Each value is tried once:
+    /// one that is refused (out of range, not a MAC, not an internal port,
+    /// or by the device) is warned about, naming the interface and the
+    /// value, and the device stays as it was.
     fn apply_device_settings(&self, bw: &BridgeWant) {
         let dpif = self.backer.dpif().clone();
         let netdevs: Vec<(String, Arc<dyn Netdev>)> = {
@@ -550,7 +550,7 @@ impl Reconciler {
                     tried.remove(&key);
                     continue;
                 };
-                if tried.insert(key, value.clone()) == Some(value.clone()) {
+                if tried.insert(key, value.clone()).as_ref() == Some(&value) {
                     continue;
                 }
                 let result = match what {
@@ -934,20 +934,20 @@ fn set_mac(nd: &dyn Netdev, value: &str) -> Result<(), String> {
     nd.set_mac(mac).map_err(|e| e.to_string())
 }
 
-/// Parses `pmd-rxq-affinity`: comma-separated `<queue>:<thread>` pairs
+/// Parses `pmd-rxq-affinity`: comma-separated `<queue>:<core>` pairs
 /// (spaces allowed), each queue at most once.
 fn parse_rxq_affinity(v: &str) -> Result<Vec<(usize, usize)>, String> {
     let mut pins: Vec<(usize, usize)> = Vec::new();
     for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let (q, t) = entry
             .split_once(':')
-            .ok_or_else(|| format!("has \"{entry}\", which is not <queue>:<thread>"))?;
+            .ok_or_else(|| format!("has \"{entry}\", which is not <queue>:<core>"))?;
         let num = |x: &str, what: &str| {
             x.trim()
                 .parse::<usize>()
                 .map_err(|_| format!("has {what} \"{}\", which is not a number", x.trim()))
         };
-        let (q, t) = (num(q, "queue")?, num(t, "thread")?);
+        let (q, t) = (num(q, "queue")?, num(t, "core")?);
         if pins.iter().any(|(pq, _)| *pq == q) {
             return Err(format!("names queue {q} twice"));
         }
@@ -1016,9 +1016,9 @@ mod tests {
         assert_eq!(parse_rxq_affinity("0:2, 1:1 ,"), Ok(vec![(0, 2), (1, 1)]));
         assert_eq!(parse_rxq_affinity(""), Ok(vec![]));
         let e = parse_rxq_affinity("0:2,3").unwrap_err();
-        assert!(e.contains("\"3\"") && e.contains("<queue>:<thread>"), "{e}");
+        assert!(e.contains("\"3\"") && e.contains("<queue>:<core>"), "{e}");
         let e = parse_rxq_affinity("0:x").unwrap_err();
-        assert!(e.contains("thread \"x\""), "{e}");
+        assert!(e.contains("core \"x\""), "{e}");
         let e = parse_rxq_affinity("-1:1").unwrap_err();
         assert!(e.contains("queue \"-1\""), "{e}");
         assert_eq!(parse_rxq_affinity("0:1,0:2"), Err("names queue 0 twice".to_string()));

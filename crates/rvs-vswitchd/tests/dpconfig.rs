@@ -172,6 +172,16 @@ fn pmd_rxq_affinity_pins_queues_and_a_bad_value_moves_nothing() {
     wait_for(Duration::from_secs(5), "a datapath flow from p1", || {
         d.appctl_ok(&["dpctl/dump-flows"]).contains("packets:1")
     });
+    // -pmd clears one thread's counters only.
+    let received = |core: &str| {
+        let s = d.appctl_ok(&["dpif-netdev/pmd-stats-show", "-pmd", core]);
+        s.lines().find_map(|l| l.trim().strip_prefix("packets received: ")?.parse::<u64>().ok())
+    };
+    wait_for(Duration::from_secs(5), "thread 1's count", || received("1") == Some(1));
+    d.appctl_ok(&["dpif-netdev/pmd-stats-clear", "-pmd", "2"]);
+    assert_eq!(received("1"), Some(1));
+    d.appctl_ok(&["dpif-netdev/pmd-stats-clear", "-pmd", "1"]);
+    assert_eq!(received("1"), Some(0));
     // Without the key nothing is pinned or isolated.
     d.vsctl_ok(&["remove", "interface", "p1", "other_config", "pmd-rxq-affinity"]);
     wait_for(Duration::from_secs(5), "no isolated thread", || {
@@ -311,6 +321,16 @@ fn pmd_cpu_mask_places_poll_threads_at_the_next_start() {
     wait_for(Duration::from_secs(5), "the warning", || {
         d.log().contains("has core 1, where no poll thread runs")
     });
+    // A mask naming a CPU this process may not run on is refused at the
+    // next start, by name and value: the threads run as without a mask.
+    d.vsctl_ok(&["set", "open_vswitch", ".", "other_config:pmd-cpu-mask=0x8000000000000000"]);
+    let mut d = d;
+    d.kill9();
+    let d = Daemon::start(&dir);
+    let log = d.log();
+    assert!(log.contains("pmd-cpu-mask=0x8000000000000000 names CPU 63"), "{log}");
+    let show = d.appctl_ok(&["dpif-netdev/pmd-rxq-show"]);
+    assert!(show.starts_with("pmd thread numa_id 0 core_id 1:\n"), "{show}");
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -338,7 +338,7 @@ impl RvsProbe {
 
 impl Probe for RvsProbe {
     fn start(&self) {
-        self.dp.pmd_stats_clear();
+        self.dp.pmd_stats_clear(None);
         *self.cpu0.lock().unwrap() = process_cpu_secs();
         *self.moves0.lock().unwrap() = self.status_sum("rx_bulk_moves");
         *self.drops0.lock().unwrap() = self.status_sum("rx_ring_drops");

@@ -583,16 +583,10 @@ impl DpNetdev {
             .collect()
     }
 
-    /// Clears per-thread statistics.
-    pub fn pmd_stats_clear(&self) {
-        for t in self.shared.threads.lock().unwrap().iter() {
-            t.stats.clear();
-        }
-    }
-
-    /// Clears the statistics of thread `id` only.
-    pub fn pmd_stats_clear_thread(&self, id: usize) {
-        for t in self.shared.threads.lock().unwrap().iter().filter(|t| t.id == id) {
+    /// Clears per-thread statistics: of every thread, or of thread `only`.
+    pub fn pmd_stats_clear(&self, only: Option<usize>) {
+        let threads = self.shared.threads.lock().unwrap();
+        for t in threads.iter().filter(|t| only.is_none_or(|id| id == t.id)) {
             t.stats.clear();
         }
     }
@@ -793,12 +787,12 @@ impl DpNetdev {
         {
             let mut threads = sh.threads.lock().unwrap();
             let mut map = sh.rxq_map.lock().unwrap();
+            // Spread queues over the poll threads (the main context polls
+            // only when there are none) that are not isolated, or over all
+            // of them if every one is.
             let iso = isolated(&map);
+            let free = threads.iter().any(|t| self.polls(t.id) && !iso.contains(&t.id));
             for slot in rxqs {
-                // Spread queues over the poll threads (the main context polls
-                // only when there are none) that are not isolated, or over
-                // all of them if every one is.
-                let free = threads.iter().any(|t| self.polls(t.id) && !iso.contains(&t.id));
                 let t = threads
                     .iter_mut()
                     .filter(|t| self.polls(t.id) && (!free || !iso.contains(&t.id)))

@@ -164,6 +164,21 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     Ok(())
 }
 
+/// The CPUs the calling thread may run on (`sched_getaffinity`).
+pub fn allowed_cpus() -> io::Result<Vec<usize>> {
+    // SAFETY: cpu_set_t is plain old data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: the kernel writes at most the size passed into the live `set`;
+    // pid 0 is the calling thread.
+    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = 8 * std::mem::size_of_val(&set);
+    // SAFETY: every index is below the set's size.
+    Ok((0..n).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect())
+}
+
 /// Number of file descriptors this process has open (for leak tests).
 pub fn open_fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
@@ -186,6 +201,7 @@ mod tests {
         e.signal();
         assert_eq!(p.wait(Duration::from_millis(1000)).unwrap(), 1);
         assert_eq!(p.wait(Duration::from_millis(0)).unwrap(), 0);
+        assert!(!allowed_cpus().unwrap().is_empty());
         // Without waiting, by token.
         let mut tokens = Vec::new();
         p.ready_tokens(&mut tokens).unwrap();
