@@ -200,8 +200,11 @@ pub struct DpStats {
 /// Per-port statistics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PortStats {
-    /// The device's counters, plus datapath-level drops.
+    /// The device's counters, plus datapath-level drops (`rx_dropped`
+    /// includes `rx_qos_drops`).
     pub netdev: NetdevStats,
+    /// Packets dropped by the port's ingress policing.
+    pub rx_qos_drops: u64,
 }
 
 /// Errors of datapath operations. Each names the thing and the value.
@@ -253,6 +256,15 @@ pub enum DpifError {
         port: OdpPort,
         /// The queue asked for.
         qid: usize,
+    },
+    /// The port receives nothing through the datapath's poll threads (a
+    /// tunnel port), so there is nothing to police.
+    #[error("port {port} (\"{name}\") has no receive queue to police")]
+    NoRxqToPolice {
+        /// The port.
+        port: OdpPort,
+        /// Its name.
+        name: String,
     },
     /// No poll thread has this id.
     #[error("no poll thread {thread} (the datapath has threads 1 to {n})")]

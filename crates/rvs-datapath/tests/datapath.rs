@@ -8,7 +8,9 @@ use rvs_datapath::dpif::{
 use rvs_datapath::dpif_netdev::invariant_mask;
 use rvs_datapath::netdev::dummy::DummyNetdev;
 use rvs_datapath::odp::{DropReason, OdpAction, SetField};
-use rvs_datapath::{DatapathRegistry, DpClass, DpConfig, DpNetdev, Dpif, UpcallHandler};
+use rvs_datapath::{
+    DatapathRegistry, DpClass, DpConfig, DpNetdev, Dpif, IngressPolicing, UpcallHandler,
+};
 use rvs_packet::flow::{extract, Field, VLAN_CFI};
 use rvs_packet::wire::builder::PacketBuilder;
 use rvs_packet::wire::tcp::TcpFlags;
@@ -904,4 +906,51 @@ fn output_that_gro_may_grow_waits_while_input_flows() {
     assert_eq!(data(p2.wait_sent(1, WAIT)), data(vec![segs[5].clone()]));
     let gro = dp.pmd_stats().iter().map(|s| s.gro_merged).sum::<u64>();
     assert_eq!(gro, 1);
+}
+
+#[test]
+fn ingress_policing_drops_what_exceeds_the_rate_and_counts_it() {
+    let clock = ManualClock::new();
+    let config = DpConfig {
+        n_threads: 0,
+        maintenance_thread: false,
+        clock: clock.clone(),
+        ..DpConfig::default()
+    };
+    let r = rig_with(2, config);
+    let frame = tcp(1000, 80);
+    put(&r.dp, key_of(&frame, 1), invariants(), vec![OdpAction::Output(OdpPort(2))]).unwrap();
+    // 80 kb/s (10,000 bytes a second) with an 8 kb (1,000-byte) burst;
+    // a frame costs its bytes past the Ethernet header.
+    let cfg = IngressPolicing { kbits_rate: 80, kbits_burst: 8, ..IngressPolicing::OFF };
+    r.dp.set_ingress_policing(OdpPort(1), &cfg).unwrap();
+    assert_eq!(r.dp.ingress_policing(OdpPort(1)).unwrap(), cfg);
+    let fit = 1000 / (frame.len() - 14);
+    let send = |n: usize| {
+        for _ in 0..n {
+            r.inject(1, &frame);
+        }
+        r.port(2).take_sent().len()
+    };
+    assert_eq!(send(fit + 10), fit, "the burst passes, the rest is dropped");
+    let st = r.dp.port_stats(OdpPort(1)).unwrap();
+    assert_eq!((st.rx_qos_drops, st.netdev.rx_dropped), (10, 10));
+    assert_eq!(st.netdev.rx_packets, (fit + 10) as u64);
+    // Nothing comes back without time passing; 50 ms refills 500 bytes.
+    assert_eq!(send(3), 0);
+    clock.advance(Duration::from_millis(50));
+    assert_eq!(send(fit), 500 / (frame.len() - 14));
+    // The same settings again keep the (empty) bucket.
+    r.dp.set_ingress_policing(OdpPort(1), &cfg).unwrap();
+    assert_eq!(send(1), 0);
+    // New settings start full; no rate turns policing off.
+    let cfg2 = IngressPolicing { kbits_burst: 16, ..cfg };
+    r.dp.set_ingress_policing(OdpPort(1), &cfg2).unwrap();
+    assert_eq!(send(2 * fit + 5), 2 * fit);
+    r.dp.set_ingress_policing(OdpPort(1), &IngressPolicing::OFF).unwrap();
+    assert_eq!(r.dp.ingress_policing(OdpPort(1)).unwrap(), IngressPolicing::OFF);
+    assert_eq!(send(50), 50);
+    // The other port was never policed.
+    assert_eq!(r.dp.port_stats(OdpPort(2)).unwrap().rx_qos_drops, 0);
+    assert_eq!(r.dp.set_ingress_policing(OdpPort(9), &cfg), Err(DpifError::NoSuchPort(OdpPort(9))));
 }

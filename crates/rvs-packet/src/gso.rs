@@ -419,6 +419,16 @@ fn parse(d: &[u8], gso_type: GsoType) -> Result<Layout, GsoError> {
     Ok(Layout { net, l3, l4, hdr_len: l4 + l4_len, end, tcp: want == IPPROTO_TCP })
 }
 
+/// The length of a super-frame's headers, Ethernet to L4 inclusive: what
+/// each of its segments repeats. `None` for a packet that is not a
+/// super-frame or whose headers do not parse.
+pub fn headers_len(pkt: &Packet) -> Option<usize> {
+    if pkt.md.gso_type == GsoType::None {
+        return None;
+    }
+    parse(pkt.data(), pkt.md.gso_type).ok().map(|l| l.hdr_len)
+}
+
 /// Cuts a GSO super-frame into packets of at most `gso_size` payload bytes
 /// each, with complete headers and checksums (see the module documentation
 /// for what changes), and pushes them on `out` in order.

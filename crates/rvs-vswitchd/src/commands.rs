@@ -267,9 +267,9 @@ pub fn register(
     );
     c.register(
         "netdev-dummy/receive",
-        "name packet",
+        "name packet...",
         2,
-        2,
+        usize::MAX,
         h(move |a| {
             let d = rec
                 .dummies
@@ -278,9 +278,16 @@ pub fn register(
                 .get(&a[0])
                 .cloned()
                 .ok_or_else(|| format!("no such dummy netdev \"{}\"", a[0]))?;
-            let bytes = rvs_ofproto::trace::parse_hex(&a[1])
-                .ok_or_else(|| format!("\"{}\" is not a packet in hex", a[1]))?;
-            d.receive(Packet::from_bytes(&bytes));
+            // Every packet is checked before any is received.
+            let mut pkts = Vec::with_capacity(a.len() - 1);
+            for hex in &a[1..] {
+                let bytes = rvs_ofproto::trace::parse_hex(hex)
+                    .ok_or_else(|| format!("\"{hex}\" is not a packet in hex"))?;
+                pkts.push(Packet::from_bytes(&bytes));
+            }
+            for p in pkts {
+                d.receive(p);
+            }
             Ok(String::new())
         }),
     );

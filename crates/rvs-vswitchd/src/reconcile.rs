@@ -15,6 +15,7 @@
 
 use rvs_datapath::netdev::dummy::DummyNetdev;
 use rvs_datapath::netdev::{Netdev, NetdevRegistry};
+use rvs_datapath::IngressPolicing;
 use rvs_ofproto::backer::{BridgeSettings, PortSettings};
 use rvs_ofproto::connmgr::{BridgeOfConfig, ConnMgr, ControllerConfig};
 use rvs_ofproto::ofp::Version;
@@ -103,6 +104,8 @@ struct IfaceWant {
     mtu_request: Option<i64>,
     /// `mac`.
     mac: Option<String>,
+    /// `ingress_policing_rate`, `_burst`, `_kpkts_rate`, `_kpkts_burst`.
+    policing: IngressPolicing,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -345,6 +348,7 @@ fn read_want(db: &Value) -> Want {
                     rxq_affinity: datum::map(i.get("other_config")).remove("pmd-rxq-affinity"),
                     mtu_request: datum::int(i.get("mtu_request")),
                     mac: datum::string(i.get("mac")),
+                    policing: policing_of(i),
                 });
             }
         }
@@ -372,6 +376,9 @@ pub struct Reconciler {
     /// and setting (`mtu`, `mac`): by its row or, for the MTU of an
     /// internal port without a request, by its bridge.
     device_settings: Mutex<HashMap<(String, String, &'static str), String>>,
+    /// Ingress policing the datapath refused, by bridge and interface,
+    /// so that it is warned about once.
+    policing_refused: Mutex<HashMap<(String, String), IngressPolicing>>,
     /// OpenFlow connections, and the run directory for management sockets.
     openflow: Option<(Arc<ConnMgr>, PathBuf)>,
     /// The datapath, for its own settings, and what was applied.
@@ -389,6 +396,7 @@ impl Reconciler {
             applied: Mutex::new(HashMap::new()),
             errors: Mutex::new(HashMap::new()),
             device_settings: Mutex::new(HashMap::new()),
+            policing_refused: Mutex::new(HashMap::new()),
             openflow: None,
             datapath: None,
         }
@@ -498,6 +506,59 @@ impl Reconciler {
         };
         if let Err(e) = dp.set_rxq_affinity(port, &pins) {
             refuse(&e);
+        }
+    }
+
+    /// Gives each of `bw`'s interfaces the ingress policing its row asks
+    /// for (none when it sets no rate). The datapath polices what a port
+    /// receives, before any flow lookup, whatever the port's type; a patch
+    /// port (nothing to receive) or a tunnel port is refused with a
+    /// warning, once per value, that names the interface and the value.
+    fn apply_policing(&self, bw: &BridgeWant) {
+        let Some((dp, _)) = &self.datapath else { return };
+        let kinds: HashMap<String, PortKind> = {
+            let cfg = self.backer.read();
+            let Some(b) = cfg.bridges.get(&bw.name) else { return };
+            b.ports.values().map(|p| (p.name.clone(), p.kind.clone())).collect()
+        };
+        let mut refused = self.policing_refused.lock().unwrap();
+        refused.retain(|(br, name), _| br != &bw.name || kinds.contains_key(name));
+        for w in &bw.ifaces {
+            let Some(kind) = kinds.get(&w.name) else { continue };
+            let key = (bw.name.clone(), w.name.clone());
+            let result = match kind {
+                PortKind::Datapath(odp) => {
+                    if dp.ingress_policing(*odp).ok() == Some(w.policing) {
+                        refused.remove(&key);
+                        continue;
+                    }
+                    dp.set_ingress_policing(*odp, &w.policing).map_err(|e| e.to_string())
+                }
+                PortKind::Patch { .. } if w.policing.is_on() => {
+                    Err("a patch port receives nothing to police".to_string())
+                }
+                PortKind::Patch { .. } => Ok(()),
+            };
+            match result {
+                Ok(()) => {
+                    refused.remove(&key);
+                }
+                Err(e) => {
+                    if refused.insert(key, w.policing) != Some(w.policing) {
+                        let p = w.policing;
+                        tracing::warn!(
+                            "interface {}: ingress_policing_rate={} ingress_policing_burst={} \
+                             ingress_policing_kpkts_rate={} ingress_policing_kpkts_burst={}: \
+                             {e}; not policed",
+                            w.name,
+                            p.kbits_rate,
+                            p.kbits_burst,
+                            p.kpkts_rate,
+                            p.kpkts_burst
+                        );
+                    }
+                }
+            }
         }
     }
 
@@ -748,6 +809,7 @@ impl Reconciler {
         }
         for bw in want.bridges.iter().filter(|b| applied.contains_key(&b.name)) {
             self.apply_device_settings(bw);
+            self.apply_policing(bw);
         }
         self.backer.update_patch_errors();
         if let Some((cm, rundir)) = &self.openflow {
@@ -932,6 +994,20 @@ fn set_mac(nd: &dyn Netdev, value: &str) -> Result<(), String> {
         return Ok(());
     }
     nd.set_mac(mac).map_err(|e| e.to_string())
+}
+
+/// An Interface row's ingress policing columns. The schema keeps them at
+/// 0 or more; like OVS, values past 32 bits are taken as the largest.
+fn policing_of(row: &Value) -> IngressPolicing {
+    let get = |col: &str| {
+        datum::int(row.get(col)).map_or(0, |v| u32::try_from(v.max(0)).unwrap_or(u32::MAX))
+    };
+    IngressPolicing {
+        kbits_rate: get("ingress_policing_rate"),
+        kbits_burst: get("ingress_policing_burst"),
+        kpkts_rate: get("ingress_policing_kpkts_rate"),
+        kpkts_burst: get("ingress_policing_kpkts_burst"),
+    }
 }
 
 /// Parses `pmd-rxq-affinity`: comma-separated `<queue>:<core>` pairs

@@ -13,6 +13,7 @@
 //! reconciler's; nothing is written when nothing changed, and `cur_cfg` is
 //! never touched, so `ovs-vsctl` waits are unaffected.
 
+use rvs_datapath::dpif::PortStats;
 use rvs_datapath::netdev::Netdev;
 use rvs_ofproto::ofproto::PortKind;
 use rvs_ofproto::Backer;
@@ -157,7 +158,7 @@ impl Refresher {
     }
 
     /// Every datapath-backed port of every bridge: name -> (netdev, stats).
-    fn netdevs(&self) -> BTreeMap<String, (Arc<dyn Netdev>, rvs_datapath::netdev::NetdevStats)> {
+    fn netdevs(&self) -> BTreeMap<String, (Arc<dyn Netdev>, PortStats)> {
         let dpif = self.backer.dpif().clone();
         let cfg = self.backer.read();
         let mut out = BTreeMap::new();
@@ -165,20 +166,19 @@ impl Refresher {
             for p in br.ports.values() {
                 let PortKind::Datapath(odp) = p.kind else { continue };
                 let Some(nd) = dpif.port_netdev(odp) else { continue };
-                let stats = dpif.port_stats(odp).map(|s| s.netdev).unwrap_or_else(|_| nd.stats());
+                let stats = dpif
+                    .port_stats(odp)
+                    .unwrap_or_else(|_| PortStats { netdev: nd.stats(), rx_qos_drops: 0 });
                 out.insert(p.name.clone(), (nd, stats));
             }
         }
         out
     }
 
-    fn columns(
-        &self,
-        nd: &dyn Netdev,
-        s: rvs_datapath::netdev::NetdevStats,
-    ) -> Vec<(&'static str, Value)> {
+    fn columns(&self, nd: &dyn Netdev, ps: PortStats) -> Vec<(&'static str, Value)> {
         let mut cols = Vec::new();
-        let stats: BTreeMap<String, u64> = [
+        let s = ps.netdev;
+        let mut stats: BTreeMap<String, u64> = [
             ("rx_packets", s.rx_packets),
             ("rx_bytes", s.rx_bytes),
             ("rx_dropped", s.rx_dropped),
@@ -191,6 +191,11 @@ impl Refresher {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        // Ingress policing's drops (also in rx_dropped), under OVS's name,
+        // once there are any.
+        if ps.rx_qos_drops > 0 {
+            stats.insert("ovs_rx_qos_drops".into(), ps.rx_qos_drops);
+        }
         cols.push(("statistics", to_map(stats)));
         let status = nd.status();
         // Carrier, and the administrative state where the device reports

@@ -334,3 +334,94 @@ fn pmd_cpu_mask_places_poll_threads_at_the_next_start() {
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `(RX packets, RX dropped)` of `port` in `dpctl/show -s`.
+fn rx_counts(d: &Daemon, port: &str) -> (u64, u64) {
+    let show = d.appctl_ok(&["dpctl/show", "-s"]);
+    let mut lines = show.lines().skip_while(|l| !l.ends_with(&format!(": {port} (dummy)")));
+    let rx = lines.nth(1).unwrap_or_else(|| panic!("no port {port} in {show}"));
+    let field = |k: &str| -> u64 {
+        let v = rx.split_whitespace().find_map(|w| w.strip_prefix(k));
+        v.and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no {k} in {rx:?}"))
+    };
+    (field("packets:"), field("dropped:"))
+}
+
+#[test]
+fn ingress_policing_drops_beyond_the_rate_and_shows_it() {
+    if !have_ovs_tools() {
+        return;
+    }
+    let dir = tempdir("policing");
+    let d = Daemon::start(&dir);
+    // 8 kb/s with an 8 kb burst: 1,000 bytes, 32 of these frames (31
+    // bytes past the Ethernet header each).
+    d.add_dummy_bridge(
+        "br0",
+        &["p1", "p2"],
+        &[&["set", "interface", "p1", "ingress_policing_rate=8", "ingress_policing_burst=8"]],
+    );
+    let frames: Vec<String> = (0..100).map(|i| frame_hex(1 + i % 2, 9)).collect();
+    let receive = |n: usize| {
+        let mut args = vec!["netdev-dummy/receive", "p1"];
+        args.extend(frames[..n].iter().map(String::as_str));
+        d.appctl_ok(&args);
+    };
+    receive(100);
+    wait_for(Duration::from_secs(5), "p1's 100 frames", || rx_counts(&d, "p1").0 == 100);
+    let (_, dropped) = rx_counts(&d, "p1");
+    // The bucket refills 1,000 bytes a second: a frame or two may come
+    // back while the frames are handed over.
+    assert!((60..=68).contains(&dropped), "the policer dropped {dropped} of 100 frames");
+    // The Interface row shows them, in rx_dropped and under OVS's name.
+    wait_for(Duration::from_secs(12), "the policer's drops in p1's statistics", || {
+        let get = |k: &str| {
+            d.vsctl_ok(&["--if-exists", "get", "interface", "p1", &format!("statistics:{k}")])
+        };
+        get("ovs_rx_qos_drops").trim() == dropped.to_string()
+            && get("rx_dropped").trim() == dropped.to_string()
+    });
+    assert_eq!(rx_counts(&d, "p2").1, 0, "p2 is not policed");
+
+    // A rate of 0 turns policing off.
+    d.vsctl_ok(&["set", "interface", "p1", "ingress_policing_rate=0"]);
+    receive(100);
+    wait_for(Duration::from_secs(5), "p1's next 100 frames", || rx_counts(&d, "p1").0 == 200);
+    assert_eq!(rx_counts(&d, "p1").1, dropped, "no drop without a rate");
+
+    // A patch port receives nothing to police: refused by name and value.
+    d.vsctl_ok(&[
+        "add-br",
+        "br1",
+        "--",
+        "add-port",
+        "br0",
+        "patch0",
+        "--",
+        "set",
+        "interface",
+        "patch0",
+        "type=patch",
+        "options:peer=patch1",
+        "ingress_policing_rate=100",
+        "--",
+        "add-port",
+        "br1",
+        "patch1",
+        "--",
+        "set",
+        "interface",
+        "patch1",
+        "type=patch",
+        "options:peer=patch0",
+    ]);
+    wait_for(Duration::from_secs(5), "the warning", || {
+        d.log().contains(
+            "interface patch0: ingress_policing_rate=100 ingress_policing_burst=0 \
+             ingress_policing_kpkts_rate=0 ingress_policing_kpkts_burst=0: \
+             a patch port receives nothing to police",
+        )
+    });
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -30,7 +30,10 @@ mod emc;
 mod exec;
 mod flow;
 mod pmd;
+mod policer;
 mod ports;
+
+pub use policer::{IngressPolicing, DEFAULT_KBITS_BURST, DEFAULT_KPKTS_BURST};
 
 use crate::clock::{Clock, MonotonicClock};
 use crate::dpif::{
@@ -618,6 +621,30 @@ impl DpNetdev {
         self.place_rxqs(port, &[(qid, thread)], false)
     }
 
+    /// Sets the ingress policing of `port` (see [`IngressPolicing`]); one
+    /// that sets no rate removes it. New settings start with full buckets;
+    /// the same settings again leave the buckets as they are. A port
+    /// without receive queues (a tunnel port) is refused.
+    pub fn set_ingress_policing(
+        &self,
+        port: OdpPort,
+        cfg: &IngressPolicing,
+    ) -> Result<(), DpifError> {
+        let t = self.shared.ports.load();
+        let p = t.get(port).ok_or(DpifError::NoSuchPort(port))?;
+        if cfg.is_on() && p.netdev.n_rxq() == 0 {
+            return Err(DpifError::NoRxqToPolice { port, name: p.name().to_string() });
+        }
+        p.policer.set(cfg, self.shared.now().as_nanos() as u64);
+        Ok(())
+    }
+
+    /// The ingress policing of `port` ([`IngressPolicing::OFF`] without).
+    pub fn ingress_policing(&self, port: OdpPort) -> Result<IngressPolicing, DpifError> {
+        let t = self.shared.ports.load();
+        Ok(t.get(port).ok_or(DpifError::NoSuchPort(port))?.policer.get())
+    }
+
     /// Makes `pins` (`(queue, thread)`) the whole `pmd-rxq-affinity` of
     /// `port`: those queues move to their threads and stay there, the
     /// port's other queues are no longer pinned (they stay where they
@@ -776,13 +803,13 @@ impl DpNetdev {
         };
         // Open every receive queue before publishing, so a failure changes
         // nothing.
+        let port = Arc::new(Port::new(no, netdev.clone()));
         let mut rxqs = Vec::new();
         for q in 0..netdev.n_rxq() {
             let rxq = netdev.rxq_open(q)?;
             let fds = rxq.wait_fds();
-            rxqs.push(RxqSlot::new(no, q, rxq, fds));
+            rxqs.push(RxqSlot::new(&port, q, rxq, fds));
         }
-        let port = Arc::new(Port::new(no, netdev));
         sh.ports.store(Arc::new(table.with(port.clone())));
         {
             let mut threads = sh.threads.lock().unwrap();
@@ -993,7 +1020,9 @@ impl Dpif for DpNetdev {
         let p = t.get(port).ok_or(DpifError::NoSuchPort(port))?;
         let mut s = p.netdev.stats();
         s.tx_errors += p.tx_errors.load(Ordering::Relaxed);
-        Ok(PortStats { netdev: s })
+        let rx_qos_drops = p.policer.drops.load(Ordering::Relaxed);
+        s.rx_dropped += rx_qos_drops;
+        Ok(PortStats { netdev: s, rx_qos_drops })
     }
 
     fn port_subscribe(&self) -> Receiver<PortEvent> {

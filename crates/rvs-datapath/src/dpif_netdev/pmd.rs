@@ -12,6 +12,8 @@ use super::cls::Dpcls;
 use super::emc::Emc;
 use super::exec::Executor;
 use super::flow::{invariant_mask, Flow};
+use super::policer::PortPolicer;
+use super::ports::Port;
 use super::Shared;
 use crate::dpif::{Upcall, UpcallReply};
 use crate::netdev::NetdevRxq;
@@ -49,6 +51,8 @@ pub(crate) struct RxqSlot {
     pub qid: usize,
     pub rxq: Box<dyn NetdevRxq>,
     pub fds: Vec<RawFd>,
+    /// The port's ingress policing, applied to each received batch.
+    policer: Arc<PortPolicer>,
     /// An empty `recv` costs a system call ([`NetdevRxq::polls_by_syscall`]).
     syscall: bool,
     /// Polled at every iteration. A queue that polls by system call is
@@ -60,9 +64,10 @@ pub(crate) struct RxqSlot {
 }
 
 impl RxqSlot {
-    pub fn new(port: OdpPort, qid: usize, rxq: Box<dyn NetdevRxq>, fds: Vec<RawFd>) -> Self {
+    pub fn new(port: &Port, qid: usize, rxq: Box<dyn NetdevRxq>, fds: Vec<RawFd>) -> Self {
         let syscall = rxq.polls_by_syscall();
-        RxqSlot { port, qid, rxq, fds, syscall, armed: true, token: 0 }
+        let policer = port.policer.clone();
+        RxqSlot { port: port.no, qid, rxq, fds, policer, syscall, armed: true, token: 0 }
     }
 }
 
@@ -379,6 +384,7 @@ impl PollThread {
                     }
                     total += n;
                     let mut pkts = std::mem::take(&mut self.rx_batch.pkts);
+                    self.rxqs[i].policer.run(&mut pkts, self.now_ns);
                     self.process(port, &mut pkts, 0);
                     pkts.clear();
                     self.rx_batch.pkts = pkts;

@@ -1,6 +1,7 @@
 //! The datapath's port table, replaced whole on every change and read by
 //! poll threads through read-copy-update.
 
+use super::policer::PortPolicer;
 use crate::dpif::DpifPort;
 use crate::netdev::{Netdev, TxOffloads};
 use rvs_packet::GsoType;
@@ -19,6 +20,8 @@ pub(crate) struct Port {
     tx_locks: Box<[Mutex<()>]>,
     /// Packets the datapath could not hand to the device.
     pub tx_errors: AtomicU64,
+    /// Ingress policing, shared with the poll threads' receive queues.
+    pub policer: Arc<PortPolicer>,
 }
 
 impl std::fmt::Debug for Port {
@@ -36,6 +39,7 @@ impl Port {
             netdev,
             tx_locks: (0..n).map(|_| Mutex::new(())).collect(),
             tx_errors: AtomicU64::new(0),
+            policer: Arc::default(),
         }
     }
 
