@@ -41,7 +41,7 @@ const DB: &str = "Open_vSwitch";
 /// The columns the reconciler reads, per table; those the server lacks are
 /// left out of the monitor.
 const MONITORED: &[(&str, &[&str])] = &[
-    ("Open_vSwitch", &["bridges", "next_cfg", "cur_cfg"]),
+    ("Open_vSwitch", &["bridges", "next_cfg", "cur_cfg", "other_config"]),
     (
         "Bridge",
         &[
@@ -73,6 +73,15 @@ const MONITORED: &[(&str, &[&str])] = &[
             "ifindex",
             "status",
             "link_speed",
+            "duplex",
+            "link_resets",
+            "other_config",
+            "mtu_request",
+            "mac",
+            "ingress_policing_rate",
+            "ingress_policing_burst",
+            "ingress_policing_kpkts_rate",
+            "ingress_policing_kpkts_burst",
         ],
     ),
     (

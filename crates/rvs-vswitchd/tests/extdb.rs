@@ -215,6 +215,56 @@ fn ovs_ovsdb_server_drives_rvs() {
     let fdb = appctl_ok(&rundir, &["fdb/show", "br0"]);
     assert_eq!(fdb.lines().next(), Some(" port  VLAN  MAC                Age"), "{fdb}");
 
+    // Settings in the Open_vSwitch and Interface rows reach the switch
+    // too: a refused datapath setting is warned about, p2 takes its MTU,
+    // and its policer (8 kb burst: 1,000 bytes, 27 of these frames'
+    // 37 bytes past their Ethernet headers) drops the rest of a burst.
+    vsctl_ok(
+        &db,
+        &[
+            "set",
+            "open_vswitch",
+            ".",
+            "other_config:pmd-busy-poll-us=soon",
+            "--",
+            "set",
+            "interface",
+            "p2",
+            "mtu_request=2000",
+            "ingress_policing_rate=8",
+            "ingress_policing_burst=8",
+        ],
+        &rundir,
+    );
+    wait_for(
+        "the warning about pmd-busy-poll-us",
+        || log(&rundir).contains("other_config:pmd-busy-poll-us=\"soon\""),
+        || log(&rundir),
+    );
+    wait_for(
+        "p2's MTU",
+        || vsctl_ok(&db, &["get", "interface", "p2", "mtu"], &rundir) == "2000\n",
+        || log(&rundir),
+    );
+    let frame = "ffffffffffff0200000000020800450000250000400040110000c6120002c61200010000000000000000000000000000000000";
+    let mut args = vec!["netdev-dummy/receive", "p2"];
+    args.extend(std::iter::repeat_n(frame, 40));
+    appctl_ok(&rundir, &args);
+    wait_for(
+        "the policer's drops",
+        || {
+            let show = appctl_ok(&rundir, &["dpctl/show", "-s"]);
+            let p2 = show.split("p2 (dummy)").nth(1).unwrap_or("");
+            let rx = p2.lines().nth(1).unwrap_or("");
+            let dropped = rx.split_whitespace().find_map(|w| w.strip_prefix("dropped:"));
+            rx.contains("packets:40 ")
+                && dropped
+                    .and_then(|d| d.parse::<u32>().ok())
+                    .is_some_and(|d| (10..=13).contains(&d))
+        },
+        || appctl_ok(&rundir, &["dpctl/show", "-s"]),
+    );
+
     // A bad interface type gets its error written back and the rest carries on.
     vsctl_ok(
         &db,
