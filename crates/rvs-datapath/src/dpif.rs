@@ -201,10 +201,12 @@ pub struct DpStats {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PortStats {
     /// The device's counters, plus datapath-level drops (`rx_dropped`
-    /// includes `rx_qos_drops`).
+    /// includes `rx_qos_drops`, `tx_dropped` includes `tx_qos_drops`).
     pub netdev: NetdevStats,
     /// Packets dropped by the port's ingress policing.
     pub rx_qos_drops: u64,
+    /// Packets dropped by the port's egress policer.
+    pub tx_qos_drops: u64,
 }
 
 /// Errors of datapath operations. Each names the thing and the value.

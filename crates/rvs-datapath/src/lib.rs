@@ -18,5 +18,5 @@ mod registry;
 pub mod sys;
 
 pub use dpif::{Dpif, DpifError, FlowId, FlowPut, PutFlags, Ufid, UpcallHandler};
-pub use dpif_netdev::{DpClass, DpConfig, DpNetdev, IngressPolicing};
+pub use dpif_netdev::{DpClass, DpConfig, DpNetdev, EgressPolicer, IngressPolicing};
 pub use registry::DatapathRegistry;

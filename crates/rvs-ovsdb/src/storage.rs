@@ -117,6 +117,16 @@ pub enum StorageError {
     /// An earlier write failed and the file could not be cut back.
     #[error("database file {0} refuses writes after a failed write; compact or restart")]
     Poisoned(String),
+    /// [`Storage::convert`] found data the new schema cannot hold.
+    #[error("database file {path} cannot be converted to schema version {version}: {reason}")]
+    Convert {
+        /// The file.
+        path: String,
+        /// The new schema's version.
+        version: String,
+        /// What does not fit.
+        reason: String,
+    },
 }
 
 /// A damaged tail that [`Storage::open`] cut off.
@@ -455,6 +465,45 @@ impl Storage {
         Ok((storage, db))
     }
 
+    /// Converts the database file at `path` to `schema`, as `ovsdb-tool
+    /// convert` does: rows of tables the new schema keeps are kept with the
+    /// columns it keeps, columns it adds take their defaults, and what it
+    /// drops goes. Returns whether the file changed (not when it already
+    /// has `schema`). Data the new schema cannot hold (a value outside a
+    /// column's new type) fails the conversion and leaves the file as it
+    /// was.
+    pub fn convert(path: impl AsRef<Path>, schema: &Schema) -> Result<bool, StorageError> {
+        let path = path.as_ref();
+        let (_, old) = Storage::open(path)?;
+        if old.schema().to_json() == schema.to_json() {
+            return Ok(false);
+        }
+        let fail = |reason: String| StorageError::Convert {
+            path: path.display().to_string(),
+            version: schema.version().unwrap_or("(none)").to_string(),
+            reason,
+        };
+        let mut snapshot = snapshot_record(&old);
+        if let Value::Object(tables) = &mut snapshot {
+            tables.retain(|t, _| t.starts_with('_') || schema.table(t).is_some());
+            for (t, rows) in tables.iter_mut().filter(|(t, _)| !t.starts_with('_')) {
+                let ts = schema.table(t).expect("kept above");
+                for row in rows.as_object_mut().into_iter().flat_map(|r| r.values_mut()) {
+                    if let Value::Object(cols) = row {
+                        cols.retain(|c, _| ts.column(c).is_some());
+                    }
+                }
+            }
+            tables.insert("_comment".into(), "converted by rvs".into());
+        }
+        let mut db = Database::new(schema.clone());
+        apply_record(&mut db, &snapshot).map_err(fail)?;
+        let mut bytes = encode_record(&schema.to_json());
+        bytes.extend(encode_record(&snapshot_record(&db)));
+        write_atomically(path, &bytes)?;
+        Ok(true)
+    }
+
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -541,6 +590,49 @@ mod tests {
         );
         assert_eq!(decode_record(&rec, 0).unwrap(), Some((json!({"a": 1}), rec.len())));
         assert_eq!(decode_record(&rec, rec.len()).unwrap(), None);
+    }
+
+    #[test]
+    fn convert_keeps_what_the_new_schema_holds() {
+        let dir = std::env::temp_dir().join(format!("rvs-convert-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db");
+        let schema = |version: &str, tables: Value| {
+            Schema::from_json(&json!({"name": "T", "version": version, "tables": tables})).unwrap()
+        };
+        let v1 = schema(
+            "1.0.0",
+            json!({"A": {"columns": {"x": {"type": "integer"}, "gone": {"type": "string"}}},
+                   "Gone": {"columns": {"z": {"type": "integer"}}}}),
+        );
+        let u = "6f9c1e1e-5a4b-4c3d-8e2f-0a1b2c3d4e5f";
+        let mut bytes = encode_record(&v1.to_json());
+        bytes.extend(encode_record(&json!({"A": {u: {"x": 7, "gone": "g"}},
+                                           "Gone": {u: {"z": 1}}})));
+        fs::write(&path, &bytes).unwrap();
+
+        let v2 = schema(
+            "1.1.0",
+            json!({"A": {"columns": {"x": {"type": "integer"}, "y": {"type": "string"}}},
+                   "New": {"columns": {"n": {"type": "integer"}}}}),
+        );
+        assert!(Storage::convert(&path, &v2).unwrap());
+        assert!(!Storage::convert(&path, &v2).unwrap(), "already converted");
+        let (_, db) = Storage::open(&path).unwrap();
+        assert_eq!(db.schema().version(), Some("1.1.0"));
+        let row = db.row("A", &Uuid::parse(u).unwrap()).unwrap().to_json();
+        assert_eq!((row["x"].clone(), row["y"].clone()), (json!(7), json!("")));
+        assert!(row.get("gone").is_none());
+        assert!(db.table("Gone").is_none() && db.table("New").unwrap().is_empty());
+
+        // A value the new type cannot hold: refused, the file unchanged.
+        let v3 = schema("2.0.0", json!({"A": {"columns": {"x": {"type": "string"}}}}));
+        let before = fs::read(&path).unwrap();
+        let e = Storage::convert(&path, &v3).unwrap_err().to_string();
+        assert!(e.contains("cannot be converted to schema version 2.0.0"), "{e}");
+        assert_eq!(fs::read(&path).unwrap(), before);
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]

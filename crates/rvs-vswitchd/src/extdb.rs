@@ -55,7 +55,8 @@ const MONITORED: &[(&str, &[&str])] = &[
             "datapath_id",
         ],
     ),
-    ("Port", &["name", "interfaces", "tag", "trunks", "vlan_mode", "fake_bridge"]),
+    ("Port", &["name", "interfaces", "tag", "trunks", "vlan_mode", "fake_bridge", "qos"]),
+    ("QoS", &["type", "other_config"]),
     (
         "Interface",
         &[

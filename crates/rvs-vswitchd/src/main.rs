@@ -293,6 +293,18 @@ fn open_embedded(
     sock: &std::path::Path,
 ) -> Result<Arc<Server>> {
     std::fs::write(schema_path, SCHEMA).context("writing the schema")?;
+    // A database made by an older rvs takes this one's schema, as
+    // `ovs-ctl` converts OVS's database at start.
+    if db_path.exists() {
+        let schema = rvs_ovsdb::Schema::from_file(schema_path).map_err(|e| anyhow!("{e}"))?;
+        if rvs_ovsdb::Storage::convert(db_path, &schema).map_err(|e| anyhow!("{e}"))? {
+            tracing::info!(
+                "database {} converted to schema version {}",
+                db_path.display(),
+                schema.version().unwrap_or("(none)")
+            );
+        }
+    }
     let server = Arc::new(
         Server::open(db_path, Some(schema_path))
             .map_err(|e| anyhow!("database {}: {e}", db_path.display()))?,

@@ -15,7 +15,7 @@
 
 use rvs_datapath::netdev::dummy::DummyNetdev;
 use rvs_datapath::netdev::{Netdev, NetdevRegistry};
-use rvs_datapath::IngressPolicing;
+use rvs_datapath::{EgressPolicer, IngressPolicing};
 use rvs_ofproto::backer::{BridgeSettings, PortSettings};
 use rvs_ofproto::connmgr::{BridgeOfConfig, ConnMgr, ControllerConfig};
 use rvs_ofproto::ofp::Version;
@@ -106,6 +106,8 @@ struct IfaceWant {
     mac: Option<String>,
     /// `ingress_policing_rate`, `_burst`, `_kpkts_rate`, `_kpkts_burst`.
     policing: IngressPolicing,
+    /// Its port's QoS row: `type` and `other_config`.
+    qos: Option<(String, BTreeMap<String, String>)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -271,6 +273,7 @@ pub fn read_dp_want(db: &Value) -> DpWant {
 fn read_want(db: &Value) -> Want {
     let t = |name: &str| db.get(name).and_then(|v| v.as_object()).cloned().unwrap_or_default();
     let (ovs, bridges, ports, ifaces) = (t("Open_vSwitch"), t("Bridge"), t("Port"), t("Interface"));
+    let qoses = t("QoS");
     let mut w = Want::default();
     let Some((root_uuid, root)) = ovs.iter().next() else { return w };
     w.root = Some(root_uuid.clone());
@@ -333,6 +336,12 @@ fn read_want(db: &Value) -> Want {
                 tag: datum::int(p.get("tag")).map(|t| t as u16),
                 trunks: datum::ints(p.get("trunks")).into_iter().map(|t| t as u16).collect(),
             };
+            let qos = datum::uuids(p.get("qos")).first().and_then(|u| qoses.get(u)).map(|q| {
+                (
+                    datum::string(q.get("type")).unwrap_or_default(),
+                    datum::map(q.get("other_config")),
+                )
+            });
             for iu in datum::uuids(p.get("interfaces")) {
                 let Some(i) = ifaces.get(&iu) else { continue };
                 bw.ifaces.push(IfaceWant {
@@ -349,6 +358,7 @@ fn read_want(db: &Value) -> Want {
                     mtu_request: datum::int(i.get("mtu_request")),
                     mac: datum::string(i.get("mac")),
                     policing: policing_of(i),
+                    qos: qos.clone(),
                 });
             }
         }
@@ -376,9 +386,9 @@ pub struct Reconciler {
     /// and setting (`mtu`, `mac`): by its row or, for the MTU of an
     /// internal port without a request, by its bridge.
     device_settings: Mutex<HashMap<(String, String, &'static str), String>>,
-    /// Ingress policing the datapath refused, by bridge and interface,
-    /// so that it is warned about once.
-    policing_refused: Mutex<HashMap<(String, String), IngressPolicing>>,
+    /// Policing settings that could not apply, by bridge, interface and
+    /// direction, so that each is warned about once.
+    policing_refused: Mutex<HashMap<(String, String, &'static str), String>>,
     /// OpenFlow connections, and the run directory for management sockets.
     openflow: Option<(Arc<ConnMgr>, PathBuf)>,
     /// The datapath, for its own settings, and what was applied.
@@ -510,10 +520,13 @@ impl Reconciler {
     }
 
     /// Gives each of `bw`'s interfaces the ingress policing its row asks
-    /// for (none when it sets no rate). The datapath polices what a port
-    /// receives, before any flow lookup, whatever the port's type; a patch
-    /// port (nothing to receive) or a tunnel port is refused with a
-    /// warning, once per value, that names the interface and the value.
+    /// for (none when it sets no rate), and the egress policer its port's
+    /// QoS asks for (type `egress-policer`; none without a QoS row). The
+    /// datapath polices what a port receives, before any flow lookup, and
+    /// what it sends, whatever the port's type. What cannot apply (policing
+    /// a patch or tunnel port, another QoS type, a QoS setting that is not
+    /// a positive number) is warned about once per value, naming the
+    /// interface and the value, and the port keeps what it had.
     fn apply_policing(&self, bw: &BridgeWant) {
         let Some((dp, _)) = &self.datapath else { return };
         let kinds: HashMap<String, PortKind> = {
@@ -522,43 +535,44 @@ impl Reconciler {
             b.ports.values().map(|p| (p.name.clone(), p.kind.clone())).collect()
         };
         let mut refused = self.policing_refused.lock().unwrap();
-        refused.retain(|(br, name), _| br != &bw.name || kinds.contains_key(name));
+        refused.retain(|(br, name, _), _| br != &bw.name || kinds.contains_key(name));
         for w in &bw.ifaces {
             let Some(kind) = kinds.get(&w.name) else { continue };
-            let key = (bw.name.clone(), w.name.clone());
-            let result = match kind {
-                PortKind::Datapath(odp) => {
-                    if dp.ingress_policing(*odp).ok() == Some(w.policing) {
-                        refused.remove(&key);
-                        continue;
-                    }
-                    dp.set_ingress_policing(*odp, &w.policing).map_err(|e| e.to_string())
-                }
-                PortKind::Patch { .. } if w.policing.is_on() => {
-                    Err("a patch port receives nothing to police".to_string())
-                }
-                PortKind::Patch { .. } => Ok(()),
+            let odp = match kind {
+                PortKind::Datapath(odp) => Some(*odp),
+                PortKind::Patch { .. } => None,
             };
-            match result {
-                Ok(()) => {
-                    refused.remove(&key);
+            // Ingress policing.
+            let p = w.policing;
+            let what = format!(
+                "ingress_policing_rate={} ingress_policing_burst={} \
+                 ingress_policing_kpkts_rate={} ingress_policing_kpkts_burst={}",
+                p.kbits_rate, p.kbits_burst, p.kpkts_rate, p.kpkts_burst
+            );
+            let result = match odp {
+                Some(odp) if dp.ingress_policing(odp).ok() == Some(p) => Ok(()),
+                Some(odp) => dp.set_ingress_policing(odp, &p).map_err(|e| e.to_string()),
+                None if p.is_on() => Err("a patch port receives nothing to police".to_string()),
+                None => Ok(()),
+            };
+            warn_refused(&mut refused, (&bw.name, &w.name, "ingress"), &what, result);
+            // Egress: the port's QoS.
+            let (what, egress) = match &w.qos {
+                None => (String::new(), Ok(EgressPolicer::default())),
+                Some((kind, oc)) => {
+                    let shown: Vec<String> =
+                        oc.iter().map(|(k, v)| format!(" other_config:{k}=\"{v}\"")).collect();
+                    (format!("QoS type=\"{kind}\"{}", shown.concat()), egress_policer(kind, oc))
                 }
-                Err(e) => {
-                    if refused.insert(key, w.policing) != Some(w.policing) {
-                        let p = w.policing;
-                        tracing::warn!(
-                            "interface {}: ingress_policing_rate={} ingress_policing_burst={} \
-                             ingress_policing_kpkts_rate={} ingress_policing_kpkts_burst={}: \
-                             {e}; not policed",
-                            w.name,
-                            p.kbits_rate,
-                            p.kbits_burst,
-                            p.kpkts_rate,
-                            p.kpkts_burst
-                        );
-                    }
-                }
-            }
+            };
+            let result = match (odp, egress) {
+                (_, Err(e)) => Err(e),
+                (Some(odp), Ok(e)) if dp.egress_policer(odp).ok() == Some(e) => Ok(()),
+                (Some(odp), Ok(e)) => dp.set_egress_policer(odp, &e).map_err(|e| e.to_string()),
+                (None, Ok(e)) if e.cir > 0 => Err("a patch port sends nothing to police".into()),
+                (None, Ok(_)) => Ok(()),
+            };
+            warn_refused(&mut refused, (&bw.name, &w.name, "egress"), &what, result);
         }
     }
 
@@ -994,6 +1008,49 @@ fn set_mac(nd: &dyn Netdev, value: &str) -> Result<(), String> {
         return Ok(());
     }
     nd.set_mac(mac).map_err(|e| e.to_string())
+}
+
+/// Warns about a policing setting `what` that could not apply (`result`),
+/// once for each value; forgets it once it applies.
+fn warn_refused(
+    refused: &mut HashMap<(String, String, &'static str), String>,
+    (br, iface, dir): (&str, &str, &'static str),
+    what: &str,
+    result: Result<(), String>,
+) {
+    let key = (br.to_string(), iface.to_string(), dir);
+    match result {
+        Ok(()) => {
+            refused.remove(&key);
+        }
+        Err(e) => {
+            if refused.insert(key, what.to_string()).as_deref() != Some(what) {
+                tracing::warn!("interface {iface}: {what}: {e}; it keeps what it had");
+            }
+        }
+    }
+}
+
+/// The egress policer a QoS row of type `kind` with `other_config` asks
+/// for. rvs's datapath polices in software, so of OVS's QoS types it takes
+/// `egress-policer` (`cir` in bytes of IP packets a second, `cbs` in bytes,
+/// both positive, as OVS requires); the `linux-*` types shape with the
+/// kernel's queueing disciplines, which the datapath's transmit bypasses.
+fn egress_policer(
+    kind: &str,
+    other_config: &BTreeMap<String, String>,
+) -> Result<EgressPolicer, String> {
+    if kind != "egress-policer" {
+        return Err(format!("QoS type \"{kind}\" is not supported (rvs has egress-policer)"));
+    }
+    let get = |k: &str| -> Result<u64, String> {
+        let v = other_config.get(k).map(String::as_str).unwrap_or("");
+        match v.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("other_config:{k} must be a positive number of bytes, not \"{v}\"")),
+        }
+    };
+    Ok(EgressPolicer { cir: get("cir")?, cbs: get("cbs")? })
 }
 
 /// An Interface row's ingress policing columns. The schema keeps them at

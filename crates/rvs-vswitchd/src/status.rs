@@ -168,7 +168,7 @@ impl Refresher {
                 let Some(nd) = dpif.port_netdev(odp) else { continue };
                 let stats = dpif
                     .port_stats(odp)
-                    .unwrap_or_else(|_| PortStats { netdev: nd.stats(), rx_qos_drops: 0 });
+                    .unwrap_or_else(|_| PortStats { netdev: nd.stats(), ..PortStats::default() });
                 out.insert(p.name.clone(), (nd, stats));
             }
         }
@@ -191,10 +191,13 @@ impl Refresher {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        // Ingress policing's drops (also in rx_dropped), under OVS's name,
-        // once there are any.
-        if ps.rx_qos_drops > 0 {
-            stats.insert("ovs_rx_qos_drops".into(), ps.rx_qos_drops);
+        // Policing's drops (also in rx_dropped and tx_dropped), under
+        // OVS's names, once there are any.
+        for (k, n) in [("ovs_rx_qos_drops", ps.rx_qos_drops), ("ovs_tx_qos_drops", ps.tx_qos_drops)]
+        {
+            if n > 0 {
+                stats.insert(k.into(), n);
+            }
         }
         cols.push(("statistics", to_map(stats)));
         let status = nd.status();

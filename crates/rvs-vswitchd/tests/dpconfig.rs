@@ -335,16 +335,30 @@ fn pmd_cpu_mask_places_poll_threads_at_the_next_start() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `(RX packets, RX dropped)` of `port` in `dpctl/show -s`.
-fn rx_counts(d: &Daemon, port: &str) -> (u64, u64) {
+/// `(packets, dropped)` of `port` in `dpctl/show -s`, received (`RX`) or
+/// sent (`TX`).
+fn port_counts(d: &Daemon, port: &str, dir: &str) -> (u64, u64) {
     let show = d.appctl_ok(&["dpctl/show", "-s"]);
     let mut lines = show.lines().skip_while(|l| !l.ends_with(&format!(": {port} (dummy)")));
-    let rx = lines.nth(1).unwrap_or_else(|| panic!("no port {port} in {show}"));
+    let line = lines.find(|l| l.trim_start().starts_with(dir));
+    let line = line.unwrap_or_else(|| panic!("no {dir} line for port {port} in {show}"));
     let field = |k: &str| -> u64 {
-        let v = rx.split_whitespace().find_map(|w| w.strip_prefix(k));
-        v.and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no {k} in {rx:?}"))
+        let v = line.split_whitespace().find_map(|w| w.strip_prefix(k));
+        v.and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no {k} in {line:?}"))
     };
     (field("packets:"), field("dropped:"))
+}
+
+fn rx_counts(d: &Daemon, port: &str) -> (u64, u64) {
+    port_counts(d, port, "RX")
+}
+
+/// Hands `n` frames to dummy port `port` in one command.
+fn receive_frames(d: &Daemon, port: &str, n: u8) {
+    let frames: Vec<String> = (0..n).map(|i| frame_hex(1 + i % 2, 9)).collect();
+    let mut args = vec!["netdev-dummy/receive", port];
+    args.extend(frames.iter().map(String::as_str));
+    d.appctl_ok(&args);
 }
 
 #[test]
@@ -361,12 +375,7 @@ fn ingress_policing_drops_beyond_the_rate_and_shows_it() {
         &["p1", "p2"],
         &[&["set", "interface", "p1", "ingress_policing_rate=8", "ingress_policing_burst=8"]],
     );
-    let frames: Vec<String> = (0..100).map(|i| frame_hex(1 + i % 2, 9)).collect();
-    let receive = |n: usize| {
-        let mut args = vec!["netdev-dummy/receive", "p1"];
-        args.extend(frames[..n].iter().map(String::as_str));
-        d.appctl_ok(&args);
-    };
+    let receive = |n| receive_frames(&d, "p1", n);
     receive(100);
     wait_for(Duration::from_secs(5), "p1's 100 frames", || rx_counts(&d, "p1").0 == 100);
     let (_, dropped) = rx_counts(&d, "p1");
@@ -422,6 +431,77 @@ fn ingress_policing_drops_beyond_the_rate_and_shows_it() {
              a patch port receives nothing to police",
         )
     });
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn qos_egress_policer_drops_what_a_port_sends_beyond_its_rate() {
+    if !have_ovs_tools() {
+        return;
+    }
+    let dir = tempdir("qos");
+    let d = Daemon::start(&dir);
+    // 1,000 bytes a second and of burst: 32 frames of 31 bytes of IP.
+    d.add_dummy_bridge(
+        "br0",
+        &["p1", "p2"],
+        &[
+            &["set", "port", "p2", "qos=@q"],
+            &[
+                "--id=@q",
+                "create",
+                "qos",
+                "type=egress-policer",
+                "other_config:cir=1000",
+                "other_config:cbs=1000",
+            ],
+        ],
+    );
+    // Flooded from p1 to p2 (and br0).
+    receive_frames(&d, "p1", 100);
+    wait_for(Duration::from_secs(5), "p2's 100 frames", || {
+        let (sent, dropped) = port_counts(&d, "p2", "TX");
+        sent + dropped == 100
+    });
+    let (sent, dropped) = port_counts(&d, "p2", "TX");
+    assert!((32..=34).contains(&sent), "p2 sent {sent} of 100 frames ({dropped} dropped)");
+    assert_eq!(port_counts(&d, "p1", "TX").1, 0);
+    wait_for(Duration::from_secs(12), "the drops in p2's statistics", || {
+        let n =
+            d.vsctl_ok(&["--if-exists", "get", "interface", "p2", "statistics:ovs_tx_qos_drops"]);
+        n.trim() == dropped.to_string()
+    });
+
+    // Settings that cannot apply are refused by name and value, and the
+    // policer stays.
+    let qos = d.vsctl_ok(&["get", "port", "p2", "qos"]);
+    let qos = qos.trim();
+    d.vsctl_ok(&["set", "qos", qos, "other_config:cbs=0"]);
+    d.vsctl_ok(&["set", "qos", qos, "type=linux-htb"]);
+    wait_for(Duration::from_secs(5), "the two warnings", || {
+        let log = d.log();
+        log.contains(
+            "interface p2: QoS type=\"egress-policer\" other_config:cbs=\"0\" \
+             other_config:cir=\"1000\": other_config:cbs must be a positive number of bytes",
+        ) && log.contains("QoS type \"linux-htb\" is not supported")
+    });
+    receive_frames(&d, "p1", 50);
+    wait_for(Duration::from_secs(5), "p2's next 50 frames", || {
+        let (s, dr) = port_counts(&d, "p2", "TX");
+        s + dr == 150
+    });
+    assert!(port_counts(&d, "p2", "TX").1 > dropped, "the policer went away");
+
+    // Without a QoS, nothing is dropped.
+    d.vsctl_ok(&["clear", "port", "p2", "qos"]);
+    let before = port_counts(&d, "p2", "TX").1;
+    receive_frames(&d, "p1", 50);
+    wait_for(Duration::from_secs(5), "p2's last 50 frames", || {
+        let (s, dr) = port_counts(&d, "p2", "TX");
+        s + dr == 200
+    });
+    assert_eq!(port_counts(&d, "p2", "TX").1, before);
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }

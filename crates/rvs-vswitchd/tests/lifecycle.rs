@@ -505,3 +505,46 @@ fn status_refresh_writes_nothing_when_nothing_changed() {
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_database_of_an_older_schema_is_converted_at_start() {
+    if !have_ovs_tools() {
+        return;
+    }
+    let dir = tempdir("convert");
+    std::fs::create_dir_all(&dir).unwrap();
+    // The schema before the QoS and Queue tables, with a bridge in it.
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/vswitch.ovsschema"));
+    let mut old: Value = serde_json::from_str(&text.unwrap()).unwrap();
+    let tables = old["tables"].as_object_mut().unwrap();
+    tables.remove("QoS");
+    tables.remove("Queue");
+    tables["Port"]["columns"].as_object_mut().unwrap().remove("qos");
+    let schema = rvs_ovsdb::Schema::from_json(&old).unwrap();
+    let (_, _) = rvs_ovsdb::Storage::create(dir.join("conf.db"), schema).unwrap();
+    let mut d = Daemon::start(&dir);
+    d.add_dummy_bridge("br0", &["p1"], &[]);
+    assert!(d.log().contains("converted to schema version 8.3.1"), "{}", d.log());
+    d.vsctl_ok(&[
+        "set",
+        "port",
+        "p1",
+        "qos=@q",
+        "--",
+        "--id=@q",
+        "create",
+        "qos",
+        "type=egress-policer",
+        "other_config:cir=1000",
+        "other_config:cbs=1000",
+    ]);
+    // Again (its log starts afresh): the rows stay, and there is nothing
+    // left to convert.
+    d.kill9();
+    let d = Daemon::start(&dir);
+    assert!(!d.log().contains("converted to schema"), "{}", d.log());
+    let qos = d.vsctl_ok(&["get", "port", "p1", "qos"]);
+    assert_eq!(d.vsctl_ok(&["get", "qos", qos.trim(), "type"]), "egress-policer\n");
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -123,7 +123,7 @@ impl Executor {
             stats.output_packets.fetch_add(q.pkts.len() as u64, Ordering::Relaxed);
             match port {
                 Some(p) => {
-                    let r = p.send(thread_id, &mut q.pkts, gro);
+                    let r = p.send(thread_id, &mut q.pkts, gro, now_ns);
                     stats.gro_merged.fetch_add(r.merged, Ordering::Relaxed);
                     shared.count_drop(DropReason::Segmentation, r.failed);
                 }

@@ -33,7 +33,7 @@ mod pmd;
 mod policer;
 mod ports;
 
-pub use policer::{IngressPolicing, DEFAULT_KBITS_BURST, DEFAULT_KPKTS_BURST};
+pub use policer::{EgressPolicer, IngressPolicing, DEFAULT_KBITS_BURST, DEFAULT_KPKTS_BURST};
 
 use crate::clock::{Clock, MonotonicClock};
 use crate::dpif::{
@@ -635,14 +635,30 @@ impl DpNetdev {
         if cfg.is_on() && p.netdev.n_rxq() == 0 {
             return Err(DpifError::NoRxqToPolice { port, name: p.name().to_string() });
         }
-        p.policer.set(cfg, self.shared.now().as_nanos() as u64);
+        p.ingress.set(cfg, self.shared.now().as_nanos() as u64);
         Ok(())
     }
 
     /// The ingress policing of `port` ([`IngressPolicing::OFF`] without).
     pub fn ingress_policing(&self, port: OdpPort) -> Result<IngressPolicing, DpifError> {
         let t = self.shared.ports.load();
-        Ok(t.get(port).ok_or(DpifError::NoSuchPort(port))?.policer.get())
+        Ok(t.get(port).ok_or(DpifError::NoSuchPort(port))?.ingress.get())
+    }
+
+    /// Sets the egress policer of `port` (QoS `egress-policer`); one with
+    /// no rate removes it. New settings start with a full bucket; the same
+    /// settings again leave it as it is.
+    pub fn set_egress_policer(&self, port: OdpPort, cfg: &EgressPolicer) -> Result<(), DpifError> {
+        let t = self.shared.ports.load();
+        let p = t.get(port).ok_or(DpifError::NoSuchPort(port))?;
+        p.egress.set(cfg, self.shared.now().as_nanos() as u64);
+        Ok(())
+    }
+
+    /// The egress policer of `port` (the default, no rate, without).
+    pub fn egress_policer(&self, port: OdpPort) -> Result<EgressPolicer, DpifError> {
+        let t = self.shared.ports.load();
+        Ok(t.get(port).ok_or(DpifError::NoSuchPort(port))?.egress.get())
     }
 
     /// Makes `pins` (`(queue, thread)`) the whole `pmd-rxq-affinity` of
@@ -1020,9 +1036,11 @@ impl Dpif for DpNetdev {
         let p = t.get(port).ok_or(DpifError::NoSuchPort(port))?;
         let mut s = p.netdev.stats();
         s.tx_errors += p.tx_errors.load(Ordering::Relaxed);
-        let rx_qos_drops = p.policer.drops.load(Ordering::Relaxed);
+        let rx_qos_drops = p.ingress.drops.load(Ordering::Relaxed);
+        let tx_qos_drops = p.egress.drops.load(Ordering::Relaxed);
         s.rx_dropped += rx_qos_drops;
-        Ok(PortStats { netdev: s, rx_qos_drops })
+        s.tx_dropped += tx_qos_drops;
+        Ok(PortStats { netdev: s, rx_qos_drops, tx_qos_drops })
     }
 
     fn port_subscribe(&self) -> Receiver<PortEvent> {

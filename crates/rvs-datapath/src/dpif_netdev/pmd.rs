@@ -12,7 +12,7 @@ use super::cls::Dpcls;
 use super::emc::Emc;
 use super::exec::Executor;
 use super::flow::{invariant_mask, Flow};
-use super::policer::PortPolicer;
+use super::policer::{IngressPolicing, PortPolicer};
 use super::ports::Port;
 use super::Shared;
 use crate::dpif::{Upcall, UpcallReply};
@@ -52,7 +52,7 @@ pub(crate) struct RxqSlot {
     pub rxq: Box<dyn NetdevRxq>,
     pub fds: Vec<RawFd>,
     /// The port's ingress policing, applied to each received batch.
-    policer: Arc<PortPolicer>,
+    policer: Arc<PortPolicer<IngressPolicing>>,
     /// An empty `recv` costs a system call ([`NetdevRxq::polls_by_syscall`]).
     syscall: bool,
     /// Polled at every iteration. A queue that polls by system call is
@@ -66,7 +66,7 @@ pub(crate) struct RxqSlot {
 impl RxqSlot {
     pub fn new(port: &Port, qid: usize, rxq: Box<dyn NetdevRxq>, fds: Vec<RawFd>) -> Self {
         let syscall = rxq.polls_by_syscall();
-        let policer = port.policer.clone();
+        let policer = port.ingress.clone();
         RxqSlot { port: port.no, qid, rxq, fds, policer, syscall, armed: true, token: 0 }
     }
 }

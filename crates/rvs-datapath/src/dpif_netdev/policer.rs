@@ -1,6 +1,8 @@
-//! Ingress policing: token buckets that drop what a port receives beyond a
-//! byte rate, a packet rate, or both (OVS's `Interface` columns
-//! `ingress_policing_rate`, `_burst`, `_kpkts_rate` and `_kpkts_burst`).
+//! Policing: token buckets that drop what a port receives beyond a byte
+//! rate, a packet rate, or both (ingress policing, OVS's `Interface`
+//! columns `ingress_policing_rate`, `_burst`, `_kpkts_rate` and
+//! `_kpkts_burst`), or what it sends beyond a byte rate (OVS's
+//! `egress-policer` QoS type, `other_config:cir` and `cbs`).
 //!
 //! Each bucket starts full, refills at its rate up to its burst, and a
 //! packet passes when every configured bucket holds its cost, which it then
@@ -53,6 +55,47 @@ impl IngressPolicing {
     }
 }
 
+/// A port's egress policer (OVS's `egress-policer` QoS type): one token
+/// bucket in bytes of IP packets (past the Ethernet header), as OVS
+/// counts them. A rate of 0 turns it off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EgressPolicer {
+    /// Committed information rate, bytes a second (`other_config:cir`).
+    pub cir: u64,
+    /// Committed burst size, bytes (`other_config:cbs`).
+    pub cbs: u64,
+}
+
+/// A bucket's rate (units a second) and burst (units).
+type Rate = Option<(u64, u64)>;
+
+/// Settings a [`PortPolicer`] takes: what buckets they make.
+pub(crate) trait Limits: Copy + PartialEq + Default {
+    /// The bits bucket and the packets bucket, each `None` when not
+    /// limited.
+    fn buckets(&self) -> (Rate, Rate);
+}
+
+impl Limits for IngressPolicing {
+    fn buckets(&self) -> (Rate, Rate) {
+        let burst = |b: u32, default: u32| u64::from(if b == 0 { default } else { b }) * 1000;
+        let bits = (self.kbits_rate > 0).then(|| {
+            (u64::from(self.kbits_rate) * 1000, burst(self.kbits_burst, DEFAULT_KBITS_BURST))
+        });
+        let pkts = (self.kpkts_rate > 0).then(|| {
+            (u64::from(self.kpkts_rate) * 1000, burst(self.kpkts_burst, DEFAULT_KPKTS_BURST))
+        });
+        (bits, pkts)
+    }
+}
+
+impl Limits for EgressPolicer {
+    fn buckets(&self) -> (Rate, Rate) {
+        let bits = (self.cir > 0).then(|| (self.cir.saturating_mul(8), self.cbs.saturating_mul(8)));
+        (bits, None)
+    }
+}
+
 /// One token bucket; tokens and costs are in units of 10⁻⁹.
 #[derive(Clone, Debug)]
 struct Bucket {
@@ -87,24 +130,13 @@ pub(crate) struct Policer {
 
 impl Policer {
     /// Buckets for `cfg`, full at `now_ns`; `None` when `cfg` sets no rate.
-    pub(crate) fn new(cfg: &IngressPolicing, now_ns: u64) -> Option<Self> {
-        if !cfg.is_on() {
+    pub(crate) fn new(cfg: &impl Limits, now_ns: u64) -> Option<Self> {
+        let (bits, pkts) = cfg.buckets();
+        if bits.is_none() && pkts.is_none() {
             return None;
         }
-        let burst = |b: u32, default: u32| u64::from(if b == 0 { default } else { b }) * 1000;
-        let bits = (cfg.kbits_rate > 0).then(|| {
-            Bucket::new(
-                u64::from(cfg.kbits_rate) * 1000,
-                burst(cfg.kbits_burst, DEFAULT_KBITS_BURST),
-            )
-        });
-        let pkts = (cfg.kpkts_rate > 0).then(|| {
-            Bucket::new(
-                u64::from(cfg.kpkts_rate) * 1000,
-                burst(cfg.kpkts_burst, DEFAULT_KPKTS_BURST),
-            )
-        });
-        Some(Policer { bits, pkts, last_ns: now_ns })
+        let bucket = |(rate, burst)| Bucket::new(rate, burst);
+        Some(Policer { bits: bits.map(bucket), pkts: pkts.map(bucket), last_ns: now_ns })
     }
 
     /// Refills for the time since the last call.
@@ -205,21 +237,22 @@ fn wire_size(p: &Packet) -> (usize, usize) {
     }
 }
 
-/// A port's policer as the control plane and its poll threads share it.
+/// A port's policer (ingress or egress) as the control plane and the
+/// poll threads share it.
 #[derive(Debug, Default)]
-pub(crate) struct PortPolicer {
+pub(crate) struct PortPolicer<C> {
     /// Whether a policer is set (read on every batch without the lock).
     on: AtomicBool,
-    state: Mutex<Option<(IngressPolicing, Policer)>>,
+    state: Mutex<Option<(C, Policer)>>,
     /// Packets dropped by the policer.
     pub(crate) drops: AtomicU64,
 }
 
-impl PortPolicer {
+impl<C: Limits> PortPolicer<C> {
     /// Sets the policing (full buckets at `now_ns`), or removes it when
     /// `cfg` sets no rate. The same settings again keep the buckets as they
     /// are.
-    pub(crate) fn set(&self, cfg: &IngressPolicing, now_ns: u64) {
+    pub(crate) fn set(&self, cfg: &C, now_ns: u64) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if st.as_ref().is_some_and(|(c, _)| c == cfg) {
             return;
@@ -228,13 +261,13 @@ impl PortPolicer {
         self.on.store(st.is_some(), Ordering::Release);
     }
 
-    /// The settings in force ([`IngressPolicing::OFF`] without).
-    pub(crate) fn get(&self) -> IngressPolicing {
+    /// The settings in force (the default, no policing, without).
+    pub(crate) fn get(&self) -> C {
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.as_ref().map_or(IngressPolicing::OFF, |(c, _)| *c)
+        st.as_ref().map_or_else(C::default, |(c, _)| *c)
     }
 
-    /// Polices a received batch: drops what exceeds the rates and counts it.
+    /// Polices a batch: drops what exceeds the rates and counts it.
     #[inline]
     pub(crate) fn run(&self, pkts: &mut Vec<Packet>, now_ns: u64) {
         if !self.on.load(Ordering::Acquire) {
@@ -351,6 +384,19 @@ mod tests {
         assert_eq!(b.len(), 5);
         assert!(b.iter().all(|p| p.md.gso_type == GsoType::None));
         assert_eq!(b[1].len(), 1054);
+    }
+
+    #[test]
+    fn the_egress_policer_counts_bytes_of_ip_packets() {
+        // 1,000 bytes a second, 1,000-byte burst: ten 114-byte frames.
+        let mut p = Policer::new(&EgressPolicer { cir: 1000, cbs: 1000 }, 0).unwrap();
+        let mut b: Vec<Packet> = (0..12).map(|_| frame(114)).collect();
+        assert_eq!(p.run(&mut b, 0), 2);
+        let mut b: Vec<Packet> = (0..2).map(|_| frame(114)).collect();
+        assert_eq!(p.run(&mut b, 100_000_000), 1, "100 ms refills 100 bytes");
+        assert!(Policer::new(&EgressPolicer { cir: 0, cbs: 1000 }, 0).is_none());
+        let mut p = Policer::new(&EgressPolicer { cir: u64::MAX, cbs: u64::MAX }, 0).unwrap();
+        assert_eq!(p.run(&mut vec![frame(1514)], u64::MAX), 0);
     }
 
     #[test]

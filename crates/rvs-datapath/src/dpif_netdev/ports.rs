@@ -1,7 +1,7 @@
 //! The datapath's port table, replaced whole on every change and read by
 //! poll threads through read-copy-update.
 
-use super::policer::PortPolicer;
+use super::policer::{EgressPolicer, IngressPolicing, PortPolicer};
 use crate::dpif::DpifPort;
 use crate::netdev::{Netdev, TxOffloads};
 use rvs_packet::GsoType;
@@ -21,7 +21,10 @@ pub(crate) struct Port {
     /// Packets the datapath could not hand to the device.
     pub tx_errors: AtomicU64,
     /// Ingress policing, shared with the poll threads' receive queues.
-    pub policer: Arc<PortPolicer>,
+    pub ingress: Arc<PortPolicer<IngressPolicing>>,
+    /// The egress policer (QoS `egress-policer`), applied by
+    /// [`Port::send`].
+    pub egress: PortPolicer<EgressPolicer>,
 }
 
 impl std::fmt::Debug for Port {
@@ -39,7 +42,8 @@ impl Port {
             netdev,
             tx_locks: (0..n).map(|_| Mutex::new(())).collect(),
             tx_errors: AtomicU64::new(0),
-            policer: Arc::default(),
+            ingress: Arc::default(),
+            egress: PortPolicer::default(),
         }
     }
 
@@ -61,12 +65,20 @@ impl Port {
         }
     }
 
-    /// Sends on the transmit queue of thread `thread_id`; the device takes
-    /// every packet. With `gro`, TCP segments are merged into super-frames
+    /// Sends on the transmit queue of thread `thread_id` what the egress
+    /// policer lets through at `now_ns`; the device takes every packet.
+    /// With `gro`, TCP segments are merged into super-frames
     /// first when the device takes those ([`gro::coalesce`]). GSO
     /// super-frames and checksum-partial packets are segmented and
     /// checksummed first when the device cannot take them.
-    pub fn send(&self, thread_id: usize, pkts: &mut Vec<Packet>, gro: bool) -> SendResult {
+    pub fn send(
+        &self,
+        thread_id: usize,
+        pkts: &mut Vec<Packet>,
+        gro: bool,
+        now_ns: u64,
+    ) -> SendResult {
+        self.egress.run(pkts, now_ns);
         let mut failed = 0;
         let mut merged = 0;
         if gro && pkts.len() > 1 {
