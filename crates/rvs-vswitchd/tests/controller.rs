@@ -150,5 +150,4 @@ fn os_ken_simple_switch_13_makes_ping_work_in_secure_mode() {
     assert_eq!(role.trim(), "other");
     drop(d);
     drop(net);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -62,7 +62,6 @@ fn flow_limit_and_max_idle_apply() {
     let rxq = d.appctl_ok(&["dpif-netdev/pmd-stats-show"]);
     assert!(rxq.contains("pmd thread numa_id 0 core_id 2"), "{rxq}");
     drop(d);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Times the poll threads slept while ten frames came in on `p1`, 20 ms
@@ -109,7 +108,6 @@ fn the_busy_poll_window_applies_while_running() {
     d.vsctl_ok(&["remove", "open_vswitch", ".", "other_config", "pmd-busy-poll-us"]);
     wait_for(Duration::from_secs(5), "the default window again", || sleeps_around_frames(&d) >= 5);
     drop(d);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `(core_id, queue)` of each receive queue of `port`, from
@@ -207,7 +205,6 @@ fn pmd_rxq_affinity_pins_queues_and_a_bad_value_moves_nothing() {
     let e = d.appctl_err(&["dpif-netdev/pmd-rxq-rebalance", "system@nope"]);
     assert!(e.contains("system@nope"), "{e}");
     drop(d);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -276,7 +273,6 @@ fn mtu_request_and_mac_apply_and_internal_ports_follow_their_bridge() {
         d.vsctl_ok(&["get", "Interface", "br0", "mac_in_use"]) == "\"02:00:00:00:00:cc\"\n"
     });
     drop(d);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -332,7 +328,6 @@ fn pmd_cpu_mask_places_poll_threads_at_the_next_start() {
     let show = d.appctl_ok(&["dpif-netdev/pmd-rxq-show"]);
     assert!(show.starts_with("pmd thread numa_id 0 core_id 1:\n"), "{show}");
     drop(d);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `(packets, dropped)` of `port` in `dpctl/show -s`, received (`RX`) or
@@ -432,7 +427,6 @@ fn ingress_policing_drops_beyond_the_rate_and_shows_it() {
         )
     });
     drop(d);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -503,5 +497,4 @@ fn qos_egress_policer_drops_what_a_port_sends_beyond_its_rate() {
     });
     assert_eq!(port_counts(&d, "p2", "TX").1, before);
     drop(d);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -89,7 +89,6 @@ fn vlog_list_set_and_reopen_through_ovs_appctl() {
     d.vsctl_ok(&["add-port", "br0", "marker", "--", "set", "Interface", "marker", "type=dummy"]);
     assert!(!std::fs::read_to_string(&log).unwrap().contains("bad1"));
     drop(d);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -106,7 +105,7 @@ fn vlog_reopen_without_a_log_file_is_an_error() {
         .env("RVS_DBDIR", &dir)
         .spawn()
         .unwrap();
-    let d = Daemon { dir: dir.clone(), child: Some(child) };
+    let d = Daemon { dir: dir.to_path_buf(), child: Some(child) };
     wait_for(Duration::from_secs(10), "the control socket", || {
         listening(&dir.join("rvs-vswitchd.ctl"))
     });
@@ -114,7 +113,6 @@ fn vlog_reopen_without_a_log_file_is_an_error() {
     assert!(e.contains("Logging to file not configured"), "{e}");
     assert!(d.appctl_ok(&["vlog/list"]).contains("rvs_ovsdb          OFF       INFO       INFO\n"));
     drop(d);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Bridge `br0` with dummy ports `p1` and `p2`.
@@ -226,7 +224,6 @@ fn dpctl_flow_commands_round_trip() {
         "{show}"
     );
     drop(d);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -266,7 +263,6 @@ fn detach_writes_a_pidfile_and_sigterm_exits_cleanly() {
     }
     let log = std::fs::read_to_string(dir.join("file.log")).unwrap();
     assert!(log.contains("SIGTERM received, exiting") && log.contains("exited cleanly"), "{log}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -312,7 +308,6 @@ fn sigint_sigterm_and_exit_give_exit_code_zero() {
         for f in ["rvs-vswitchd.pid", "rvs-vswitchd.ctl", "db.sock"] {
             assert!(!dir.join(f).exists(), "{how}: {f} is left behind");
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -346,7 +341,6 @@ fn interface_statistics_and_status_are_refreshed() {
     assert_eq!(d.vsctl_ok(&["get", "Open_vSwitch", ".", "cur_cfg"]), cfg);
     assert_eq!(d.vsctl_ok(&["get", "Interface", "p1", "link_state"]), "up\n");
     drop(d);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// What the server did with one request.
@@ -448,7 +442,6 @@ fn malformed_json_rpc_on_the_ovsdb_socket_harms_nothing() {
     assert_eq!(d.vsctl_ok(&["list-br"]), "br0\nbr1\n");
     assert!(d.appctl_ok(&["dpif/show"]).contains("  br1:\n"));
     drop(d);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Update notifications seen on a monitor connection within `window`
@@ -503,7 +496,6 @@ fn status_refresh_writes_nothing_when_nothing_changed() {
     assert!(updates_within(&mut m, Duration::from_secs(15), true) >= 1);
     assert_eq!(d.vsctl_ok(&["get", "Interface", "p1", "statistics:rx_packets"]), "1\n");
     drop(d);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -546,5 +538,4 @@ fn a_database_of_an_older_schema_is_converted_at_start() {
     let qos = d.vsctl_ok(&["get", "port", "p1", "qos"]);
     assert_eq!(d.vsctl_ok(&["get", "qos", qos.trim(), "type"]), "egress-policer\n");
     drop(d);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -196,7 +196,6 @@ fn ovs_ofctl_programs_rvs_bridges() {
             d.log()
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The Controller table shows each controller's state: a dead target
@@ -266,5 +265,4 @@ fn controller_rows_show_connection_state() {
     wait_for(Duration::from_secs(10), "the session to end", || {
         row(&p_t, "is_connected") == "false"
     });
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -154,11 +154,41 @@ impl Drop for Daemon {
     }
 }
 
-/// A fresh temporary directory for one test.
-pub fn tempdir(name: &str) -> PathBuf {
+/// A fresh temporary directory for one test, removed when dropped, so
+/// also when the test fails. (Declared before the [`Daemon`] that uses
+/// it, it outlives the daemon.)
+pub fn tempdir(name: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("rvs-daemon-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    d
+    TempDir(d)
+}
+
+/// See [`tempdir`].
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TempDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// An Ethernet/IPv4/UDP frame in hex.
