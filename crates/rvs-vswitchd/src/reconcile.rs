@@ -751,6 +751,39 @@ impl Reconciler {
                 ifaces.remove(&n);
                 self.dummies.lock().unwrap().remove(&n);
             }
+            // System devices that vanished under their port, or were
+            // deleted and made again (the port's sockets are bound to the
+            // old one): the port goes, and comes back with the device, as
+            // with OVS's kernel datapath.
+            let dpif = self.backer.dpif().clone();
+            let replaced: Vec<(String, String)> = ifaces
+                .keys()
+                .filter_map(|n| {
+                    let kind = self
+                        .backer
+                        .with_bridge_read(&bw.name, |b| b.port_by_name(n).map(|p| p.kind.clone()))
+                        .ok()
+                        .flatten();
+                    let Some(PortKind::Datapath(odp)) = kind else { return None };
+                    let nd = dpif.port_netdev(odp).filter(|nd| nd.type_name() == "system")?;
+                    let had = nd.ifindex()?;
+                    match rvs_datapath::netdev::linux::ifindex(n) {
+                        Ok(now) if now == had => None,
+                        Ok(now) => {
+                            Some((n.clone(), format!("was replaced (ifindex {had}, now {now})")))
+                        }
+                        Err(_) => Some((n.clone(), format!("vanished (ifindex {had})"))),
+                    }
+                })
+                .collect();
+            for (n, what) in replaced {
+                tracing::warn!(
+                    "interface {n}: its device {what}: the port is removed, and comes back with \
+                     the device"
+                );
+                let _ = self.backer.del_port(&bw.name, &n);
+                ifaces.remove(&n);
+            }
             for w in &bw.ifaces {
                 if w.name == bw.name {
                     // The bridge's own LOCAL port.
@@ -815,7 +848,11 @@ impl Reconciler {
                         ifaces.insert(w.name.clone(), w.clone());
                     }
                     Err(e) => {
-                        tracing::warn!("{e}");
+                        // Tried again at every pass (a missing device may
+                        // appear): said once, and again if it changes.
+                        if errors.get(&w.uuid) != Some(&e) {
+                            tracing::warn!("{e}");
+                        }
                         errors.insert(w.uuid.clone(), e);
                     }
                 }
