@@ -46,6 +46,11 @@ pub struct Options {
     /// TCP congestion control in the test namespaces (`cubic`, `bbr`, ...);
     /// `None` keeps the system's default.
     pub cc: Option<String>,
+    /// Times the whole selection runs, the switches taking turns in each
+    /// round; with more than one, the table also gives the mean of each
+    /// figure and each round's ratios to the bridge, which tell apart a
+    /// difference from the run-to-run noise of a busy machine.
+    pub rounds: u32,
 }
 
 thread_local! {
@@ -673,38 +678,115 @@ pub fn run_all(opts: &Options, out: &mut dyn FnMut(Value)) -> Result<String> {
             })
         })
     };
-    let mut rows = Vec::new();
-    let mut push = |r: Result<Row>, name: &str, rows: &mut Vec<Row>| match r {
-        Ok(r) => {
-            out(row_json(&r));
-            rows.push(r);
+    let mut rounds = Vec::new();
+    for round in 1..=opts.rounds.max(1) {
+        let mut rows = Vec::new();
+        let mut push = |r: Result<Row>, name: &str, rows: &mut Vec<Row>| match r {
+            Ok(r) => {
+                let mut v = row_json(&r);
+                if opts.rounds > 1 {
+                    v["round"] = round.into();
+                }
+                out(v);
+                rows.push(r);
+            }
+            Err(e) => out(json!({"bench": "netns", "switch": name, "error": e.to_string()})),
+        };
+        if want("veth") {
+            push(bench_veth(opts.secs), "veth", &mut rows);
         }
-        Err(e) => out(json!({"bench": "netns", "switch": name, "error": e.to_string()})),
+        if want("linux-bridge") {
+            push(bench_bridge(opts.secs), "linux-bridge", &mut rows);
+        }
+        for v in RVS_VARIANTS {
+            if want(v.name) && (v.by_default || opts.only.is_some()) {
+                push(bench_rvs(opts, v), v.name, &mut rows);
+            }
+        }
+        if have("ovs-vswitchd") {
+            if want("ovs") {
+                push(bench_ovs(false, opts.secs), "ovs", &mut rows);
+            }
+            if want("ovs-tso") {
+                push(bench_ovs(true, opts.secs), "ovs-tso", &mut rows);
+            }
+        } else if round == 1 {
+            out(
+                json!({"bench": "netns", "switch": "ovs", "error": "ovs-vswitchd is not installed (apt-get install openvswitch-switch)"}),
+            );
+        }
+        rounds.push(rows);
+    }
+    if rounds.len() == 1 {
+        return Ok(table(&rounds[0]));
+    }
+    let mut s = String::new();
+    for (i, rows) in rounds.iter().enumerate() {
+        s += &format!("round {}:\n{}\n", i + 1, table(rows));
+    }
+    s += &summary(&rounds);
+    Ok(s)
+}
+
+/// The mean of each figure over `rounds` (with its ratios, as [`table`]
+/// gives them), then each round's ratios to the bridge.
+fn summary(rounds: &[Vec<Row>]) -> String {
+    let names: Vec<String> = rounds[0].iter().map(|r| r.name.clone()).collect();
+    fn of<'a>(rounds: &'a [Vec<Row>], name: &'a str) -> impl Iterator<Item = &'a Row> + 'a {
+        rounds.iter().filter_map(move |rs| rs.iter().find(|r| r.name == name))
+    }
+    let mean = |xs: Vec<f64>| {
+        let xs: Vec<f64> = xs.into_iter().filter(|x| x.is_finite()).collect();
+        if xs.is_empty() {
+            f64::NAN
+        } else {
+            xs.iter().sum::<f64>() / xs.len() as f64
+        }
     };
-    if want("veth") {
-        push(bench_veth(opts.secs), "veth", &mut rows);
-    }
-    if want("linux-bridge") {
-        push(bench_bridge(opts.secs), "linux-bridge", &mut rows);
-    }
-    for v in RVS_VARIANTS {
-        if want(v.name) && (v.by_default || opts.only.is_some()) {
-            push(bench_rvs(opts, v), v.name, &mut rows);
-        }
-    }
-    if have("ovs-vswitchd") {
-        if want("ovs") {
-            push(bench_ovs(false, opts.secs), "ovs", &mut rows);
-        }
-        if want("ovs-tso") {
-            push(bench_ovs(true, opts.secs), "ovs-tso", &mut rows);
-        }
-    } else {
-        out(
-            json!({"bench": "netns", "switch": "ovs", "error": "ovs-vswitchd is not installed (apt-get install openvswitch-switch)"}),
+    let means: Vec<Row> = names
+        .iter()
+        .map(|n| {
+            let get = |f: fn(&Row) -> f64| mean(of(rounds, n).map(f).collect());
+            Row {
+                name: n.clone(),
+                cc: of(rounds, n).next().map(|r| r.cc.clone()).unwrap_or_default(),
+                tcp_gbps: get(|r| r.tcp_gbps),
+                tcp_nooffload_gbps: get(|r| r.tcp_nooffload_gbps),
+                udp64_kpps: get(|r| r.udp64_kpps),
+                udp64_loss_pct: get(|r| r.udp64_loss_pct),
+                ping_ms: get(|r| r.ping_ms),
+                ping_1000_ms: get(|r| r.ping_1000_ms),
+                ..Row::default()
+            }
+        })
+        .collect();
+    let mut s = format!("mean of {} rounds:\n{}", rounds.len(), table(&means));
+    s += "each round's ratio to the bridge (tcp, tcp-off, udp64):\n";
+    for n in names.iter().filter(|n| *n != "linux-bridge") {
+        let per = |f: fn(&Row) -> f64| -> String {
+            let v: Vec<String> = rounds
+                .iter()
+                .filter_map(|rs| {
+                    let r = rs.iter().find(|r| &r.name == n)?;
+                    let b = rs.iter().find(|r| r.name == "linux-bridge")?;
+                    let x = f(r) / f(b);
+                    x.is_finite().then(|| format!("{x:.2}"))
+                })
+                .collect();
+            if v.is_empty() {
+                "-".into()
+            } else {
+                v.join(" ")
+            }
+        };
+        s += &format!(
+            "  {n:<13} tcp {}; tcp-off {}; udp64 {}\n",
+            per(|r| r.tcp_gbps),
+            per(|r| r.tcp_nooffload_gbps),
+            per(|r| r.udp64_kpps)
         );
     }
-    Ok(table(&rows))
+    s
 }
 
 fn effective_uid() -> u32 {

@@ -73,6 +73,11 @@ enum Cmd {
         /// default: the system's.
         #[arg(long)]
         cc: Option<String>,
+        /// Run the whole selection this many times, the switches taking
+        /// turns in each round, and print the means and each round's
+        /// ratios to the bridge.
+        #[arg(long, default_value_t = 1)]
+        rounds: u32,
     },
 }
 
@@ -86,9 +91,17 @@ fn main() -> Result<()> {
             let opts = datapath::Options { secs, only, memory_flows };
             datapath::run(&opts, &mut |v| println!("{v}"))
         }
-        Cmd::Netns { secs, only, busy_poll_us, gro_hold_us, pmd_threads, tests, cc } => {
-            let opts =
-                netns::Options { secs, only, busy_poll_us, gro_hold_us, pmd_threads, tests, cc };
+        Cmd::Netns { secs, only, busy_poll_us, gro_hold_us, pmd_threads, tests, cc, rounds } => {
+            let opts = netns::Options {
+                secs,
+                only,
+                busy_poll_us,
+                gro_hold_us,
+                pmd_threads,
+                tests,
+                cc,
+                rounds,
+            };
             let table = netns::run_all(&opts, &mut |v| println!("{v}"))?;
             eprint!("\n{table}");
             Ok(())
