@@ -19,7 +19,8 @@ use crate::flow::Flow;
 use crate::flow_mod::FlowMod;
 use crate::mac_learning::MacTable;
 use crate::ofproto::{
-    Bridge, FailMode, FlowModOutcome, OfprotoError, PacketIn, Port, PortConfig, PortKind, PortVlan,
+    Bridge, FailMode, FlowModOutcome, Mirror, MirrorOutput, OfprotoError, PacketIn, Port,
+    PortConfig, PortKind, PortVlan,
 };
 use crate::types::OfPort;
 use crate::xlate::{self, MacRef, XlateIn, XlateOut};
@@ -525,6 +526,39 @@ impl Backer {
             })?;
             p.vlan = vlan;
             p.config = config;
+            Ok(())
+        })
+    }
+
+    /// Replaces the mirrors of `bridge` (its flows are revalidated). Each
+    /// is checked first: at most [`Bridge::MAX_MIRRORS`], VLANs in range,
+    /// an output port the bridge has; if one is refused, the bridge keeps
+    /// the mirrors it had.
+    pub fn set_mirrors(&self, bridge: &str, mirrors: Vec<Mirror>) -> Result<(), OfprotoError> {
+        self.with_bridge(bridge, |b, _| {
+            let bad =
+                |m: &Mirror, why: String| OfprotoError::BadMirror { name: m.name.clone(), why };
+            if let Some(m) = mirrors.get(Bridge::MAX_MIRRORS) {
+                return Err(bad(
+                    m,
+                    format!("a bridge has at most {} mirrors", Bridge::MAX_MIRRORS),
+                ));
+            }
+            for m in &mirrors {
+                if let Some(v) = m.select_vlan.iter().find(|v| **v > 4095) {
+                    return Err(bad(m, format!("select_vlan {v} is out of range (0 to 4095)")));
+                }
+                match m.output {
+                    MirrorOutput::Port(p) if !b.ports.contains_key(&p) => {
+                        return Err(bad(m, format!("bridge {bridge} has no output port {p}")));
+                    }
+                    MirrorOutput::Vlan(v) if v > 4095 => {
+                        return Err(bad(m, format!("output_vlan {v} is out of range (0 to 4095)")));
+                    }
+                    _ => {}
+                }
+            }
+            b.mirrors = mirrors;
             Ok(())
         })
     }

@@ -12,7 +12,7 @@ use crate::flow_mod::{FlowMod, FlowModCommand, FlowModFlags};
 use crate::mac_learning::MacTable;
 use crate::types::{Cookie, OfPort, TableId};
 use rvs_packet::OdpPort;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -176,6 +176,54 @@ pub struct PortConfig {
     pub no_fwd: bool,
     /// Don't send packet-ins for the port's packets.
     pub no_packet_in: bool,
+}
+
+/// A port mirror (OVS's `Mirror` table): copies of the packets it selects
+/// go to its output.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Mirror {
+    /// Name, for traces and logs.
+    pub name: String,
+    /// Every packet the bridge switches.
+    pub select_all: bool,
+    /// Packets received on these ports.
+    pub select_src: BTreeSet<OfPort>,
+    /// Packets sent to these ports.
+    pub select_dst: BTreeSet<OfPort>,
+    /// Only packets in these VLANs (empty: any).
+    pub select_vlan: BTreeSet<u16>,
+    /// Where the copies go.
+    pub output: MirrorOutput,
+    /// Copies are cut to this many bytes, when set.
+    pub snaplen: Option<u32>,
+}
+
+/// Where a [`Mirror`]'s copies go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MirrorOutput {
+    /// One port (SPAN). The port is the mirror's alone: it forwards nothing
+    /// else, and what it receives is dropped.
+    Port(OfPort),
+    /// Every port that carries this VLAN, tagged with it (RSPAN).
+    Vlan(u16),
+}
+
+impl Default for MirrorOutput {
+    fn default() -> Self {
+        MirrorOutput::Vlan(0)
+    }
+}
+
+impl Mirror {
+    /// Whether the mirror takes a packet of `vlan` received on `in_port`
+    /// (`out_port` `None`), or sent to `out_port`.
+    pub fn selects(&self, vlan: u16, in_port: OfPort, out_port: Option<OfPort>) -> bool {
+        let port = match out_port {
+            None => self.select_all || self.select_src.contains(&in_port),
+            Some(p) => self.select_all || self.select_dst.contains(&p),
+        };
+        port && (self.select_vlan.is_empty() || self.select_vlan.contains(&vlan))
+    }
 }
 
 /// What is behind an OpenFlow port.
@@ -401,6 +449,14 @@ pub enum OfprotoError {
     /// A datapath error.
     #[error("datapath: {0}")]
     Dpif(String),
+    /// A mirror that cannot be set up.
+    #[error("mirror {name}: {why}")]
+    BadMirror {
+        /// The mirror's name.
+        name: String,
+        /// What is wrong.
+        why: String,
+    },
 }
 
 /// What a flow_mod did.
@@ -445,6 +501,8 @@ pub struct Bridge {
     /// Controllers are configured (the standalone default rule is then
     /// left out).
     pub controllers_configured: bool,
+    /// Port mirrors (at most [`Bridge::MAX_MIRRORS`]).
+    pub mirrors: Vec<Mirror>,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -470,7 +528,16 @@ impl Bridge {
             fail_open: false,
             miss_to_controller: false,
             controllers_configured: false,
+            mirrors: Vec::new(),
         }
+    }
+
+    /// The most mirrors a bridge has (as in OVS).
+    pub const MAX_MIRRORS: usize = 32;
+
+    /// Whether `port` is a mirror's output port (reserved for mirroring).
+    pub fn is_mirror_output(&self, port: OfPort) -> bool {
+        self.mirrors.iter().any(|m| m.output == MirrorOutput::Port(port))
     }
 
     /// The port named `name`.

@@ -19,7 +19,7 @@ use rvs_datapath::{EgressPolicer, IngressPolicing};
 use rvs_ofproto::backer::{BridgeSettings, PortSettings};
 use rvs_ofproto::connmgr::{BridgeOfConfig, ConnMgr, ControllerConfig};
 use rvs_ofproto::ofp::Version;
-use rvs_ofproto::ofproto::{PortConfig, PortKind};
+use rvs_ofproto::ofproto::{Mirror, MirrorOutput, PortConfig, PortKind};
 use rvs_ofproto::{Backer, FailMode, OfPort, PortVlan, VlanMode};
 use rvs_packet::EthAddr;
 use serde_json::{json, Value};
@@ -125,6 +125,21 @@ struct BridgeWant {
     /// `other_config:hwaddr`: the MAC of the bridge's own port (unless its
     /// Interface row sets `mac`).
     hwaddr: Option<String>,
+    /// `mirrors`, with ports by name.
+    mirrors: Vec<MirrorWant>,
+}
+
+/// A Mirror row, with its ports by name.
+#[derive(Clone, Debug, PartialEq, Default)]
+struct MirrorWant {
+    name: String,
+    select_all: bool,
+    select_src: Vec<String>,
+    select_dst: Vec<String>,
+    select_vlan: Vec<i64>,
+    output_port: Option<String>,
+    output_vlan: Option<i64>,
+    snaplen: Option<i64>,
 }
 
 /// What the database asks for.
@@ -273,7 +288,7 @@ pub fn read_dp_want(db: &Value) -> DpWant {
 fn read_want(db: &Value) -> Want {
     let t = |name: &str| db.get(name).and_then(|v| v.as_object()).cloned().unwrap_or_default();
     let (ovs, bridges, ports, ifaces) = (t("Open_vSwitch"), t("Bridge"), t("Port"), t("Interface"));
-    let qoses = t("QoS");
+    let (qoses, mirrors) = (t("QoS"), t("Mirror"));
     let mut w = Want::default();
     let Some((root_uuid, root)) = ovs.iter().next() else { return w };
     w.root = Some(root_uuid.clone());
@@ -298,7 +313,24 @@ fn read_want(db: &Value) -> Want {
             of: BridgeOfConfig::default(),
             controllers: Vec::new(),
             hwaddr: oc.get("hwaddr").cloned(),
+            mirrors: Vec::new(),
         };
+        let port_name = |u: &String| ports.get(u).and_then(|p| datum::string(p.get("name")));
+        let port_names =
+            |v: Option<&Value>| datum::uuids(v).iter().filter_map(port_name).collect::<Vec<_>>();
+        for mu in datum::uuids(b.get("mirrors")) {
+            let Some(m) = mirrors.get(&mu) else { continue };
+            bw.mirrors.push(MirrorWant {
+                name: datum::string(m.get("name")).unwrap_or_default(),
+                select_all: m.get("select_all").and_then(Value::as_bool).unwrap_or(false),
+                select_src: port_names(m.get("select_src_port")),
+                select_dst: port_names(m.get("select_dst_port")),
+                select_vlan: datum::ints(m.get("select_vlan")),
+                output_port: datum::uuids(m.get("output_port")).first().and_then(port_name),
+                output_vlan: datum::int(m.get("output_vlan")),
+                snaplen: datum::int(m.get("snaplen")),
+            });
+        }
         let protocols: Vec<String> = match b.get("protocols") {
             Some(v) => {
                 datum::atoms(v).into_iter().filter_map(|a| a.as_str()).map(str::to_string).collect()
@@ -369,6 +401,9 @@ fn read_want(db: &Value) -> Want {
     w
 }
 
+/// A bridge's mirror rows as applied, and its ports (by name) then.
+type MirrorsApplied = (Vec<MirrorWant>, BTreeMap<String, OfPort>);
+
 /// A bridge as applied, with its interfaces by name.
 type Applied = (BridgeWant, HashMap<String, IfaceWant>);
 
@@ -386,6 +421,9 @@ pub struct Reconciler {
     /// and setting (`mtu`, `mac`): by its row or, for the MTU of an
     /// internal port without a request, by its bridge.
     device_settings: Mutex<HashMap<(String, String, &'static str), String>>,
+    /// The mirrors last applied to each bridge, with the bridge's ports
+    /// they were resolved against.
+    mirrors_applied: Mutex<HashMap<String, MirrorsApplied>>,
     /// Policing settings that could not apply, by bridge, interface and
     /// direction, so that each is warned about once.
     policing_refused: Mutex<HashMap<(String, String, &'static str), String>>,
@@ -407,6 +445,7 @@ impl Reconciler {
             errors: Mutex::new(HashMap::new()),
             device_settings: Mutex::new(HashMap::new()),
             policing_refused: Mutex::new(HashMap::new()),
+            mirrors_applied: Mutex::new(HashMap::new()),
             openflow: None,
             datapath: None,
         }
@@ -576,6 +615,71 @@ impl Reconciler {
         }
     }
 
+    /// Gives the bridge the mirrors of its `mirrors` column, each with its
+    /// ports resolved by name. As in OVS, a mirror must name exactly one of
+    /// `output_port` (a port of the bridge) and `output_vlan`, and select
+    /// something (`select_all`, or ports); one that does not is left out
+    /// with a warning that names it and why, and the others apply.
+    /// Selected ports not (yet) in the bridge are left out of the
+    /// selection. Applied again when the rows or the bridge's ports change.
+    fn apply_mirrors(&self, bw: &BridgeWant) {
+        let ports: BTreeMap<String, OfPort> = match self.backer.with_bridge_read(&bw.name, |b| {
+            b.ports.values().map(|p| (p.name.clone(), p.ofport)).collect()
+        }) {
+            Ok(p) => p,
+            Err(_) => return,
+        };
+        let mut applied = self.mirrors_applied.lock().unwrap();
+        let key = (bw.mirrors.clone(), ports);
+        if applied.get(&bw.name) == Some(&key) {
+            return;
+        }
+        let ports = &key.1;
+        let mut mirrors = Vec::new();
+        for w in &bw.mirrors {
+            let warn = |why: &str| {
+                tracing::warn!("bridge {}: mirror {}: {why}; left out", bw.name, w.name);
+            };
+            let output = match (&w.output_port, w.output_vlan) {
+                (Some(p), None) => match ports.get(p) {
+                    Some(o) => MirrorOutput::Port(*o),
+                    None => {
+                        warn(&format!("output_port {p} is not a port of the bridge"));
+                        continue;
+                    }
+                },
+                (None, Some(v)) => MirrorOutput::Vlan(v as u16),
+                (Some(p), Some(v)) => {
+                    warn(&format!("has both output_port {p} and output_vlan {v}; it takes one"));
+                    continue;
+                }
+                (None, None) => {
+                    warn("has neither output_port nor output_vlan");
+                    continue;
+                }
+            };
+            if !w.select_all && w.select_src.is_empty() && w.select_dst.is_empty() {
+                warn("selects no packet (no select_all, select_src_port or select_dst_port)");
+                continue;
+            }
+            let resolve =
+                |names: &[String]| names.iter().filter_map(|n| ports.get(n)).copied().collect();
+            mirrors.push(Mirror {
+                name: w.name.clone(),
+                select_all: w.select_all,
+                select_src: resolve(&w.select_src),
+                select_dst: resolve(&w.select_dst),
+                select_vlan: w.select_vlan.iter().map(|v| *v as u16).collect(),
+                output,
+                snaplen: w.snaplen.map(|n| n as u32),
+            });
+        }
+        if let Err(e) = self.backer.set_mirrors(&bw.name, mirrors) {
+            tracing::warn!("bridge {}: {e}; its mirrors stay as they were", bw.name);
+        }
+        applied.insert(bw.name.clone(), key);
+    }
+
     /// Sets the MTU and MAC address of each of `bw`'s interfaces as OVS
     /// does. The MTU: its `mtu_request` (68 to 65535) if it has one; else,
     /// for an internal port (the bridge's own included), the smallest MTU
@@ -703,6 +807,7 @@ impl Reconciler {
             }
             let _ = self.backer.del_bridge(&name);
             self.device_settings.lock().unwrap().retain(|(br, _, _), _| br != &name);
+            self.mirrors_applied.lock().unwrap().remove(&name);
             applied.remove(&name);
         }
         for bw in &want.bridges {
@@ -861,6 +966,7 @@ impl Reconciler {
         for bw in want.bridges.iter().filter(|b| applied.contains_key(&b.name)) {
             self.apply_device_settings(bw);
             self.apply_policing(bw);
+            self.apply_mirrors(bw);
         }
         self.backer.update_patch_errors();
         if let Some((cm, rundir)) = &self.openflow {

@@ -130,3 +130,87 @@ fn a_second_daemon_on_the_same_run_dir_refuses_to_start() {
     assert!(e.contains("already running"), "{e}");
     drop(_d);
 }
+
+/// Packets `port` sent, from `dpctl/show -s`.
+fn tx_packets(d: &Daemon, port: &str) -> u64 {
+    let show = d.appctl_ok(&["dpctl/show", "-s"]);
+    let mut lines = show.lines().skip_while(|l| !l.ends_with(&format!(": {port} (dummy)")));
+    let tx = lines.find(|l| l.trim_start().starts_with("TX")).unwrap_or_default();
+    let n = tx.split_whitespace().find_map(|w| w.strip_prefix("packets:"));
+    n.and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no TX packets of {port} in {show}"))
+}
+
+#[test]
+fn a_mirror_made_with_ovs_vsctl_copies_to_its_port() {
+    if !have_ovs_tools() {
+        return;
+    }
+    let dir = tempdir("mirror");
+    let d = Daemon::start(&dir);
+    d.add_dummy_bridge("br0", &["p1", "p2", "mon"], &[]);
+    // The classic recipe from OVS's FAQ.
+    d.vsctl_ok(&[
+        "--",
+        "--id=@p1",
+        "get",
+        "port",
+        "p1",
+        "--",
+        "--id=@mon",
+        "get",
+        "port",
+        "mon",
+        "--",
+        "--id=@m",
+        "create",
+        "mirror",
+        "name=m0",
+        "select-src-port=@p1",
+        "output-port=@mon",
+        "--",
+        "set",
+        "bridge",
+        "br0",
+        "mirrors=@m",
+    ]);
+    let wait_tx = |port: &str, n: u64| {
+        wait_for(Duration::from_secs(5), &format!("{port} to send {n}"), || {
+            tx_packets(&d, port) == n
+        });
+    };
+    d.appctl_ok(&["netdev-dummy/receive", "p1", &frame_hex(1, 9)]);
+    wait_tx("p2", 1);
+    wait_tx("mon", 1);
+    // From p2: not selected, and mon forwards nothing else.
+    d.appctl_ok(&["netdev-dummy/receive", "p2", &frame_hex(2, 9)]);
+    wait_tx("p1", 1);
+    assert_eq!(tx_packets(&d, "mon"), 1);
+    // A mirror that cannot apply is named in a warning, and left out.
+    d.vsctl_ok(&[
+        "--",
+        "--id=@m",
+        "create",
+        "mirror",
+        "name=m1",
+        "select_all=true",
+        "--",
+        "add",
+        "bridge",
+        "br0",
+        "mirrors",
+        "@m",
+    ]);
+    wait_for(Duration::from_secs(5), "the warning", || {
+        d.log().contains("bridge br0: mirror m1: has neither output_port nor output_vlan")
+    });
+    d.appctl_ok(&["netdev-dummy/receive", "p1", &frame_hex(1, 9)]);
+    wait_tx("mon", 2);
+    // Cleared: mon is an ordinary port again, and floods reach it (once
+    // the revalidator has redone the cached flow).
+    d.vsctl_ok(&["clear", "bridge", "br0", "mirrors"]);
+    wait_for(Duration::from_secs(5), "a flood from p2 to reach mon", || {
+        d.appctl_ok(&["netdev-dummy/receive", "p2", &frame_hex(2, 9)]);
+        std::thread::sleep(Duration::from_millis(50));
+        tx_packets(&d, "mon") > 2
+    });
+}

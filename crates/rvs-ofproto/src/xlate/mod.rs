@@ -21,7 +21,7 @@ pub use commit::commit;
 use crate::actions::{OfAction, PacketInReason};
 use crate::backer::Config;
 use crate::flow::{eth_type, vlan, Flow, Mf, Prereq, Wildcards};
-use crate::ofproto::{Bridge, PortKind, RuleStats};
+use crate::ofproto::{Bridge, MirrorOutput, PortKind, RuleStats};
 use crate::types::{Cookie, OfPort, TableId};
 use rvs_datapath::odp::{OdpAction, UserspaceAction};
 use rvs_packet::{EthAddr, OdpPort};
@@ -229,6 +229,16 @@ struct Ctx<'a> {
     trace: bool,
     indent: usize,
     now: Duration,
+    /// The bridge's mirrors that have had their copy (bit per mirror).
+    mirrored: u64,
+    /// The packet's VLAN as the bridge's mirrors see it (`None`: no mirror
+    /// takes it).
+    mirror_vlan: Option<u16>,
+    /// A mirror's copy is being sent (its output is exempt from the
+    /// mirror-port rule and selects no further mirror).
+    mirroring: bool,
+    /// The snap length of the mirror copy being sent.
+    trunc: Option<u32>,
 }
 
 /// Translates `xin` against `cfg`.
@@ -254,6 +264,10 @@ pub fn xlate(cfg: &Config, xin: &XlateIn) -> XlateOut {
         trace: xin.trace,
         indent: 0,
         now: xin.now,
+        mirrored: 0,
+        mirror_vlan: None,
+        mirroring: false,
+        trunc: None,
     };
     // Always exact in a megaflow: the input port and the invariants the
     // datapath adds anyway.
@@ -262,9 +276,14 @@ pub fn xlate(cfg: &Config, xin: &XlateIn) -> XlateOut {
     ctx.trace_header();
     let in_port = ctx.flow.in_port();
     let no_recv = bridge.ports.get(&in_port).is_some_and(|p| p.config.no_recv);
+    let mirror_port = bridge.is_mirror_output(in_port);
+    if !mirror_port {
+        ctx.mirror_ingress();
+    }
     match &xin.actions {
         Some(actions) => ctx.do_actions(actions),
         None if no_recv => ctx.note("port has no_recv set: dropping"),
+        None if mirror_port => ctx.note("port is a mirror's output: dropping what it receives"),
         None if bridge.fail_open => {
             ctx.note("fail-open: no controller reachable, acting as a learning switch");
             ctx.output(OfPort::NORMAL, 0);
@@ -325,6 +344,56 @@ impl<'a> Ctx<'a> {
             self.out.error = Some(e);
         }
         self.exit = true;
+    }
+
+    /// Sets the packet's VLAN for the mirrors of the current bridge and
+    /// sends the copies of those that select it on input.
+    fn mirror_ingress(&mut self) {
+        self.mirrored = 0;
+        self.mirror_vlan = None;
+        if self.bridge.mirrors.is_empty() {
+            return;
+        }
+        self.wc.unwildcard(Mf::VlanTci);
+        let tci = self.flow.vlan_tci();
+        let vid = if crate::flow::tci_present(tci) { tci & vlan::VID_MASK } else { 0 };
+        let in_port = self.flow.in_port();
+        self.mirror_vlan = self.bridge.ports.get(&in_port).and_then(|p| p.vlan.input_vlan(vid));
+        self.mirror(None);
+    }
+
+    /// Sends a copy of the packet to each mirror that selects it and has
+    /// not had it yet: on input (`out` `None`) or on its output to `out`.
+    fn mirror(&mut self, out: Option<OfPort>) {
+        let Some(vlan) = self.mirror_vlan.filter(|_| !self.mirroring) else { return };
+        let bridge = self.bridge;
+        let in_port = self.flow.in_port();
+        for (i, m) in bridge.mirrors.iter().enumerate().take(Bridge::MAX_MIRRORS) {
+            if self.mirrored & (1 << i) != 0 || !m.selects(vlan, in_port, out) {
+                continue;
+            }
+            self.mirrored |= 1 << i;
+            self.note(format!("    mirror {}: sending a copy", m.name));
+            self.mirroring = true;
+            self.trunc = m.snaplen;
+            match m.output {
+                MirrorOutput::Port(p) if p != in_port => normal::output_normal(self, p, vlan),
+                MirrorOutput::Port(_) => {}
+                MirrorOutput::Vlan(v) => {
+                    let ports: Vec<OfPort> = bridge
+                        .ports
+                        .values()
+                        .filter(|p| p.ofport != in_port && !bridge.is_mirror_output(p.ofport))
+                        .map(|p| p.ofport)
+                        .collect();
+                    for p in ports {
+                        normal::output_normal(self, p, v);
+                    }
+                }
+            }
+            self.trunc = None;
+            self.mirroring = false;
+        }
     }
 
     fn xlate_table(&mut self, table: TableId) {
@@ -622,11 +691,21 @@ impl<'a> Ctx<'a> {
             self.note(format!("    {} is down or has no_fwd set: not sending", p.name));
             return;
         }
+        if !self.mirroring && self.bridge.is_mirror_output(port) {
+            self.note(format!("    {} is a mirror's output: not sending", p.name));
+            return;
+        }
         match &p.kind {
             PortKind::Datapath(odp) => {
                 let odp: OdpPort = *odp;
                 commit(&mut self.base, &self.flow, &mut self.odp);
-                self.odp.push(OdpAction::Output(odp));
+                match self.trunc {
+                    // Cut in a copy, so that later outputs get it whole.
+                    Some(n) => self
+                        .odp
+                        .push(OdpAction::Clone(vec![OdpAction::Trunc(n), OdpAction::Output(odp)])),
+                    None => self.odp.push(OdpAction::Output(odp)),
+                }
             }
             PortKind::Patch { peer } => {
                 let peer = peer.clone();
@@ -634,6 +713,7 @@ impl<'a> Ctx<'a> {
                 self.patch_output(&name, &peer);
             }
         }
+        self.mirror(Some(port));
     }
 
     fn patch_output(&mut self, name: &str, peer: &str) {
@@ -655,10 +735,17 @@ impl<'a> Ctx<'a> {
         let saved_flow = self.flow;
         let saved_set = std::mem::take(&mut self.action_set);
         let saved_table = self.table;
+        let saved_mirrors = (self.mirrored, self.mirror_vlan, self.mirroring, self.trunc);
         self.bridge = peer_bridge;
         self.flow.clear_pipeline_fields();
         self.flow.set(Mf::InPort, u128::from(peer_port.0));
         self.depth += 1;
+        // The peer bridge's mirrors see the packet come in on the peer
+        // port (a mirror copy sent through a patch port is an ordinary
+        // packet there).
+        self.mirroring = false;
+        self.trunc = None;
+        self.mirror_ingress();
         if self.trace {
             let b = peer_bridge.name.clone();
             self.out.trace.push(String::new());
@@ -677,6 +764,7 @@ impl<'a> Ctx<'a> {
         self.flow = saved_flow;
         self.action_set = saved_set;
         self.table = saved_table;
+        (self.mirrored, self.mirror_vlan, self.mirroring, self.trunc) = saved_mirrors;
         // `exit` in the peer bridge ends the peer's pipeline only.
         if self.out.error.is_none() {
             self.exit = false;

@@ -97,7 +97,8 @@ fn flood(ctx: &mut Ctx<'_>, vlan: u16) {
     }
 }
 
-fn output_normal(ctx: &mut Ctx<'_>, port: OfPort, vlan: u16) {
+/// Output to `port` of a packet of `vlan`, tagged as the port carries it.
+pub(super) fn output_normal(ctx: &mut Ctx<'_>, port: OfPort, vlan: u16) {
     let Some(p) = ctx.bridge.ports.get(&port) else { return };
     if !p.vlan.includes(vlan) {
         return;
