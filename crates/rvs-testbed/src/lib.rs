@@ -6,8 +6,89 @@
 
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// What this process made and has not removed yet, for
+/// [`clean_up_on_signals`]: namespaces, root-namespace links, and
+/// commands that stop what was started (by id).
+struct Live {
+    namespaces: Vec<String>,
+    links: Vec<String>,
+    commands: Vec<(u32, Vec<String>)>,
+}
+
+static LIVE: Mutex<Live> =
+    Mutex::new(Live { namespaces: Vec::new(), links: Vec::new(), commands: Vec::new() });
+
+fn live() -> std::sync::MutexGuard<'static, Live> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Registers `cmd` to run if the process is stopped by a signal (see
+/// [`clean_up_on_signals`]); [`forget_at_signal`] with the returned id
+/// takes it back once the thing it stops is gone.
+pub fn at_signal(cmd: &[&str]) -> u32 {
+    let id = SEQ.fetch_add(1, Ordering::Relaxed);
+    live().commands.push((id, cmd.iter().map(|s| s.to_string()).collect()));
+    id
+}
+
+/// Takes back a command registered with [`at_signal`].
+pub fn forget_at_signal(id: u32) {
+    live().commands.retain(|(i, _)| *i != id);
+}
+
+/// Makes SIGINT, SIGTERM and SIGHUP remove what this process made (the
+/// processes in its namespaces are killed, the commands of [`at_signal`]
+/// run, its links and namespaces are deleted) and then end the process,
+/// as a test's or a benchmark's drops would have. Call it first thing in
+/// `main`, before any other thread starts: the signals are blocked in the
+/// threads and taken by a thread of their own. (Child processes start with
+/// no signal blocked.)
+pub fn clean_up_on_signals() {
+    // SAFETY: sigset_t is a plain C struct; an all-zero value is valid
+    // storage, and sigemptyset initialises it before any other use.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is valid, writable storage for a sigset_t; the signal
+    // numbers are valid; pthread_sigmask only reads `set`.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+    std::thread::spawn(move || {
+        let mut sig: libc::c_int = 0;
+        // SAFETY: `set` was initialised above and outlives the call; `sig`
+        // is valid, writable storage for the signal number.
+        if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+            return;
+        }
+        eprintln!("signal {sig}: removing what this run made");
+        let live = live();
+        for ns in &live.namespaces {
+            if let Ok(o) = Command::new("ip").args(["netns", "pids", ns]).output() {
+                for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                    try_run(&["kill", "-9", pid]);
+                }
+            }
+        }
+        for (_, cmd) in &live.commands {
+            let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            try_run(&args);
+        }
+        for l in &live.links {
+            try_run(&["ip", "link", "del", l]);
+        }
+        for ns in &live.namespaces {
+            try_run(&["ip", "netns", "del", ns]);
+        }
+        std::process::exit(128 + sig);
+    });
+}
 
 /// True when running as root; otherwise says the test is skipped.
 pub fn have_root(test: &str) -> bool {
@@ -60,6 +141,7 @@ impl Topo {
         let ns = format!("rvs-{name}-{}", tag());
         run(&["ip", "netns", "add", &ns]);
         self.namespaces.push(ns.clone());
+        live().namespaces.push(ns.clone());
         run(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
         ns
     }
@@ -70,6 +152,7 @@ impl Topo {
         let inner = format!("{outer}i");
         run(&["ip", "link", "add", outer, "type", "veth", "peer", "name", &inner, "netns", ns]);
         self.links.push(outer.to_string());
+        live().links.push(outer.to_string());
         run(&["ip", "link", "set", outer, "up"]);
         run(&["ip", "-n", ns, "link", "set", &inner, "up"]);
         for a in addrs {
@@ -117,6 +200,7 @@ impl Topo {
     pub fn bridge(&mut self, name: &str, ports: &[&str]) {
         run(&["ip", "link", "add", name, "type", "bridge"]);
         self.links.push(name.to_string());
+        live().links.push(name.to_string());
         for p in ports {
             run(&["ip", "link", "set", p, "master", name]);
         }
@@ -132,6 +216,7 @@ impl Topo {
     /// Remembers a root-namespace link to delete on drop.
     pub fn own_link(&mut self, name: &str) {
         self.links.push(name.to_string());
+        live().links.push(name.to_string());
     }
 
     /// Runs a command in `ns`.
@@ -174,6 +259,9 @@ impl Drop for Topo {
         for ns in &self.namespaces {
             try_run(&["ip", "netns", "del", ns]);
         }
+        let mut live = live();
+        live.links.retain(|l| !self.links.contains(l));
+        live.namespaces.retain(|n| !self.namespaces.contains(n));
     }
 }
 

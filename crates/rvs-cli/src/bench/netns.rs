@@ -495,6 +495,8 @@ fn bench_veth(secs: u32) -> Result<Row> {
 /// stopped and removed on drop.
 struct Ovs {
     dir: std::path::PathBuf,
+    /// Its stop commands, registered with [`rvs_testbed::at_signal`].
+    at_signal: Vec<u32>,
 }
 
 impl Ovs {
@@ -512,8 +514,19 @@ impl Ovs {
     fn start(tso: bool, ports: &[&str]) -> Result<Ovs> {
         let dir = std::env::temp_dir().join(format!("rvs-bench-ovs-{}", tag()));
         std::fs::create_dir_all(&dir)?;
-        let ovs = Ovs { dir };
-        let d = ovs.dir.display().to_string();
+        let d = dir.display().to_string();
+        let at_signal = vec![
+            rvs_testbed::at_signal(&[
+                "ovs-appctl",
+                "-t",
+                &format!("{d}/vswitchd.ctl"),
+                "exit",
+                "--cleanup",
+            ]),
+            rvs_testbed::at_signal(&["ovs-appctl", "-t", &format!("{d}/ovsdb.ctl"), "exit"]),
+            rvs_testbed::at_signal(&["rm", "-rf", &d]),
+        ];
+        let ovs = Ovs { dir, at_signal };
         let schema = ["/usr/share/openvswitch/vswitch.ovsschema"];
         run(&["ovsdb-tool", "create", &format!("{d}/conf.db"), schema[0]]);
         let env =
@@ -570,6 +583,9 @@ impl Drop for Ovs {
         try_run(&["ovs-appctl", "-t", &format!("{d}/vswitchd.ctl"), "exit", "--cleanup"]);
         try_run(&["ovs-appctl", "-t", &format!("{d}/ovsdb.ctl"), "exit"]);
         let _ = std::fs::remove_dir_all(&self.dir);
+        for id in &self.at_signal {
+            rvs_testbed::forget_at_signal(*id);
+        }
     }
 }
 

@@ -92,6 +92,8 @@ fn main() -> Result<()> {
             datapath::run(&opts, &mut |v| println!("{v}"))
         }
         Cmd::Netns { secs, only, busy_poll_us, gro_hold_us, pmd_threads, tests, cc, rounds } => {
+            // Ctrl-C or a kill removes the namespaces and stops OVS.
+            rvs_testbed::clean_up_on_signals();
             let opts = netns::Options {
                 secs,
                 only,
