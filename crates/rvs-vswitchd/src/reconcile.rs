@@ -145,6 +145,8 @@ struct MirrorWant {
 /// What the database asks for.
 #[derive(Debug, Default)]
 struct Want {
+    /// Configured features rvs does not have, each said as a warning.
+    unsupported: Vec<String>,
     bridges: Vec<BridgeWant>,
     next_cfg: i64,
     root: Option<String>,
@@ -294,9 +296,20 @@ fn read_want(db: &Value) -> Want {
     w.root = Some(root_uuid.clone());
     w.next_cfg = datum::int(root.get("next_cfg")).unwrap_or(0);
     w.dp = read_dp_want(db);
+    let set = |v: Option<&Value>| {
+        v.is_some_and(|v| !datum::atoms(v).is_empty() && v != &json!(["map", []]))
+    };
+    if set(root.get("datapaths")) {
+        w.unsupported.push("datapaths (connection-tracking zones and timeout policies) are".into());
+    }
     for bu in datum::uuids(root.get("bridges")) {
         let Some(b) = bridges.get(&bu) else { continue };
         let name = datum::string(b.get("name")).unwrap_or_default();
+        for col in ["netflow", "sflow", "ipfix", "auto_attach", "flow_tables"] {
+            if set(b.get(col)) {
+                w.unsupported.push(format!("bridge {name}: {col} is"));
+            }
+        }
         let oc = datum::map(b.get("other_config"));
         let fail_mode = match datum::string(b.get("fail_mode")).as_deref() {
             Some("secure") => FailMode::Secure,
@@ -374,7 +387,16 @@ fn read_want(db: &Value) -> Want {
                     datum::map(q.get("other_config")),
                 )
             });
-            for iu in datum::uuids(p.get("interfaces")) {
+            let members = datum::uuids(p.get("interfaces"));
+            if members.len() > 1 {
+                let port = datum::string(p.get("name")).unwrap_or_default();
+                w.unsupported.push(format!(
+                    "bridge {name}: port {port} is a bond of {} interfaces, which each become \
+                     a port of their own: bonding is",
+                    members.len()
+                ));
+            }
+            for iu in members {
                 let Some(i) = ifaces.get(&iu) else { continue };
                 bw.ifaces.push(IfaceWant {
                     uuid: iu.clone(),
@@ -421,6 +443,9 @@ pub struct Reconciler {
     /// and setting (`mtu`, `mac`): by its row or, for the MTU of an
     /// internal port without a request, by its bridge.
     device_settings: Mutex<HashMap<(String, String, &'static str), String>>,
+    /// The warnings about unsupported features said so far (each once
+    /// while it stays configured).
+    unsupported_said: Mutex<std::collections::BTreeSet<String>>,
     /// The mirrors last applied to each bridge, with the bridge's ports
     /// they were resolved against.
     mirrors_applied: Mutex<HashMap<String, MirrorsApplied>>,
@@ -446,6 +471,7 @@ impl Reconciler {
             device_settings: Mutex::new(HashMap::new()),
             policing_refused: Mutex::new(HashMap::new()),
             mirrors_applied: Mutex::new(HashMap::new()),
+            unsupported_said: Mutex::new(std::collections::BTreeSet::new()),
             openflow: None,
             datapath: None,
         }
@@ -793,6 +819,15 @@ impl Reconciler {
     pub fn reconcile(&self, db: &Value) -> Vec<Value> {
         let want = read_want(db);
         self.apply_dp(&want.dp);
+        {
+            let mut said = self.unsupported_said.lock().unwrap();
+            said.retain(|s| want.unsupported.contains(s));
+            for u in &want.unsupported {
+                if said.insert(u.clone()) {
+                    tracing::warn!("{u} not supported by rvs; ignored");
+                }
+            }
+        }
         let mut applied = self.applied.lock().unwrap();
         let mut errors = self.errors.lock().unwrap();
         // Bridges that went away.
