@@ -5,7 +5,9 @@ mod common;
 
 use common::{switch, Hub};
 use rvs_datapath::netdev::NetdevRegistry;
-use rvs_datapath::{DatapathRegistry, DpClass, DpConfig, DpNetdev, Dpif, IngressPolicing};
+use rvs_datapath::{
+    DatapathRegistry, DpClass, DpConfig, DpNetdev, Dpif, EgressPolicer, IngressPolicing,
+};
 use rvs_packet::{Batch, OdpPort, Packet};
 use rvs_testbed::{have_root, tag, Topo};
 use std::collections::BTreeMap;
@@ -157,8 +159,8 @@ fn a_100_mb_tcp_transfer_arrives_intact_and_udp_gets_through() {
 }
 
 #[test]
-fn ingress_policing_slows_a_tcp_flow_that_still_arrives_intact() {
-    if !have_root("ingress_policing_slows_a_tcp_flow_that_still_arrives_intact") {
+fn policing_slows_a_tcp_flow_that_still_arrives_intact() {
+    if !have_root("policing_slows_a_tcp_flow_that_still_arrives_intact") {
         return;
     }
     let mut t = Topo::new();
@@ -191,6 +193,19 @@ fn ingress_policing_slows_a_tcp_flow_that_still_arrives_intact() {
     tcp_transfer_arrives_intact(&t, &a, &b, "198.18.1.2", 5004, 2_000_000);
     assert!(start.elapsed() < took, "unpoliced, the transfer took {:?}", start.elapsed());
     assert_eq!(sw.dp.port_stats(a_port).unwrap().rx_qos_drops, drops);
+
+    // The egress policer (QoS egress-policer) on the port to b: 1 MB a
+    // second, with a 64 KiB burst, on what the switch sends to b.
+    let b_port = sw.hub.ports.lock().unwrap()[1];
+    let egress = EgressPolicer { cir: 1_000_000, cbs: 65_536 };
+    sw.dp.set_egress_policer(b_port, &egress).unwrap();
+    let start = Instant::now();
+    tcp_transfer_arrives_intact(&t, &a, &b, "198.18.1.2", 5005, 2_000_000);
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(1500), "2 MB crossed a 1 MB/s policer in {took:?}");
+    let st = sw.dp.port_stats(b_port).unwrap();
+    assert!(st.tx_qos_drops > 0 && st.netdev.tx_dropped >= st.tx_qos_drops, "{st:?}");
+    assert_eq!(sw.dp.port_stats(a_port).unwrap().tx_qos_drops, 0);
 }
 
 /// Sends `total` bytes over TCP from `a` to `addr` in `b` and checks that
