@@ -20,7 +20,7 @@ use crate::flow_mod::FlowMod;
 use crate::mac_learning::MacTable;
 use crate::ofproto::{
     Bridge, FailMode, FlowModOutcome, Mirror, MirrorOutput, OfprotoError, PacketIn, Port,
-    PortConfig, PortKind, PortVlan,
+    PortConfig, PortKind, PortVlan, RuleStats,
 };
 use crate::types::OfPort;
 use crate::xlate::{self, MacRef, XlateIn, XlateOut};
@@ -558,8 +558,31 @@ impl Backer {
                     _ => {}
                 }
             }
+            // A mirror that stays (by name) keeps its counters.
+            let old: HashMap<&str, &Arc<RuleStats>> =
+                b.mirrors.iter().map(|m| m.name.as_str()).zip(&b.mirror_stats).collect();
+            let stats: Vec<Arc<RuleStats>> = mirrors
+                .iter()
+                .map(|m| old.get(m.name.as_str()).map_or_else(Arc::default, |s| Arc::clone(s)))
+                .collect();
+            b.mirror_stats = stats;
             b.mirrors = mirrors;
             Ok(())
+        })
+    }
+
+    /// Each mirror of `bridge` by name, with the packets and bytes its
+    /// copies carried.
+    pub fn mirror_stats(&self, bridge: &str) -> Result<Vec<(String, u64, u64)>, OfprotoError> {
+        self.with_bridge_read(bridge, |b| {
+            b.mirrors
+                .iter()
+                .zip(&b.mirror_stats)
+                .map(|(m, s)| {
+                    let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+                    (m.name.clone(), n(&s.packets), n(&s.bytes))
+                })
+                .collect()
         })
     }
 

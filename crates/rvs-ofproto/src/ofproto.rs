@@ -503,6 +503,9 @@ pub struct Bridge {
     pub controllers_configured: bool,
     /// Port mirrors (at most [`Bridge::MAX_MIRRORS`]).
     pub mirrors: Vec<Mirror>,
+    /// Each mirror's counters (what its copies carried), by position in
+    /// `mirrors`; a mirror keeps them across changes of its settings.
+    pub mirror_stats: Vec<Arc<RuleStats>>,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -529,6 +532,7 @@ impl Bridge {
             miss_to_controller: false,
             controllers_configured: false,
             mirrors: Vec::new(),
+            mirror_stats: Vec::new(),
         }
     }
 

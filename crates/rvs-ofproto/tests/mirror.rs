@@ -142,5 +142,9 @@ fn bad_mirrors_are_refused_and_the_old_ones_stay() {
     assert_eq!(e, "mirror bad: bridge br0 has no output port 77");
     let f = frame(mac(1), mac(9), None);
     sw.send("p1", &f);
-    assert_eq!(sw.sent("mon"), [f]);
+    assert_eq!(sw.sent("mon"), std::slice::from_ref(&f));
+    // Its counters: the copy, credited from the datapath flow.
+    sw.backer.revalidate();
+    let len = f.len() as u64;
+    assert_eq!(sw.backer.mirror_stats("br0").unwrap(), [("good".to_string(), 1, len)]);
 }

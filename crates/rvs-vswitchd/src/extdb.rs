@@ -67,6 +67,7 @@ const MONITORED: &[(&str, &[&str])] = &[
             "output_port",
             "output_vlan",
             "snaplen",
+            "statistics",
         ],
     ),
     ("Port", &["name", "interfaces", "tag", "trunks", "vlan_mode", "fake_bridge", "qos"]),

@@ -154,6 +154,39 @@ impl Refresher {
                 }));
             }
         }
+        ops.extend(self.mirror_ops(db));
+        ops
+    }
+
+    /// Each Mirror row's `statistics` (`tx_packets`, `tx_bytes`: what its
+    /// copies carried), from its bridge's mirror of the same name.
+    fn mirror_ops(&self, db: &Value) -> Vec<Value> {
+        let empty = Map::new();
+        let table = |t: &str| db.get(t).and_then(|v| v.as_object()).unwrap_or(&empty);
+        let mut ops = Vec::new();
+        for bridge in table("Bridge").values() {
+            let Some(br) = bridge.get("name").and_then(|v| v.as_str()) else { continue };
+            let Ok(stats) = self.backer.mirror_stats(br) else { continue };
+            for uuid in uuids_of(bridge.get("mirrors")) {
+                let Some(row) = table("Mirror").get(&uuid) else { continue };
+                let name = row.get("name").and_then(|v| v.as_str()).unwrap_or("");
+                let Some((_, packets, bytes)) = stats.iter().find(|(n, _, _)| n == name) else {
+                    continue;
+                };
+                let st = BTreeMap::from([
+                    ("tx_packets".to_string(), *packets),
+                    ("tx_bytes".to_string(), *bytes),
+                ]);
+                let changed = changed_columns(row, vec![("statistics", to_map(st))]);
+                if !changed.is_empty() {
+                    ops.push(json!({
+                        "op": "update", "table": "Mirror",
+                        "where": [["_uuid", "==", ["uuid", uuid]]],
+                        "row": changed,
+                    }));
+                }
+            }
+        }
         ops
     }
 
@@ -228,6 +261,20 @@ impl Refresher {
             }
         }
         cols
+    }
+}
+
+/// The UUIDs of a reference column (one UUID or a set of them).
+fn uuids_of(v: Option<&Value>) -> Vec<String> {
+    let uuid = |x: &Value| {
+        let a = x.as_array().filter(|a| a.len() == 2 && a[0] == "uuid")?;
+        a[1].as_str().map(str::to_string)
+    };
+    match v.and_then(|v| v.as_array()) {
+        Some(a) if a.len() == 2 && a[0] == "set" => {
+            a[1].as_array().map(|xs| xs.iter().filter_map(uuid).collect()).unwrap_or_default()
+        }
+        _ => v.and_then(uuid).into_iter().collect(),
     }
 }
 

@@ -238,6 +238,14 @@ fn a_mirror_made_with_ovs_vsctl_copies_to_its_port() {
     });
     d.appctl_ok(&["netdev-dummy/receive", "p1", &frame_hex(1, 9)]);
     wait_tx("mon", 2);
+    // The mirror's row counts its copies (45-byte frames).
+    wait_for(Duration::from_secs(12), "m0's statistics", || {
+        let get = |k: &str| {
+            let v = d.vsctl_ok(&["--if-exists", "get", "mirror", "m0", &format!("statistics:{k}")]);
+            v.trim().to_string()
+        };
+        get("tx_packets") == "2" && get("tx_bytes") == "90"
+    });
     // Cleared: mon is an ordinary port again, and floods reach it (once
     // the revalidator has redone the cached flow).
     d.vsctl_ok(&["clear", "bridge", "br0", "mirrors"]);

@@ -374,6 +374,9 @@ impl<'a> Ctx<'a> {
             }
             self.mirrored |= 1 << i;
             self.note(format!("    mirror {}: sending a copy", m.name));
+            if let Some(st) = bridge.mirror_stats.get(i) {
+                self.out.rules.push(st.clone());
+            }
             self.mirroring = true;
             self.trunc = m.snaplen;
             match m.output {
