@@ -477,3 +477,61 @@ fn tcp_db() {
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("ssl:1.2.3.4:6640"), "{}", out.stderr);
 }
+
+#[test]
+fn forward_references_and_dashed_column_names_as_in_ovs_faq() {
+    let Some(db) = Db::start() else { return };
+    db.ok(&["init"]);
+    db.ok(&["add-br", "br0", "--", "add-port", "br0", "p1", "--", "add-port", "br0", "p2"]);
+    // OVS's QoS recipe: @q is used before the command that creates it.
+    db.ok(&[
+        "set",
+        "port",
+        "p1",
+        "qos=@q",
+        "--",
+        "--id=@q",
+        "create",
+        "qos",
+        "type=egress-policer",
+        "other_config:cir=1000",
+        "other_config:cbs=2000",
+    ]);
+    assert_eq!(
+        db.same(&["--columns=type,other_config", "list", "qos"]),
+        "type                : egress-policer\nother_config        : {cbs=\"2000\", cir=\"1000\"}\n"
+    );
+    // OVS's mirror recipe, with dashes for the columns' underscores.
+    db.ok(&[
+        "--",
+        "set",
+        "bridge",
+        "br0",
+        "mirrors=@m",
+        "--",
+        "--id=@p1",
+        "get",
+        "port",
+        "p1",
+        "--",
+        "--id=@p2",
+        "get",
+        "port",
+        "p2",
+        "--",
+        "--id=@m",
+        "create",
+        "mirror",
+        "name=m0",
+        "select-src-port=@p1",
+        "select-dst-port=@p1",
+        "output-port=@p2",
+    ]);
+    let p2 = db.ok(&["get", "port", "p2", "_uuid"]);
+    assert_eq!(db.same(&["get", "mirror", "m0", "output-port"]), p2);
+    assert_eq!(db.same(&["get", "bridge", "br0", "mirrors"]).len(), 39);
+    // A symbol never created is an error, as in ovs-vsctl, and changes
+    // nothing.
+    db.same_err(&["set", "port", "p2", "qos=@nope"]);
+    assert_eq!(db.same(&["get", "port", "p2", "qos"]), "[]\n");
+}

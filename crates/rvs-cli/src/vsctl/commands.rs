@@ -59,8 +59,14 @@ impl Ctx {
         if name == "_uuid" || ts.column(name).is_some() {
             return Ok(name.to_string());
         }
+        // As in ovs-vsctl: '-' and '_' are the same, and a unique prefix
+        // names a column.
+        let name = name.replace('-', "_");
+        if ts.column(&name).is_some() {
+            return Ok(name);
+        }
         let matches: Vec<&str> =
-            ts.user_columns().map(|c| c.name()).filter(|c| c.starts_with(name)).collect();
+            ts.user_columns().map(|c| c.name()).filter(|c| c.starts_with(&name)).collect();
         match matches.as_slice() {
             [one] => Ok(one.to_string()),
             [] => Err(cmd_err(format!(
@@ -103,16 +109,28 @@ impl Ctx {
         let ty = self
             .col_type(table, column)
             .ok_or_else(|| cmd_err(format!("unknown column {column}")))?;
-        let symbols = self.symbols.clone();
-        let mut new = Vec::new();
-        let mut sym = |s: &str| -> Option<String> {
-            symbols.get(s).cloned().or_else(|| {
-                new.push(s.to_string());
-                None
-            })
+        // An `@name` not defined yet is a row a later `--id=@name create`
+        // makes, as in ovs-vsctl: it gets its row name now.
+        let mut symbols = std::mem::take(&mut self.symbols);
+        let mut next = self.next_row;
+        let mut forward = Vec::new();
+        let parsed = {
+            let mut sym = |s: &str| -> Option<String> {
+                if let Some(u) = symbols.get(s) {
+                    return Some(u.clone());
+                }
+                next += 1;
+                let name = format!("row_{next}");
+                symbols.insert(s.to_string(), name.clone());
+                forward.push(s.to_string());
+                Some(name)
+            };
+            Datum::parse(text, &ty, &mut sym)
         };
-        Datum::parse(text, &ty, &mut sym)
-            .map_err(|e| cmd_err(format!("{table} column {column}: {e}")))
+        self.next_row = next;
+        self.symbols = symbols;
+        self.forward.extend(forward);
+        parsed.map_err(|e| cmd_err(format!("{table} column {column}: {e}")))
     }
 
     /// `COL[:KEY]=VALUE`, applied to a row.
@@ -451,7 +469,17 @@ pub(crate) fn execute(ctx: &mut Ctx, c: &Command) -> R<()> {
         "create" => {
             need(c, 1, usize::MAX)?;
             let t = ctx.table_name(&a[0])?;
-            let u = ctx.insert(&t);
+            // A row referred to before (`@name` in an earlier command)
+            // takes the name it was given then.
+            let earlier = c.id.as_ref().filter(|id| ctx.forward.contains(*id));
+            let u = match earlier {
+                Some(id) => {
+                    ctx.forward.retain(|f| f != id);
+                    let name = ctx.symbols[id].clone();
+                    ctx.insert_named(&t, name)
+                }
+                None => ctx.insert(&t),
+            };
             if let Some(id) = &c.id {
                 ctx.symbols.insert(id.clone(), u.clone());
             }

@@ -132,13 +132,16 @@ pub(crate) struct Ctx {
     pub(crate) deleted: Vec<(String, String)>,
     /// `@name` symbols of `--id`.
     pub(crate) symbols: BTreeMap<String, String>,
+    /// Symbols referred to before any `--id=@name create` made them (they
+    /// must be made by the end of the transaction).
+    pub(crate) forward: Vec<String>,
     /// `_version` of each row as read, for the transaction's `wait`s.
     versions: BTreeMap<(String, String), Value>,
     pub(crate) out: String,
     pub(crate) exit: i32,
     /// How `list` and `find` print.
     pub(crate) style: format::Style,
-    next_row: usize,
+    pub(crate) next_row: usize,
 }
 
 fn parse_args(args: &[String]) -> Result<(Options, Vec<Command>), VsctlError> {
@@ -268,6 +271,11 @@ impl Ctx {
     /// Inserts a new row of `table` with default values; returns its name.
     pub(crate) fn insert(&mut self, table: &str) -> String {
         let name = self.new_name();
+        self.insert_named(table, name)
+    }
+
+    /// Inserts a row named `name` (a name from [`Ctx::new_name`]).
+    pub(crate) fn insert_named(&mut self, table: &str, name: String) -> String {
         let mut row = Row::new();
         if let Some(ts) = self.schema.table(table) {
             for c in ts.user_columns() {
@@ -428,6 +436,7 @@ fn run_inner(args: &[String]) -> Result<Output, VsctlError> {
         dirty: BTreeMap::new(),
         deleted: Vec::new(),
         symbols: BTreeMap::new(),
+        forward: Vec::new(),
         versions,
         out: String::new(),
         exit: 0,
@@ -436,6 +445,11 @@ fn run_inner(args: &[String]) -> Result<Output, VsctlError> {
     };
     for c in &cmds {
         commands::execute(&mut ctx, c)?;
+    }
+    if let Some(id) = ctx.forward.first() {
+        return Err(cmd_err(format!(
+            "row id \"{id}\" is referenced but never created (e.g. with \"-- --id={id} create ...\")"
+        )));
     }
 
     let mut ops = ctx.ops();
