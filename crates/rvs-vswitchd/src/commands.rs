@@ -227,6 +227,35 @@ pub fn register(
             Ok("pmd rxq rebalance requested.\n".to_string())
         }),
     );
+    // QoS, as OVS's `qos/show-types` and `qos/show`.
+    let d = dp.clone();
+    c.register(
+        "qos/show-types",
+        "interface",
+        1,
+        1,
+        h(move |a| {
+            rvs_datapath::Dpif::port_query_by_name(&*d, &a[0])
+                .map_err(|_| format!("{}: unknown interface", a[0]))?;
+            Ok("QoS types supported:\n\tegress-policer\n".to_string())
+        }),
+    );
+    let d = dp.clone();
+    c.register(
+        "qos/show",
+        "interface",
+        1,
+        1,
+        h(move |a| {
+            let port = rvs_datapath::Dpif::port_query_by_name(&*d, &a[0])
+                .map_err(|_| format!("{}: unknown interface", a[0]))?;
+            let e = d.egress_policer(port.port_no).map_err(|e| e.to_string())?;
+            if e.cir == 0 {
+                return Ok(format!("QoS not configured on {}\n", a[0]));
+            }
+            Ok(format!("QoS: {} egress-policer\ncbs: {}\ncir: {}\n", a[0], e.cbs, e.cir))
+        }),
+    );
     let d = dp.clone();
     c.register(
         "coverage/show",

@@ -452,6 +452,11 @@ fn qos_egress_policer_drops_what_a_port_sends_beyond_its_rate() {
             ],
         ],
     );
+    // As OVS's qos/show prints it.
+    assert_eq!(d.appctl_ok(&["qos/show", "p2"]), "QoS: p2 egress-policer\ncbs: 1000\ncir: 1000\n");
+    assert_eq!(d.appctl_ok(&["qos/show", "p1"]), "QoS not configured on p1\n");
+    assert!(d.appctl_err(&["qos/show", "p9"]).contains("p9: unknown interface"));
+    assert!(d.appctl_ok(&["qos/show-types", "p1"]).contains("\tegress-policer\n"));
     // Flooded from p1 to p2 (and br0).
     receive_frames(&d, "p1", 100);
     wait_for(Duration::from_secs(5), "p2's 100 frames", || {
