@@ -166,11 +166,7 @@ fn the_schema_is_ovs_own_and_unsupported_features_are_named() {
 
 /// Packets `port` sent, from `dpctl/show -s`.
 fn tx_packets(d: &Daemon, port: &str) -> u64 {
-    let show = d.appctl_ok(&["dpctl/show", "-s"]);
-    let mut lines = show.lines().skip_while(|l| !l.ends_with(&format!(": {port} (dummy)")));
-    let tx = lines.find(|l| l.trim_start().starts_with("TX")).unwrap_or_default();
-    let n = tx.split_whitespace().find_map(|w| w.strip_prefix("packets:"));
-    n.and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no TX packets of {port} in {show}"))
+    d.port_counts(port, "TX").0
 }
 
 #[test]

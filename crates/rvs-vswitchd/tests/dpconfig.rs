@@ -330,22 +330,8 @@ fn pmd_cpu_mask_places_poll_threads_at_the_next_start() {
     drop(d);
 }
 
-/// `(packets, dropped)` of `port` in `dpctl/show -s`, received (`RX`) or
-/// sent (`TX`).
-fn port_counts(d: &Daemon, port: &str, dir: &str) -> (u64, u64) {
-    let show = d.appctl_ok(&["dpctl/show", "-s"]);
-    let mut lines = show.lines().skip_while(|l| !l.ends_with(&format!(": {port} (dummy)")));
-    let line = lines.find(|l| l.trim_start().starts_with(dir));
-    let line = line.unwrap_or_else(|| panic!("no {dir} line for port {port} in {show}"));
-    let field = |k: &str| -> u64 {
-        let v = line.split_whitespace().find_map(|w| w.strip_prefix(k));
-        v.and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no {k} in {line:?}"))
-    };
-    (field("packets:"), field("dropped:"))
-}
-
 fn rx_counts(d: &Daemon, port: &str) -> (u64, u64) {
-    port_counts(d, port, "RX")
+    d.port_counts(port, "RX")
 }
 
 /// Hands `n` frames to dummy port `port` in one command.
@@ -460,12 +446,12 @@ fn qos_egress_policer_drops_what_a_port_sends_beyond_its_rate() {
     // Flooded from p1 to p2 (and br0).
     receive_frames(&d, "p1", 100);
     wait_for(Duration::from_secs(5), "p2's 100 frames", || {
-        let (sent, dropped) = port_counts(&d, "p2", "TX");
+        let (sent, dropped) = d.port_counts("p2", "TX");
         sent + dropped == 100
     });
-    let (sent, dropped) = port_counts(&d, "p2", "TX");
+    let (sent, dropped) = d.port_counts("p2", "TX");
     assert!((32..=34).contains(&sent), "p2 sent {sent} of 100 frames ({dropped} dropped)");
-    assert_eq!(port_counts(&d, "p1", "TX").1, 0);
+    assert_eq!(d.port_counts("p1", "TX").1, 0);
     wait_for(Duration::from_secs(12), "the drops in p2's statistics", || {
         let n =
             d.vsctl_ok(&["--if-exists", "get", "interface", "p2", "statistics:ovs_tx_qos_drops"]);
@@ -487,19 +473,19 @@ fn qos_egress_policer_drops_what_a_port_sends_beyond_its_rate() {
     });
     receive_frames(&d, "p1", 50);
     wait_for(Duration::from_secs(5), "p2's next 50 frames", || {
-        let (s, dr) = port_counts(&d, "p2", "TX");
+        let (s, dr) = d.port_counts("p2", "TX");
         s + dr == 150
     });
-    assert!(port_counts(&d, "p2", "TX").1 > dropped, "the policer went away");
+    assert!(d.port_counts("p2", "TX").1 > dropped, "the policer went away");
 
     // Without a QoS, nothing is dropped.
     d.vsctl_ok(&["clear", "port", "p2", "qos"]);
-    let before = port_counts(&d, "p2", "TX").1;
+    let before = d.port_counts("p2", "TX").1;
     receive_frames(&d, "p1", 50);
     wait_for(Duration::from_secs(5), "p2's last 50 frames", || {
-        let (s, dr) = port_counts(&d, "p2", "TX");
+        let (s, dr) = d.port_counts("p2", "TX");
         s + dr == 200
     });
-    assert_eq!(port_counts(&d, "p2", "TX").1, before);
+    assert_eq!(d.port_counts("p2", "TX").1, before);
     drop(d);
 }

@@ -140,6 +140,20 @@ impl Daemon {
         self.vsctl_ok(&args);
     }
 
+    /// `(packets, dropped)` of `port` in `dpctl/show -s`, received (`RX`) or
+    /// sent (`TX`).
+    pub fn port_counts(&self, port: &str, dir: &str) -> (u64, u64) {
+        let show = self.appctl_ok(&["dpctl/show", "-s"]);
+        let mut lines = show.lines().skip_while(|l| !l.ends_with(&format!(": {port} (dummy)")));
+        let line = lines.find(|l| l.trim_start().starts_with(dir));
+        let line = line.unwrap_or_else(|| panic!("no {dir} line for port {port} in {show}"));
+        let field = |k: &str| -> u64 {
+            let v = line.split_whitespace().find_map(|w| w.strip_prefix(k));
+            v.and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no {k} in {line:?}"))
+        };
+        (field("packets:"), field("dropped:"))
+    }
+
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
