@@ -145,7 +145,7 @@ struct MirrorWant {
 /// What the database asks for.
 #[derive(Debug, Default)]
 struct Want {
-    /// Configured features rvs does not have, each said as a warning.
+    /// Configured features rvs does not have, each a warning to say.
     unsupported: Vec<String>,
     bridges: Vec<BridgeWant>,
     next_cfg: i64,
@@ -300,14 +300,19 @@ fn read_want(db: &Value) -> Want {
         v.is_some_and(|v| !datum::atoms(v).is_empty() && v != &json!(["map", []]))
     };
     if set(root.get("datapaths")) {
-        w.unsupported.push("datapaths (connection-tracking zones and timeout policies) are".into());
+        w.unsupported.push(
+            "datapaths (connection-tracking zones and timeout policies) are not supported by \
+             rvs; ignored"
+                .into(),
+        );
     }
     for bu in datum::uuids(root.get("bridges")) {
         let Some(b) = bridges.get(&bu) else { continue };
         let name = datum::string(b.get("name")).unwrap_or_default();
         for col in ["netflow", "sflow", "ipfix", "auto_attach", "flow_tables"] {
             if set(b.get(col)) {
-                w.unsupported.push(format!("bridge {name}: {col} is"));
+                w.unsupported
+                    .push(format!("bridge {name}: {col} is not supported by rvs; ignored"));
             }
         }
         let oc = datum::map(b.get("other_config"));
@@ -391,8 +396,8 @@ fn read_want(db: &Value) -> Want {
             if members.len() > 1 {
                 let port = datum::string(p.get("name")).unwrap_or_default();
                 w.unsupported.push(format!(
-                    "bridge {name}: port {port} is a bond of {} interfaces, which each become \
-                     a port of their own: bonding is",
+                    "bridge {name}: port {port} bonds {} interfaces, and rvs has no bonding: \
+                     each is a port of its own",
                     members.len()
                 ));
             }
@@ -824,7 +829,7 @@ impl Reconciler {
             said.retain(|s| want.unsupported.contains(s));
             for u in &want.unsupported {
                 if said.insert(u.clone()) {
-                    tracing::warn!("{u} not supported by rvs; ignored");
+                    tracing::warn!("{u}");
                 }
             }
         }
