@@ -224,6 +224,20 @@ impl Refresher {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        // A system interface's other kernel counters, under OVS's names.
+        if nd.type_name() == "system" {
+            for (key, file) in [
+                ("collisions", "collisions"),
+                ("rx_crc_err", "rx_crc_errors"),
+                ("rx_frame_err", "rx_frame_errors"),
+                ("rx_over_err", "rx_over_errors"),
+                ("rx_missed_errors", "rx_missed_errors"),
+            ] {
+                if let Some(n) = sys_counter(nd.name(), &format!("statistics/{file}")) {
+                    stats.insert(key.into(), n);
+                }
+            }
+        }
         // Policing's drops (also in rx_dropped and tx_dropped), under
         // OVS's names, once there are any.
         for (k, n) in [("ovs_rx_qos_drops", ps.rx_qos_drops), ("ovs_tx_qos_drops", ps.tx_qos_drops)]

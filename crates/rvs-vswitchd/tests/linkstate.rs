@@ -55,6 +55,11 @@ fn link_and_admin_state_follow_the_device() {
     let resets = d.vsctl_ok(&["get", "Interface", &host, "link_resets"]);
     assert_eq!(resets, "2\n");
     assert_eq!(d.vsctl_ok(&["get", "Interface", &host, "duplex"]), "full\n");
+    // The kernel's other counters, under OVS's names.
+    let stats = d.vsctl_ok(&["get", "Interface", &host, "statistics"]);
+    for key in ["collisions=0", "rx_crc_err=0", "rx_frame_err=0", "rx_over_err=0", "rx_missed"] {
+        assert!(stats.contains(key), "{key} in {stats}");
+    }
     let driver = d.vsctl_ok(&["get", "Interface", &host, "status:driver_name"]);
     assert_eq!(driver, "veth\n");
     // The bridge's own port is an internal device, up with the switch.
