@@ -172,7 +172,8 @@ fn policing_slows_a_tcp_flow_that_still_arrives_intact() {
     // usually does. (BBR, the default on some systems, was seen pacing at
     // about 400 kb/s for seconds after the first losses with this small
     // burst, which would make the transfer's time depend on the system.)
-    let cubic = t.exec(&a, &["sysctl", "-qw", "net.ipv4.tcp_congestion_control=cubic"]);
+    let set_cc = "echo cubic > /proc/sys/net/ipv4/tcp_congestion_control";
+    let cubic = t.exec(&a, &["sh", "-c", set_cc]);
     assert!(cubic.status.success(), "setting CUBIC in {a}: {cubic:?}");
     // 8 Mb/s (1 MB a second) from a, with a 100 kb (12,500-byte) burst:
     // smaller than the kernel's super-frames, which are then policed

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Reads RFC 7047 datum notation.
-mod datum {
+pub(crate) mod datum {
     use serde_json::Value;
     use std::collections::BTreeMap;
 
@@ -614,25 +614,31 @@ impl Reconciler {
             };
             // Ingress policing.
             let p = w.policing;
-            let what = format!(
-                "ingress_policing_rate={} ingress_policing_burst={} \
-                 ingress_policing_kpkts_rate={} ingress_policing_kpkts_burst={}",
-                p.kbits_rate, p.kbits_burst, p.kpkts_rate, p.kpkts_burst
-            );
+            let what = || {
+                format!(
+                    "ingress_policing_rate={} ingress_policing_burst={} \
+                     ingress_policing_kpkts_rate={} ingress_policing_kpkts_burst={}",
+                    p.kbits_rate, p.kbits_burst, p.kpkts_rate, p.kpkts_burst
+                )
+            };
             let result = match odp {
                 Some(odp) if dp.ingress_policing(odp).ok() == Some(p) => Ok(()),
                 Some(odp) => dp.set_ingress_policing(odp, &p).map_err(|e| e.to_string()),
                 None if p.is_on() => Err("a patch port receives nothing to police".to_string()),
                 None => Ok(()),
             };
-            warn_refused(&mut refused, (&bw.name, &w.name, "ingress"), &what, result);
+            warn_refused(&mut refused, (&bw.name, &w.name, "ingress"), what, result);
             // Egress: the port's QoS.
-            let (what, egress) = match &w.qos {
-                None => (String::new(), Ok(EgressPolicer::default())),
+            let egress = match &w.qos {
+                None => Ok(EgressPolicer::default()),
+                Some((kind, oc)) => egress_policer(kind, oc),
+            };
+            let what = || match &w.qos {
+                None => String::new(),
                 Some((kind, oc)) => {
                     let shown: Vec<String> =
                         oc.iter().map(|(k, v)| format!(" other_config:{k}=\"{v}\"")).collect();
-                    (format!("QoS type=\"{kind}\"{}", shown.concat()), egress_policer(kind, oc))
+                    format!("QoS type=\"{kind}\"{}", shown.concat())
                 }
             };
             let result = match (odp, egress) {
@@ -642,7 +648,7 @@ impl Reconciler {
                 (None, Ok(e)) if e.cir > 0 => Err("a patch port sends nothing to police".into()),
                 (None, Ok(_)) => Ok(()),
             };
-            warn_refused(&mut refused, (&bw.name, &w.name, "egress"), &what, result);
+            warn_refused(&mut refused, (&bw.name, &w.name, "egress"), what, result);
         }
     }
 
@@ -1193,21 +1199,23 @@ fn set_mac(nd: &dyn Netdev, value: &str) -> Result<(), String> {
     nd.set_mac(mac).map_err(|e| e.to_string())
 }
 
-/// Warns about a policing setting `what` that could not apply (`result`),
-/// once for each value; forgets it once it applies.
+/// Warns about a policing setting (described by `what`) that could not
+/// apply (`result`), once for each value; forgets it once it applies.
 fn warn_refused(
     refused: &mut HashMap<(String, String, &'static str), String>,
     (br, iface, dir): (&str, &str, &'static str),
-    what: &str,
+    what: impl FnOnce() -> String,
     result: Result<(), String>,
 ) {
-    let key = (br.to_string(), iface.to_string(), dir);
     match result {
+        Ok(()) if refused.is_empty() => {}
         Ok(()) => {
-            refused.remove(&key);
+            refused.remove(&(br.to_string(), iface.to_string(), dir));
         }
         Err(e) => {
-            if refused.insert(key, what.to_string()).as_deref() != Some(what) {
+            let what = what();
+            let key = (br.to_string(), iface.to_string(), dir);
+            if refused.insert(key, what.clone()).as_ref() != Some(&what) {
                 tracing::warn!("interface {iface}: {what}: {e}; it keeps what it had");
             }
         }

@@ -167,7 +167,7 @@ impl Refresher {
         for bridge in table("Bridge").values() {
             let Some(br) = bridge.get("name").and_then(|v| v.as_str()) else { continue };
             let Ok(stats) = self.backer.mirror_stats(br) else { continue };
-            for uuid in uuids_of(bridge.get("mirrors")) {
+            for uuid in crate::reconcile::datum::uuids(bridge.get("mirrors")) {
                 let Some(row) = table("Mirror").get(&uuid) else { continue };
                 let name = row.get("name").and_then(|v| v.as_str()).unwrap_or("");
                 let Some((_, packets, bytes)) = stats.iter().find(|(n, _, _)| n == name) else {
@@ -275,20 +275,6 @@ impl Refresher {
             }
         }
         cols
-    }
-}
-
-/// The UUIDs of a reference column (one UUID or a set of them).
-fn uuids_of(v: Option<&Value>) -> Vec<String> {
-    let uuid = |x: &Value| {
-        let a = x.as_array().filter(|a| a.len() == 2 && a[0] == "uuid")?;
-        a[1].as_str().map(str::to_string)
-    };
-    match v.and_then(|v| v.as_array()) {
-        Some(a) if a.len() == 2 && a[0] == "set" => {
-            a[1].as_array().map(|xs| xs.iter().filter_map(uuid).collect()).unwrap_or_default()
-        }
-        _ => v.and_then(uuid).into_iter().collect(),
     }
 }
 

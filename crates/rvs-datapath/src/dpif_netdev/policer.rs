@@ -181,41 +181,25 @@ impl Policer {
     pub(crate) fn run(&mut self, pkts: &mut Vec<Packet>, now_ns: u64) -> u64 {
         self.refill(now_ns);
         let mut dropped = 0u64;
-        if pkts.iter().all(|p| p.md.gso_type == GsoType::None || !self.too_big(Self::cost(p))) {
-            pkts.retain(|p| {
-                let ok = self.admit(Self::cost(p));
-                dropped += u64::from(!ok);
-                ok
-            });
-            return dropped;
-        }
-        // Some super-frame is bigger than a bucket: police its segments.
-        let mut kept = Vec::with_capacity(pkts.len());
-        let mut segs = Vec::new();
-        for p in pkts.drain(..) {
-            let cost = Self::cost(&p);
-            if p.md.gso_type == GsoType::None || !self.too_big(cost) {
-                if self.admit(cost) {
-                    kept.push(p);
-                } else {
-                    dropped += 1;
-                }
-                continue;
-            }
-            segs.clear();
-            if gso::segment(p, &mut segs).is_err() {
-                dropped += 1;
-                continue;
-            }
-            for s in segs.drain(..) {
-                if self.admit(Self::cost(&s)) {
-                    kept.push(s);
-                } else {
+        // A super-frame bigger than a bucket could never pass whole: its
+        // segments take its place, and are policed one by one.
+        let too_big = |p: &Packet| p.md.gso_type != GsoType::None && self.too_big(Self::cost(p));
+        if pkts.iter().any(too_big) {
+            let mut out = Vec::with_capacity(pkts.len());
+            for p in pkts.drain(..) {
+                if !too_big(&p) {
+                    out.push(p);
+                } else if gso::segment(p, &mut out).is_err() {
                     dropped += 1;
                 }
             }
+            *pkts = out;
         }
-        *pkts = kept;
+        pkts.retain(|p| {
+            let ok = self.admit(Self::cost(p));
+            dropped += u64::from(!ok);
+            ok
+        });
         dropped
     }
 }
